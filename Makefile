@@ -1,0 +1,78 @@
+# Every Millrace workflow is a target here. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
+MILLRACE := $(VENV)/bin/millrace
+STAMP := $(VENV)/.installed
+
+.PHONY: help install lint format contracts contracts-check test test-unit test-integration test-e2e \
+        demo infra-up infra-down infra-status topics up down clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n",$$1,$$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q "uv==$(UV_VERSION)"
+	$(UV) pip sync -q -p $(PY) requirements.lock
+	$(UV) pip install -q -p $(PY) --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the pinned dependencies (requirements.lock)
+
+lock: ## re-resolve requirements.lock from pyproject.toml
+	@test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q "uv==$(UV_VERSION)"; }
+	$(UV) pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+lint: install ## ruff and mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+contracts: install ## regenerate JSON Schemas, AsyncAPI and the generated topic resources
+	$(MILLRACE) contracts generate
+
+contracts-check: install ## fail when committed schemas drift or break compatibility with main
+	$(MILLRACE) contracts check
+
+test: install lint contracts-check ## everything: lint, contract checks, unit, integration and e2e tests (real Kafka + PostgreSQL)
+	$(PY) -m pytest -q -ra
+
+test-unit: install ## unit tests only (no infrastructure)
+	$(PY) -m pytest -q tests/unit
+
+test-integration: install ## integration and e2e tests on real Kafka + PostgreSQL
+	$(PY) -m pytest -q tests/integration tests/e2e
+
+demo: install ## the main job: local Kafka + PostgreSQL, topics, telemetry service, simulator, live view
+	$(MILLRACE) demo
+
+infra-up: install ## start the local Kafka broker and PostgreSQL (no Docker)
+	$(MILLRACE) infra up
+
+infra-down: install ## stop them
+	$(MILLRACE) infra down
+
+infra-status: install ## show whether they run
+	$(MILLRACE) infra status
+
+topics: install ## create every topic of the manifest on MILLRACE_KAFKA_BOOTSTRAP
+	$(MILLRACE) topics
+
+up: ## docker compose: the whole stack
+	docker compose up --build -d
+
+down: ## docker compose: stop it
+	docker compose down
+
+clean: ## remove local state (.run/) and caches, keep the Kafka jar cache
+	rm -rf .run .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Millrace command-line entry point and local tooling."""

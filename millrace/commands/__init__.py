@@ -1,0 +1,1 @@
+"""One module per ``millrace`` subcommand; each exposes ``register(subparsers)``."""
