@@ -9,8 +9,9 @@ from pydantic import Field, StrictFloat, StrictInt
 
 from contracts.base import Contract
 
-EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
-MetricName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
+EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]
+MetricName = Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]
 EpochMillis = Annotated[
     StrictInt,
     Field(ge=0, le=253_402_300_799_999, description="Event time, epoch milliseconds UTC."),

@@ -106,5 +106,5 @@ def load_settings(cls: type[S]) -> S:
     """Instantiate settings, reading secrets from ``MILLRACE_SECRETS_DIR`` when it is set."""
     secrets_dir = os.environ.get("MILLRACE_SECRETS_DIR")
     if secrets_dir:
-        return cls(_secrets_dir=secrets_dir)  # type: ignore[call-arg]
+        return cls(_secrets_dir=secrets_dir)
     return cls()

@@ -1,0 +1,1 @@
+"""Millrace services. A service never imports another service."""

@@ -1,0 +1,1 @@
+"""Telemetry: HTTP ingest of device readings and the event-time window aggregator."""

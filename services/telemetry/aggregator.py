@@ -1,0 +1,225 @@
+"""The aggregator loop: decode -> window -> emit in batches -> commit the safe offset.
+
+Shape after arroyo/snuba strategies: one ``getmany`` poll feeds every partition's windows; the
+closed windows and DLQ records of the poll are sent without awaiting each one; before a commit
+every pending send is awaited, then each partition commits the offset of the first reading of
+its oldest open window, with its watermark in the commit metadata (see ``domain/windows.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+
+from contracts.telemetry import Quality
+from services.telemetry import metrics as m
+from services.telemetry.decode import decode_readings
+from services.telemetry.domain.windows import PartitionWindows
+from services.telemetry.emit import AGGREGATES_TOPIC, encode_window
+from services.telemetry.settings import TelemetrySettings
+from shared.dlq import DlqPublisher, InvalidMessageError
+from shared.logging import get_logger
+
+READINGS_TOPIC = "telemetry.readings.v1"
+log = get_logger(__name__)
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def encode_metadata(watermark: int) -> str:
+    return f"wm={watermark}"
+
+
+def decode_metadata(metadata: str | None) -> int:
+    if metadata and metadata.startswith("wm="):
+        try:
+            return int(metadata[3:])
+        except ValueError:
+            return -1
+    return -1
+
+
+class _Partition:
+    __slots__ = ("dirty", "idle_since_ms", "next_offset", "windows", "wm_at_idle")
+
+    def __init__(self, windows: PartitionWindows) -> None:
+        self.windows = windows
+        self.next_offset = -1
+        self.idle_since_ms = _wall_ms()
+        self.wm_at_idle = windows.watermark
+        self.dirty = False
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, agg: Aggregator) -> None:
+        self._agg = agg
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        # Pending sends and commits happen inside the poll loop, never across a poll, so the
+        # state can simply be dropped: the next owner replays from the committed offset.
+        for tp in revoked:
+            self._agg.partitions.pop(tp, None)
+        if revoked:
+            log.info("partitions revoked", partitions=[tp.partition for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        if assigned:
+            log.info("partitions assigned", partitions=[tp.partition for tp in assigned])
+
+
+class Aggregator:
+    """Turns ``telemetry.readings.v1`` into ``telemetry.aggregates.v1``."""
+
+    def __init__(
+        self,
+        settings: TelemetrySettings,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+    ) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.producer = producer
+        self.dlq = DlqPublisher(producer, settings.service_name)
+        self.sizes = settings.window_sizes_ms
+        self.lateness = settings.telemetry_allowed_lateness_ms
+        self.partitions: dict[TopicPartition, _Partition] = {}
+        self._pending: list[asyncio.Future[Any]] = []
+        self._last_commit = time.monotonic()
+        self.healthy = False
+
+    def subscribe(self) -> None:
+        self.consumer.subscribe([READINGS_TOPIC], listener=_Listener(self))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set; then flush and commit what is safe."""
+        self.subscribe()
+        interval = self.settings.telemetry_commit_interval_ms / 1000
+        try:
+            while not stop.is_set():
+                batch = await self.consumer.getmany(
+                    timeout_ms=200, max_records=self.settings.telemetry_max_poll_records
+                )
+                await self.process(batch)
+                self.healthy = True
+                if time.monotonic() - self._last_commit >= interval:
+                    await self.commit()
+        finally:
+            if self.consumer.assignment():
+                await self.commit()
+
+    async def process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Apply one poll's records, close due windows, queue emits (not awaited here)."""
+        await self._restore(tp for tp in batch if tp not in self.partitions)
+        now = _wall_ms()
+        for tp, records in batch.items():
+            part = self.partitions[tp]
+            await self._apply(part, records, now)
+            part.idle_since_ms = now
+            part.wm_at_idle = part.windows.watermark
+        idle_after = self.settings.telemetry_idle_close_ms
+        for tp, part in self.partitions.items():
+            if tp not in batch and part.windows.open and now - part.idle_since_ms >= idle_after:
+                # A quiet partition's event time follows the wall clock, so its windows close.
+                part.windows.advance_to(part.wm_at_idle + (now - part.idle_since_ms))
+            await self._emit(part, now)
+        self._observe(now)
+
+    async def _apply(self, part: _Partition, records: list[ConsumerRecord], now: int) -> None:
+        windows = part.windows
+        skew = self.settings.telemetry_max_future_skew_ms
+        readings = 0
+        for record in records:
+            try:
+                batch = decode_readings(record.value, record.key, now, skew)
+            except InvalidMessageError as err:
+                if err.reason == "future_timestamp":
+                    m.FUTURE.inc()
+                self._pending.append(await self.dlq.send(record, err))
+                log.warning(
+                    "record dead-lettered",
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    reason=err.reason,
+                    error=err.detail,
+                )
+                continue
+            device = batch.device_id
+            for r in batch.readings:
+                if r.quality is Quality.BAD:
+                    m.BAD_QUALITY.inc()
+                    continue
+                late = windows.add(device, r.metric, r.ts, float(r.value), record.offset)
+                if late:
+                    self._count_late(late)
+                windows.observe(r.ts)
+                readings += 1
+        m.RECORDS.inc(len(records))
+        m.READINGS.inc(readings)
+        if records:
+            part.next_offset = records[-1].offset + 1
+            part.dirty = True
+
+    def _count_late(self, mask: int) -> None:
+        for i, size in enumerate(self.sizes):
+            if mask >> i & 1:
+                m.LATE.labels(f"{size}ms").inc()
+
+    async def _emit(self, part: _Partition, now: int) -> None:
+        for w in part.windows.close_due():
+            key, value, headers = encode_window(w)
+            # send() only enqueues (it waits only when the buffer is full); delivery is
+            # awaited for the whole poll in commit().
+            self._pending.append(
+                await self.producer.send(AGGREGATES_TOPIC, value=value, key=key, headers=headers)
+            )
+            m.WINDOWS_EMITTED.labels(f"{w.size_ms}ms").inc()
+            m.EMIT_LAG.observe(max(0.0, (now - w.window_end - self.lateness) / 1000))
+            part.dirty = True
+
+    async def commit(self) -> None:
+        """Await every pending send, then commit each partition's safe offset and watermark."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            await asyncio.gather(*pending)
+        offsets: dict[TopicPartition, tuple[int, str]] = {}
+        for tp, part in self.partitions.items():
+            if part.dirty and part.next_offset >= 0:
+                safe = part.windows.safe_offset(part.next_offset)
+                offsets[tp] = (safe, encode_metadata(part.windows.watermark))
+                part.dirty = False
+        if offsets:
+            await self.consumer.commit(offsets)
+        self._last_commit = time.monotonic()
+
+    async def _restore(self, tps: Iterable[TopicPartition]) -> None:
+        missing = list(tps)
+        if not missing:
+            return
+        # aiokafka's public committed() drops the metadata, which holds the watermark.
+        committed = await self.consumer._coordinator.fetch_committed_offsets(missing)
+        for tp in missing:
+            meta = committed.get(tp)
+            windows = PartitionWindows(self.sizes, self.lateness)
+            restored = decode_metadata(meta.metadata if meta is not None else None)
+            windows.advance_to(restored)
+            self.partitions[tp] = _Partition(windows)
+            log.info("partition restored", partition=tp.partition, watermark=restored)
+
+    def _observe(self, now: int) -> None:
+        m.OPEN_WINDOWS.set(sum(len(p.windows.open) for p in self.partitions.values()))
+        for tp, part in self.partitions.items():
+            label = str(tp.partition)
+            if part.windows.watermark >= 0:
+                m.WATERMARK_LAG.labels(label).set((now - part.windows.watermark) / 1000)
+            high = self.consumer.highwater(tp)
+            position = part.next_offset
+            if high is not None and position >= 0:
+                m.CONSUMER_LAG.labels(label).set(max(0, high - position))

@@ -1,0 +1,1 @@
+"""Pure telemetry logic: window arithmetic, watermarks and the safe commit offset. No I/O."""

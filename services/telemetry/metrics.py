@@ -1,0 +1,45 @@
+"""Every telemetry metric, declared once."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECORDS = Counter("millrace_telemetry_records_total", "Kafka records consumed from readings.")
+READINGS = Counter("millrace_telemetry_readings_total", "Readings aggregated into windows.")
+LATE = Counter(
+    "millrace_telemetry_late_readings_total",
+    "Readings that arrived after their window closed (counted per window size, not mixed in).",
+    ["window"],
+)
+BAD_QUALITY = Counter(
+    "millrace_telemetry_bad_quality_readings_total", "Readings of quality 'bad', not aggregated."
+)
+FUTURE = Counter(
+    "millrace_telemetry_future_readings_total", "Records with readings beyond the allowed skew."
+)
+WINDOWS_EMITTED = Counter(
+    "millrace_telemetry_windows_emitted_total", "Windows emitted to aggregates.", ["window"]
+)
+OPEN_WINDOWS = Gauge("millrace_telemetry_open_windows", "Windows open in memory.")
+WATERMARK_LAG = Gauge(
+    "millrace_telemetry_watermark_lag_seconds",
+    "Wall clock minus the partition's watermark.",
+    ["partition"],
+)
+CONSUMER_LAG = Gauge(
+    "millrace_telemetry_consumer_lag", "High watermark minus position.", ["partition"]
+)
+EMIT_LAG = Histogram(
+    "millrace_telemetry_emit_lag_seconds",
+    "Wall clock at emit minus (window end + allowed lateness).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+RESTARTS = Counter(
+    "millrace_telemetry_aggregator_restarts_total", "Aggregator restarts after an error."
+)
+INGEST_REQUESTS = Counter(
+    "millrace_telemetry_ingest_requests_total", "HTTP ingest requests by status.", ["status"]
+)
+INGEST_READINGS = Counter(
+    "millrace_telemetry_ingest_readings_total", "Readings accepted by HTTP ingest."
+)

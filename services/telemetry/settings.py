@@ -1,0 +1,68 @@
+"""Telemetry settings (``MILLRACE_TELEMETRY_*`` beside the shared ``MILLRACE_*`` ones)."""
+
+from __future__ import annotations
+
+import re
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
+
+from shared.settings import ServiceSettings
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h)\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+def parse_duration_ms(text: str) -> int:
+    """``"10s"`` -> 10000. Accepts ms, s, m, h."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration (use e.g. 500ms, 10s, 1m): {text!r}")
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+class TelemetrySettings(ServiceSettings):
+    service_name: str = "telemetry"
+
+    telemetry_windows: str = Field(
+        "10s,60s", description="Comma-separated tumbling window sizes, e.g. 10s,60s,5m."
+    )
+    telemetry_allowed_lateness_ms: int = Field(5_000, ge=0, le=3_600_000)
+    telemetry_max_future_skew_ms: int = Field(
+        300_000, ge=1_000, description="Readings stamped further ahead of wall clock go to DLQ."
+    )
+    telemetry_idle_close_ms: int = Field(
+        2_000,
+        ge=100,
+        description="After this long without records, a partition's watermark follows wall clock.",
+    )
+    telemetry_commit_interval_ms: int = Field(1_000, ge=50, le=60_000)
+    telemetry_consumer_group: str = "millrace-telemetry"
+    telemetry_max_poll_records: int = Field(5_000, ge=1, le=100_000)
+    telemetry_aggregator_enabled: bool = True
+    telemetry_ingest_max_body_bytes: int = Field(1_048_576, ge=1_024, le=64 * 1_048_576)
+    telemetry_ingest_token_sha256: list[str] = Field(
+        default_factory=list,
+        description="SHA-256 hex digests of accepted ingest bearer tokens (JSON list).",
+    )
+
+    @property
+    def window_sizes_ms(self) -> tuple[int, ...]:
+        return tuple(sorted({parse_duration_ms(p) for p in self.telemetry_windows.split(",")}))
+
+    @field_validator("telemetry_ingest_token_sha256")
+    @classmethod
+    def _hex_digests(cls, value: list[str]) -> list[str]:
+        for digest in value:
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError("ingest tokens are configured as lowercase SHA-256 hex digests")
+        return value
+
+    @model_validator(mode="after")
+    def _check_windows(self) -> Self:
+        sizes = self.window_sizes_ms
+        if not sizes or min(sizes) < 100:
+            raise ValueError("window sizes must be at least 100ms")
+        if self.env == "prod" and not self.telemetry_ingest_token_sha256:
+            raise ValueError("env=prod requires MILLRACE_TELEMETRY_INGEST_TOKEN_SHA256")
+        return self
