@@ -102,10 +102,12 @@ async def ensure_topics(
         wanted: list[NewTopic] = []
         for spec in specs:
             if spec.name not in existing:
-                wanted.append(NewTopic(spec.name, spec.partitions, replication, spec.config()))
+                wanted.append(
+                    NewTopic(spec.name, spec.partitions, replication, topic_configs=spec.config())
+                )
             if spec.dlq not in existing:
                 dlq_cfg = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
-                wanted.append(NewTopic(spec.dlq, 1, replication, dlq_cfg))
+                wanted.append(NewTopic(spec.dlq, 1, replication, topic_configs=dlq_cfg))
         created: list[str] = []
         for new in wanted:
             try:
@@ -126,7 +128,7 @@ async def kafka_ready(settings: ServiceSettings, timeout_s: float = 5.0) -> bool
             await admin.start()
             await admin.list_topics()
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - readiness reports, never raises
         return False
     finally:
         await admin.close()
