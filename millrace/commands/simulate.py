@@ -1,0 +1,128 @@
+"""``millrace simulate``: a fleet of machines sending telemetry over Kafka and/or HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from typing import Any
+
+from contracts.manifest import topic as topic_spec
+from millrace.simulator import ConfigError, SimulatorConfig, run_simulation
+from millrace.simulator.config import DEFAULT_HTTP_URL, READINGS_TOPIC
+from millrace.simulator.metrics import serve_metrics
+from shared.kafka import ensure_topics
+from shared.logging import configure_logging
+from shared.settings import ServiceSettings, load_settings
+
+TOKEN_ENV = "MILLRACE_SIMULATOR_TOKEN"  # noqa: S105 - the variable's name, not a secret
+
+
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "simulate",
+        help="simulate machines sending telemetry.readings.v1",
+        description="Send seeded, reproducible machine telemetry until --count, --duration or "
+        "Ctrl-C. Kafka settings come from MILLRACE_* variables (MILLRACE_KAFKA_BOOTSTRAP, ...).",
+    )
+    p.add_argument("--devices", type=int, default=10, help="fleet size (default 10)")
+    p.add_argument("--metrics", type=int, default=3, help="metrics per device (default 3)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=1000.0,
+        help="readings per second over the fleet; 0 = as fast as possible",
+    )
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        metavar="K",
+        help="K readings per message (default: one message per device per tick)",
+    )
+    p.add_argument("--tick-ms", type=int, default=100, help="pacing tick (default 100 ms)")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS")
+    p.add_argument("--count", type=int, default=None, metavar="N", help="stop after N readings")
+    p.add_argument(
+        "--start-ms",
+        type=int,
+        default=None,
+        help="fixed timeline: event times start here and follow the schedule",
+    )
+    p.add_argument(
+        "--sample-interval-ms",
+        type=int,
+        default=1000,
+        help="per-device sample spacing of the timeline when --rate 0",
+    )
+    p.add_argument(
+        "--transport",
+        choices=("kafka", "http", "both"),
+        default="kafka",
+        help="both: even devices over Kafka, odd ones over HTTP",
+    )
+    p.add_argument("--topic", default=READINGS_TOPIC)
+    p.add_argument("--ensure-topic", action="store_true", help="create the topic if missing")
+    p.add_argument("--http-url", default=DEFAULT_HTTP_URL)
+    p.add_argument("--token", default=None, help=f"bearer token for HTTP (or ${TOKEN_ENV})")
+    p.add_argument("--http-concurrency", type=int, default=8)
+    p.add_argument("--max-attempts", type=int, default=5, help="send attempts per batch")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve /metrics and /healthz on this port (0 = off)",
+    )
+    p.set_defaults(func=run)
+
+
+def config_from(args: argparse.Namespace) -> SimulatorConfig:
+    return SimulatorConfig(
+        devices=args.devices,
+        metrics=args.metrics,
+        rate=args.rate,
+        seed=args.seed,
+        batch=args.batch,
+        tick_ms=args.tick_ms,
+        duration_s=args.duration,
+        count=args.count,
+        start_ms=args.start_ms,
+        sample_interval_ms=args.sample_interval_ms,
+        transport=args.transport,
+        topic=args.topic,
+        http_url=args.http_url,
+        token=args.token or os.environ.get(TOKEN_ENV) or None,
+        http_concurrency=args.http_concurrency,
+        max_attempts=args.max_attempts,
+    )
+
+
+async def _main(cfg: SimulatorConfig, settings: ServiceSettings, ensure: bool) -> int:
+    if ensure and cfg.uses("kafka"):
+        await ensure_topics(settings, [topic_spec(cfg.topic)])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    report = await run_simulation(cfg, kafka_settings=settings, stop=stop)
+    print(report.summary(), file=sys.stderr)
+    return 0 if report.total_sent == report.readings_generated else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cfg = config_from(args)
+    except ConfigError as exc:
+        print(f"millrace simulate: {exc}", file=sys.stderr)
+        return 2
+    settings = load_settings(ServiceSettings)
+    configure_logging("simulator", settings.log_level, settings.log_format)
+    server = serve_metrics(args.metrics_port, settings.http_host) if args.metrics_port else None
+    try:
+        return asyncio.run(_main(cfg, settings, args.ensure_topic))
+    finally:
+        if server is not None:
+            server.shutdown()
