@@ -12,6 +12,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # stubs omit 
     ConfigResource,
 )
 
+from contracts import strimzi
 from contracts.manifest import TOPICS, all_topic_names
 from millrace.commands import topics
 
@@ -51,9 +52,7 @@ def test_topics_creates_the_manifest_then_is_a_no_op(
         assert len(metadata[spec.name].partitions) == spec.partitions
         assert len(metadata[spec.dlq].partitions) == 1
 
-    expected = {t.name: t.config() for t in TOPICS} | {
-        t.dlq: {"cleanup.policy": "delete"} for t in TOPICS
-    }
+    expected = {t.name: t.config() for t in TOPICS} | {t.dlq: strimzi.DLQ_CONFIG for t in TOPICS}
     resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in wanted]
     for resource, future in admin.describe_configs(resources).items():
         configs = future.result(timeout=30)
