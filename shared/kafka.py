@@ -76,7 +76,6 @@ def make_consumer(
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "isolation_level": "read_committed",
-        "allow_auto_create_topics": settings.kafka_auto_create_topics,
         **_security(settings),
     }
     cfg.update(overrides)

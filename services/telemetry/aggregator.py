@@ -101,18 +101,16 @@ class Aggregator:
         """Poll until ``stop`` is set; then flush and commit what is safe."""
         self.subscribe()
         interval = self.settings.telemetry_commit_interval_ms / 1000
-        try:
-            while not stop.is_set():
-                batch = await self.consumer.getmany(
-                    timeout_ms=200, max_records=self.settings.telemetry_max_poll_records
-                )
-                await self.process(batch)
-                self.healthy = True
-                if time.monotonic() - self._last_commit >= interval:
-                    await self.commit()
-        finally:
-            if self.consumer.assignment():
+        while not stop.is_set():
+            batch = await self.consumer.getmany(
+                timeout_ms=200, max_records=self.settings.telemetry_max_poll_records
+            )
+            await self.process(batch)
+            self.healthy = True
+            if time.monotonic() - self._last_commit >= interval:
                 await self.commit()
+        # Clean stop only: after an error nothing is committed and the restart replays.
+        await self.commit()
 
     async def process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Apply one poll's records, close due windows, queue emits (not awaited here)."""

@@ -1,0 +1,121 @@
+"""Wiring of the telemetry service: HTTP ingest + ops endpoints + the supervised aggregator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+
+from services.telemetry import metrics as m
+from services.telemetry.aggregator import Aggregator
+from services.telemetry.ingest import ingest_router
+from services.telemetry.settings import TelemetrySettings
+from shared.broker import make_broker
+from shared.http import install_body_limit, ops_router
+from shared.kafka import kafka_ready, make_consumer, make_producer
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def _clients(settings: TelemetrySettings) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
+    consumer = make_consumer(
+        settings,
+        group_id=settings.telemetry_consumer_group,
+        role="aggregator",
+        max_poll_records=settings.telemetry_max_poll_records,
+    )
+    return consumer, make_producer(settings, role="aggregator")
+
+
+async def supervise_aggregator(
+    settings: TelemetrySettings, stop: asyncio.Event, state: dict[str, Aggregator]
+) -> None:
+    """Run the aggregator; after an error (Kafka outage, ...) rebuild it and resume from the
+    committed offsets, with capped exponential backoff. Nothing is skipped or dead-lettered."""
+    backoff = 1.0
+    while not stop.is_set():
+        consumer, producer = _clients(settings)
+        try:
+            await producer.start()
+            await consumer.start()
+            agg = Aggregator(settings, consumer, producer)
+            state["aggregator"] = agg
+            await agg.run(stop)
+            backoff = 1.0
+        except Exception as exc:
+            m.RESTARTS.inc()
+            log.exception("aggregator failed; restarting", error=repr(exc), backoff_s=backoff)
+        finally:
+            state.pop("aggregator", None)
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            with contextlib.suppress(Exception):
+                await producer.stop()
+        if not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+            backoff = min(backoff * 2, 30.0)
+
+
+def create_app(
+    settings: TelemetrySettings, broker: KafkaBroker | None = None, *, aggregator: bool = True
+) -> FastAPI:
+    """The ASGI app. Tests pass FastStream's TestKafkaBroker-patched broker and no aggregator."""
+    kafka = broker or make_broker(settings)
+    stop = asyncio.Event()
+    state: dict[str, Aggregator] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await kafka.start()
+        task = None
+        if aggregator and settings.telemetry_aggregator_enabled:
+            task = asyncio.create_task(supervise_aggregator(settings, stop, state))
+        log.info(
+            "telemetry started", http_port=settings.http_port, windows=settings.telemetry_windows
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            await kafka.stop()
+            log.info("telemetry stopped")
+
+    app = FastAPI(
+        title="Millrace telemetry",
+        version="0.1.0",
+        description="HTTP ingest of device readings into telemetry.readings.v1.",
+        lifespan=lifespan,
+    )
+
+    async def kafka_check() -> bool:
+        return await kafka_ready(settings)
+
+    async def aggregator_check() -> bool:
+        if not (aggregator and settings.telemetry_aggregator_enabled):
+            return True
+        agg = state.get("aggregator")
+        return agg is not None and agg.healthy
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        m.INGEST_REQUESTS.labels("422").inc()
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    app.include_router(ops_router({"kafka": kafka_check, "aggregator": aggregator_check}))
+    app.include_router(ingest_router(settings, kafka))
+    install_body_limit(app, settings.telemetry_ingest_max_body_bytes)
+    return app
