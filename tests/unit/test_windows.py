@@ -13,9 +13,17 @@ from hypothesis import strategies as st
 from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
 
 Reading = tuple[str, str, int, float]  # device, metric, ts, value
+Key = tuple[str, str, int, int]
+Stats = tuple[float, ...]
 
 
-def run(readings: list[Reading], sizes=(1000, 5000), lateness=500, start_offset=0, wm=-1):
+def run(
+    readings: list[Reading],
+    sizes: tuple[int, ...] = (1000, 5000),
+    lateness: int = 500,
+    start_offset: int = 0,
+    wm: int = -1,
+) -> tuple[PartitionWindows, list[ClosedWindow], int]:
     pw = PartitionWindows(sizes, lateness)
     pw.advance_to(wm)
     out: list[ClosedWindow] = []
@@ -32,43 +40,58 @@ def flush(pw: PartitionWindows) -> list[ClosedWindow]:
     return pw.close_due()
 
 
-def reference(readings: list[Reading], sizes, lateness) -> dict[tuple, tuple]:
+def reference(readings: list[Reading], sizes: tuple[int, ...], lateness: int) -> dict[Key, Stats]:
     """Independent computation: group on-time readings by window, compute with statistics."""
     wm = -1
-    groups: dict[tuple, list[tuple[int, float]]] = defaultdict(list)
+    groups: dict[Key, list[tuple[int, float]]] = defaultdict(list)
     for dev, met, ts, val in readings:
         for size in sizes:
             start = ts - ts % size
             if start + size + lateness > wm:
                 groups[(dev, met, size, start)].append((ts, val))
         wm = max(wm, ts)
-    out = {}
+    out: dict[Key, Stats] = {}
     for key, vals in groups.items():
         values = [v for _, v in vals]
         last = max(enumerate(vals), key=lambda iv: (iv[1][0], iv[0]))[1][1]
-        out[key] = (len(values), min(values), max(values), statistics.fmean(values),
-                    statistics.pstdev(values), last)
+        out[key] = (
+            len(values),
+            min(values),
+            max(values),
+            statistics.fmean(values),
+            statistics.pstdev(values),
+            last,
+        )
     return out
 
 
-def as_dict(windows: list[ClosedWindow]) -> dict[tuple, tuple]:
+def as_dict(windows: list[ClosedWindow]) -> dict[Key, Stats]:
     return {
         (w.device_id, w.metric, w.size_ms, w.window_start): (
-            w.count, w.min, w.max, w.mean, w.stddev, w.last)
+            w.count,
+            w.min,
+            w.max,
+            w.mean,
+            w.stddev,
+            w.last,
+        )
         for w in windows
     }
 
 
-def assert_close(a: dict, b: dict) -> None:
+def assert_close(a: dict[Key, Stats], b: dict[Key, Stats]) -> None:
     assert a.keys() == b.keys()
-    for k in a:
-        for x, y in zip(a[k], b[k], strict=True):
-            assert math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9), (k, a[k], b[k])
+    for k, got in a.items():
+        for x, y in zip(got, b[k], strict=True):
+            assert math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9), (k, got, b[k])
 
 
 def test_epoch_aligned_windows_and_exclusive_end() -> None:
-    pw, out, _ = run([("d", "m", 999, 1.0), ("d", "m", 1000, 2.0), ("d", "m", 1999, 3.0)],
-                     sizes=(1000,), lateness=0)
+    pw, out, _ = run(
+        [("d", "m", 999, 1.0), ("d", "m", 1000, 2.0), ("d", "m", 1999, 3.0)],
+        sizes=(1000,),
+        lateness=0,
+    )
     out += flush(pw)
     got = {(w.window_start, w.window_end): (w.count, w.last) for w in out}
     assert got == {(0, 1000): (1, 1.0), (1000, 2000): (2, 3.0)}
@@ -86,17 +109,23 @@ def test_window_closes_only_after_lateness() -> None:
 
 
 def test_late_reading_counted_never_mixed_into_closed_window() -> None:
-    pw, out, late = run(
+    _pw, out, late = run(
         [("d", "m", 100, 1.0), ("d", "m", 2600, 5.0), ("d", "m", 200, 99.0)],
-        sizes=(1000,), lateness=500)
+        sizes=(1000,),
+        lateness=500,
+    )
     assert late == 1
     [first] = [w for w in out if w.window_start == 0]
-    assert first.count == 1 and first.max == 1.0
+    assert first.count == 1
+    assert first.max == 1.0
 
 
 def test_late_for_small_window_on_time_for_large() -> None:
-    pw, _out, late = run([("d", "m", 100, 1.0), ("d", "m", 2600, 5.0), ("d", "m", 200, 7.0)],
-                         sizes=(1000, 10_000), lateness=500)
+    pw, _out, late = run(
+        [("d", "m", 100, 1.0), ("d", "m", 2600, 5.0), ("d", "m", 200, 7.0)],
+        sizes=(1000, 10_000),
+        lateness=500,
+    )
     assert late == 1
     big = [w for w in flush(pw) if w.size_ms == 10_000]
     assert big[0].count == 3
@@ -157,7 +186,7 @@ def test_replay_from_committed_offset_reemits_identical_windows(
     replay_pw, after, _ = run(readings[committed:], start_offset=committed, wm=pw.watermark)
     after += flush(replay_pw)
 
-    seen: dict[tuple, tuple] = {}
+    seen: dict[Key, Stats] = {}
     for w in before + after:
         key = (w.device_id, w.metric, w.size_ms, w.window_start)
         value = as_dict([w])[key]

@@ -1,0 +1,175 @@
+"""Helpers for telemetry tests on real Kafka: an independent window computation, a plain
+aiokafka reader, and a way to run the service as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+WindowKey = tuple[str, str, int, int]
+
+
+def expected_windows(
+    readings: Iterable[tuple[str, str, int, float]], sizes_ms: Iterable[int]
+) -> dict[WindowKey, dict[str, float]]:
+    """Windows computed with the statistics module, independent of the aggregator's code."""
+    groups: dict[WindowKey, list[tuple[int, float]]] = defaultdict(list)
+    for device, metric, ts, value in readings:
+        for size in sizes_ms:
+            groups[(device, metric, size, ts - ts % size)].append((ts, value))
+    out = {}
+    for key, pairs in groups.items():
+        values = [v for _, v in pairs]
+        out[key] = {
+            "count": len(values),
+            "min": min(values),
+            "max": max(values),
+            "mean": statistics.fmean(values),
+            "stddev": statistics.pstdev(values),
+            "last": max(enumerate(pairs), key=lambda ip: (ip[1][0], ip[0]))[1][1],
+        }
+    return out
+
+
+def window_key(data: Mapping[str, Any]) -> WindowKey:
+    size = data["window_end"] - data["window_start"]
+    return (data["device_id"], data["metric"], size, data["window_start"])
+
+
+def assert_windows_equal(got: Mapping[str, Any], want: Mapping[str, float]) -> None:
+    assert got["count"] == want["count"]
+    for field in ("min", "max", "mean", "stddev", "last"):
+        assert math.isclose(got[field], want[field], rel_tol=1e-9, abs_tol=1e-9), (
+            field,
+            got,
+            want,
+        )
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        result: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+        return result
+    finally:
+        await consumer.stop()
+
+
+class TopicReader:
+    """A plain aiokafka consumer (no group) reading a topic from given offsets."""
+
+    def __init__(self, bootstrap: str, start: Mapping[TopicPartition, int]) -> None:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._start = dict(start)
+        self.records: list[Any] = []
+
+    async def __aenter__(self) -> TopicReader:
+        await self._consumer.start()
+        self._consumer.assign(list(self._start))
+        for tp, offset in self._start.items():
+            self._consumer.seek(tp, offset)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def poll_until(self, done: Any, timeout_s: float) -> None:
+        """Read until ``done(records)`` is true; fail after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while not done(self.records):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out with {len(self.records)} records")
+            batch = await self._consumer.getmany(timeout_ms=250)
+            for records in batch.values():
+                self.records.extend(records)
+
+    def decoded(self) -> list[tuple[dict[str, str], dict[str, Any]]]:
+        return [
+            ({k: v.decode() for k, v in r.headers}, orjson.loads(r.value)) for r in self.records
+        ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class ServiceProcess:
+    """``millrace run <service>`` as a real child process with its log in a file."""
+
+    def __init__(self, service: str, env: Mapping[str, str], log: Path, port: int) -> None:
+        self.service, self.log, self.port = service, log, port
+        self.env = {**os.environ, **env, "MILLRACE_HTTP_PORT": str(port)}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "millrace.cli", "run", self.service],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def wait_ready(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"service exited: {self.log.read_text()[-3000:]}")
+                try:
+                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"service not ready: {self.log.read_text()[-3000:]}")
+
+    def terminate(self, timeout_s: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout_s)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    async def metric(self, name: str) -> float:
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"{self.url}/metrics")).text
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                head, _, value = line.rpartition(" ")
+                if head.split("{")[0] == name:
+                    total += float(value)
+        return total
