@@ -1,0 +1,163 @@
+"""A single-node Apache Kafka broker (KRaft, broker+controller) on 127.0.0.1, no Docker.
+
+The jars come from Maven Central (:mod:`millrace.infra.kafka_jars`); storage is formatted
+on first start; the JVM runs detached with its pid, log and data under the state dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from millrace.infra import process
+from millrace.infra.kafka_jars import KAFKA_ASSETS, ensure_jars
+from millrace.infra.process import InfraError, ServerStatus
+
+MAIN_CLASS = "kafka.Kafka"
+HEAP = ("-Xms256m", "-Xmx1g")
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Where the broker keeps its files and which loopback ports it listens on."""
+
+    home: Path
+    port: int = 19092
+    controller_port: int = 19093
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def server_properties(cfg: KafkaConfig) -> str:
+    """Broker config: one node, loopback only, topics only from the manifest, fast groups."""
+    lines = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@127.0.0.1:{cfg.controller_port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{cfg.port},CONTROLLER://127.0.0.1:{cfg.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{cfg.port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(cfg.home / "data"),
+        "num.partitions": "1",
+        "auto.create.topics.enable": "false",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+    }
+    return "".join(f"{k}={v}\n" for k, v in lines.items())
+
+
+class LocalKafka:
+    """Start, stop and inspect the local broker; safe to call from any shell or test."""
+
+    def __init__(self, cfg: KafkaConfig) -> None:
+        self.cfg = cfg
+        self.log = cfg.home / "kafka.log"
+        self.pid_file = cfg.home / "kafka.pid"
+        self.endpoint_file = cfg.home / "endpoint.json"
+        self.properties = cfg.home / "server.properties"
+
+    def status(self) -> ServerStatus:
+        pid = process.read_pid(self.pid_file, MAIN_CLASS)
+        endpoint = None
+        if pid is not None and self.endpoint_file.is_file():
+            endpoint = str(json.loads(self.endpoint_file.read_text())["bootstrap"])
+        return ServerStatus("kafka", pid, endpoint, self.log)
+
+    def start(self, timeout_s: float = 120.0, out: TextIO = sys.stderr) -> str:
+        """Start the broker unless it runs already; return its bootstrap address once it
+        answers an admin request."""
+        current = self.status()
+        if current.running and current.endpoint:
+            return current.endpoint
+        java = shutil.which("java")
+        if java is None:
+            raise InfraError("a Java runtime (17+) is needed for the local Kafka broker")
+        libs = ensure_jars(out=out)
+        self.cfg.home.mkdir(parents=True, exist_ok=True)
+        self.properties.write_text(server_properties(self.cfg))
+        classpath = f"{libs}/*"
+        self._format_once(java, classpath)
+        argv = [
+            java, *HEAP, "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={KAFKA_ASSETS / 'log4j2.yaml'}",
+            f"-Dkafka.logs.dir={self.cfg.home / 'logs'}",
+            "-cp", classpath, MAIN_CLASS, str(self.properties),
+        ]  # fmt: skip
+        proc = process.spawn_detached(argv, self.log, cwd=self.cfg.home)
+        self.pid_file.write_text(f"{proc.pid}\n")
+        self.endpoint_file.write_text(json.dumps({"bootstrap": self.cfg.bootstrap}))
+        try:
+            process.wait_ready(
+                "kafka",
+                probe=lambda: process.run_async(lambda: admin_ready(self.cfg.bootstrap)),
+                alive=lambda: proc.poll() is None,
+                log=self.log,
+                timeout_s=timeout_s,
+            )
+        except InfraError:
+            process.stop_group(proc.pid, timeout_s=5.0)
+            proc.wait()
+            raise
+        return self.cfg.bootstrap
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """Stop the broker's whole process group; True if one was running."""
+        pid = process.read_pid(self.pid_file, MAIN_CLASS)
+        if pid is not None:
+            process.stop_group(pid, timeout_s)
+        self.pid_file.unlink(missing_ok=True)
+        return pid is not None
+
+    def _format_once(self, java: str, classpath: str) -> None:
+        data = self.cfg.home / "data"
+        if (data / "meta.properties").is_file():
+            return
+        argv = [
+            java, "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool", "format",
+            "-t", cluster_id(), "-c", str(self.properties),
+        ]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise InfraError(f"formatting Kafka storage failed:\n{done.stdout}\n{done.stderr}")
+
+
+def cluster_id() -> str:
+    """A random cluster id in Kafka's format: a UUID as unpadded URL-safe base64."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+async def admin_ready(bootstrap: str, timeout_s: float = 5.0) -> bool:
+    """True when the broker answers a metadata request through the admin API."""
+    if not process.port_open(bootstrap):
+        return False
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await admin.start()
+            await admin.list_topics()
+    except (KafkaError, OSError, TimeoutError):
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+    return True
