@@ -1,0 +1,149 @@
+"""docker-compose.yml is checked structurally: no Docker engine is needed to catch a service that
+names a missing subcommand, depends on nothing, floats on an unpinned image or would refuse its
+own settings at start."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from millrace.cli import COMMANDS
+from shared.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+PINNED = re.compile(r"^[\w./-]+:(?!latest$)[\w][\w.-]*$")
+
+
+def builds_millrace(service: dict[str, Any]) -> bool:
+    build = service.get("build")
+    if build is None:
+        return False
+    context, dockerfile = (
+        (build, "Dockerfile")
+        if isinstance(build, str)
+        else (
+            build.get("context", "."),
+            build.get("dockerfile", "Dockerfile"),
+        )
+    )
+    return (ROOT / context / dockerfile).resolve() == (ROOT / "Dockerfile").resolve()
+
+
+MILLRACE = {name: svc for name, svc in SERVICES.items() if builds_millrace(svc)}
+
+
+def known_services() -> set[str]:
+    """Services `millrace run` accepts: its registry once it exists, else the package layout."""
+    try:
+        run = importlib.import_module("millrace.commands.run")
+    except ModuleNotFoundError:
+        return {p.parent.name for p in (ROOT / "services").glob("*/__init__.py")}
+    return set(run.SERVICES)
+
+
+def subcommand_parser(name: str) -> argparse.ArgumentParser | None:
+    """A parser holding only the subcommand `name`, or None while its module is not written."""
+    try:
+        module = importlib.import_module(f"millrace.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"millrace.commands.{name}":
+            raise
+        return None
+    parser = argparse.ArgumentParser(prog="millrace", exit_on_error=False)
+    module.register(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def test_millrace_image_is_built_by_several_services() -> None:
+    assert {"topics", "telemetry", "simulator"} <= set(MILLRACE)
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_service_has_a_pinned_image_or_builds_the_dockerfile(name: str) -> None:
+    service = SERVICES[name]
+    assert builds_millrace(service) or PINNED.match(service.get("image", "")), service.get("image")
+
+
+@pytest.mark.parametrize("name", sorted(MILLRACE))
+def test_millrace_commands_are_real_subcommands(name: str) -> None:
+    argv = [str(a) for a in MILLRACE[name]["command"]]
+    assert argv[0] in COMMANDS
+    if argv[0] == "run":
+        assert argv[1] in known_services()
+    parser = subcommand_parser(argv[0])
+    if parser is not None:
+        try:
+            parser.parse_args(argv)
+        except SystemExit as exc:
+            pytest.fail(f"millrace {' '.join(argv)} is rejected by the CLI ({exc.code})")
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_depends_on_targets_exist_and_can_satisfy_their_condition(name: str) -> None:
+    for target, spec in (SERVICES[name].get("depends_on") or {}).items():
+        assert target in SERVICES, f"{name} depends on unknown service {target}"
+        condition = spec.get("condition")
+        if condition == "service_healthy":
+            check = SERVICES[target].get("healthcheck", {})
+            assert check.get("test"), f"{target} has no healthcheck"
+            assert not check.get("disable"), f"{target} has its healthcheck disabled"
+        elif condition == "service_completed_successfully":
+            assert SERVICES[target].get("restart", "no") == "no", f"{target} is not a one-shot"
+
+
+def test_services_start_in_order_kafka_topics_then_consumers() -> None:
+    assert SERVICES["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    for name in ("telemetry", "simulator"):
+        assert SERVICES[name]["depends_on"]["topics"]["condition"] == (
+            "service_completed_successfully"
+        )
+
+
+def test_kafka_is_a_single_kraft_node_with_a_healthcheck() -> None:
+    kafka = SERVICES["kafka"]
+    env = kafka["environment"]
+    assert re.fullmatch(r"apache/kafka:4\.1\.\d+", kafka["image"])
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert str(env["KAFKA_CONTROLLER_QUORUM_VOTERS"]).startswith(f"{env['KAFKA_NODE_ID']}@kafka:")
+    assert "kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert "/opt/kafka/bin/" in " ".join(kafka["healthcheck"]["test"])
+
+
+def test_telemetry_is_ready_checked_and_published_on_8080() -> None:
+    telemetry = SERVICES["telemetry"]
+    assert "/readyz" in " ".join(telemetry["healthcheck"]["test"])
+    assert any(str(p).endswith("8080:8080") for p in telemetry["ports"])
+    assert telemetry["environment"]["MILLRACE_HTTP_HOST"] == "0.0.0.0"
+
+
+def test_named_volumes_are_declared() -> None:
+    declared = set(COMPOSE.get("volumes") or {})
+    for service in SERVICES.values():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":", 1)[0]
+            if not source.startswith((".", "/")):
+                assert source in declared, source
+            else:
+                assert (ROOT / source).exists(), source
+
+
+@pytest.mark.parametrize("name", sorted(MILLRACE))
+def test_millrace_settings_in_compose_pass_fail_closed_validation(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in [k for k in os.environ if k.startswith("MILLRACE_")]:
+        monkeypatch.delenv(key)
+    for key, value in MILLRACE[name].get("environment", {}).items():
+        monkeypatch.setenv(key, str(value))
+    settings = ServiceSettings()
+    assert settings.bootstrap_servers == ["kafka:9092"]
+    assert settings.env == "dev"
