@@ -11,20 +11,22 @@ from collections.abc import Sequence
 COMMANDS = ("run", "simulate", "topics", "demo", "infra", "contracts")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that subcommand is imported (a faster start)."""
     parser = argparse.ArgumentParser(
         prog="millrace", description="Millrace: the event backbone for industrial platforms."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         module = importlib.import_module(f"millrace.commands.{name}")
         module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    only = args_in[0] if args_in and args_in[0] in COMMANDS else None
+    args = build_parser(only).parse_args(args_in)
     try:
         result = args.func(args)
     except KeyboardInterrupt:
