@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+from dataclasses import replace
 from typing import Any
 
 from contracts.manifest import topic as topic_spec
@@ -102,7 +103,8 @@ def config_from(args: argparse.Namespace) -> SimulatorConfig:
 
 async def _main(cfg: SimulatorConfig, settings: ServiceSettings, ensure: bool) -> int:
     if ensure and cfg.uses("kafka"):
-        await ensure_topics(settings, [topic_spec(cfg.topic)])
+        # A custom topic name gets the readings topic's partitions and retention.
+        await ensure_topics(settings, [replace(topic_spec(READINGS_TOPIC), name=cfg.topic)])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -58,7 +58,6 @@ async def open_senders(
             client,
             cfg.http_url,
             tally,
-            topic=cfg.topic,
             token=cfg.token,
             concurrency=cfg.http_concurrency,
             max_attempts=cfg.max_attempts,

@@ -17,6 +17,7 @@ import httpx
 import orjson
 
 from contracts.envelope import CloudEvent, new_event
+from millrace.simulator.config import READINGS_TOPIC
 from millrace.simulator.generator import Message
 from millrace.simulator.report import Tally
 from shared.logging import get_logger
@@ -38,11 +39,14 @@ class Sender(Protocol):
         """Flush and release the transport."""
 
 
-def envelope(topic: str, message: Message) -> CloudEvent:
-    """The batch's CloudEvent; its time is the newest reading's, when the batch was complete."""
+def envelope(message: Message) -> CloudEvent:
+    """The batch's CloudEvent; its time is the newest reading's, when the batch was complete.
+
+    Its type is always the contract's, whatever topic name the batch is published on.
+    """
     newest = max(r["ts"] for r in message.batch["readings"])
     return new_event(
-        topic=topic,
+        topic=READINGS_TOPIC,
         service=SERVICE,
         subject=message.device_id,
         time=datetime.fromtimestamp(newest / 1000, tz=UTC),
@@ -77,7 +81,7 @@ class KafkaSender:
         self._sleep = sleep
 
     async def send(self, messages: Sequence[Message]) -> None:
-        todo = [(m, envelope(self._topic, m).headers()) for m in messages]
+        todo = [(m, envelope(m).headers()) for m in messages]
         for attempt in range(1, self._max_attempts + 1):
             pending: list[tuple[Message, Any, Any]] = []
             for message, headers in todo:
@@ -131,7 +135,6 @@ class HttpSender:
         url: str,
         tally: Tally,
         *,
-        topic: str,
         token: str | None = None,
         concurrency: int = 8,
         max_attempts: int = 5,
@@ -141,7 +144,6 @@ class HttpSender:
         self._client = client
         self._url = url
         self._tally = tally
-        self._topic = topic
         self._auth = {"Authorization": f"Bearer {token}"} if token else {}
         self._slots = asyncio.Semaphore(concurrency)
         self._max_attempts = max_attempts
@@ -153,10 +155,7 @@ class HttpSender:
 
     def _headers(self, message: Message) -> dict[str, str]:
         # CloudEvents HTTP binary mode: the same attributes as on Kafka, with "ce-" prefixes.
-        ce = {
-            k.replace("ce_", "ce-", 1): v.decode()
-            for k, v in envelope(self._topic, message).headers()
-        }
+        ce = {k.replace("ce_", "ce-", 1): v.decode() for k, v in envelope(message).headers()}
         return {**ce, **self._auth}
 
     async def _post(self, message: Message) -> None:

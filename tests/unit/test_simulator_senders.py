@@ -12,6 +12,7 @@ import orjson
 from contracts.envelope import parse_headers
 from contracts.telemetry import ReadingsBatch
 from millrace.simulator import BatchBuilder, Message, SimulatorConfig, generate, run_simulation
+from millrace.simulator.metrics import serve_metrics
 from millrace.simulator.report import Tally
 from millrace.simulator.senders import HttpSender, KafkaSender
 
@@ -31,7 +32,7 @@ async def no_sleep(_: float) -> None:
 
 def http_sender(handler: Any, tally: Tally, **kw: Any) -> HttpSender:
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return HttpSender(client, URL, tally, topic=TOPIC, sleep=no_sleep, **kw)
+    return HttpSender(client, URL, tally, sleep=no_sleep, **kw)
 
 
 async def test_http_posts_json_with_bearer_token_and_cloudevents_headers() -> None:
@@ -114,7 +115,7 @@ async def test_http_concurrency_is_bounded() -> None:
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     tally = Tally()
-    sender = HttpSender(client, URL, tally, topic=TOPIC, concurrency=3)
+    sender = HttpSender(client, URL, tally, concurrency=3)
     await sender.send(messages(10))
     assert peak == 3
     assert tally.messages["http"] == 10
@@ -203,3 +204,20 @@ async def test_run_simulation_stops_when_asked() -> None:
     report = await asyncio.wait_for(task, 5)
     assert 50 <= report.readings_sent["http"] <= 400
     assert report.readings_sent["http"] == report.readings_generated
+
+
+async def test_metrics_server_serves_healthz_and_counters() -> None:
+    cfg = SimulatorConfig(devices=1, metrics=1, rate=0, start_ms=START, count=3, transport="http")
+    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(400)))
+    await run_simulation(cfg, http_client=client)
+    server = serve_metrics(0)
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            health = await http.get("/healthz")
+            metrics = (await http.get("/metrics")).text
+    finally:
+        server.shutdown()
+    assert health.status_code == 200
+    assert 'millrace_simulator_send_errors_total{reason="http_400",transport="http"}' in metrics
+    assert "millrace_simulator_readings_sent_total" in metrics
