@@ -63,6 +63,25 @@ def subcommand_parser(name: str) -> argparse.ArgumentParser | None:
     return parser
 
 
+def settings_class(argv: list[str]) -> type[ServiceSettings]:
+    """The settings a command loads: a service's own subclass once it exists, else the base."""
+    if argv[0] != "run":
+        return ServiceSettings
+    name = f"services.{argv[1]}.settings"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name not in {f"services.{argv[1]}", name}:
+            raise
+        return ServiceSettings
+    own = [
+        v
+        for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, ServiceSettings) and v.__module__ == name
+    ]
+    return own[0] if len(own) == 1 else ServiceSettings
+
+
 def test_millrace_image_is_built_by_several_services() -> None:
     assert {"topics", "telemetry", "simulator"} <= set(MILLRACE)
 
@@ -144,6 +163,7 @@ def test_millrace_settings_in_compose_pass_fail_closed_validation(
         monkeypatch.delenv(key)
     for key, value in MILLRACE[name].get("environment", {}).items():
         monkeypatch.setenv(key, str(value))
-    settings = ServiceSettings()
+    argv = [str(a) for a in MILLRACE[name]["command"]]
+    settings = settings_class(argv)()
     assert settings.bootstrap_servers == ["kafka:9092"]
     assert settings.env == "dev"

@@ -4,6 +4,9 @@ each overlay produces pass the services' fail-closed validation."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,18 @@ def base_documents() -> list[dict[str, Any]]:
 def find(kind: str, name: str) -> dict[str, Any]:
     (doc,) = [d for d in base_documents() if d["kind"] == kind and d["metadata"]["name"] == name]
     return doc
+
+
+def service_settings_class() -> type[ServiceSettings]:
+    """Telemetry's own settings once they exist; the shared base class until then."""
+    try:
+        module = importlib.import_module("services.telemetry.settings")
+    except ModuleNotFoundError as exc:
+        if exc.name not in {"services.telemetry", "services.telemetry.settings"}:
+            raise
+        return ServiceSettings
+    cls: type[ServiceSettings] = module.TelemetrySettings
+    return cls
 
 
 def literals(directory: Path, name: str = "millrace-settings") -> dict[str, str]:
@@ -193,12 +208,12 @@ def test_base_settings_alone_fail_closed(clean_env: pytest.MonkeyPatch) -> None:
 def test_dev_overlay_settings_load(clean_env: pytest.MonkeyPatch) -> None:
     for key, value in {**literals(BASE), **literals(K8S / "overlays" / "dev")}.items():
         clean_env.setenv(key, value)
-    settings = ServiceSettings()
+    settings = service_settings_class()()
     assert settings.env == "dev"
     assert settings.http_host == "0.0.0.0"
 
 
-def test_prod_overlay_settings_load_with_the_mounted_secret(
+def test_prod_overlay_settings_load_with_the_mounted_secrets(
     clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     prod = K8S / "overlays" / "prod"
@@ -212,16 +227,26 @@ def test_prod_overlay_settings_load_with_the_mounted_secret(
         for source in volume["projected"]["sources"]
         for item in source["secret"]["items"]
     }
-    assert mount[volume["name"]] == merged["MILLRACE_SECRETS_DIR"]
-    assert Path(merged["MILLRACE_KAFKA_SSL_CAFILE"]).parent == Path(merged["MILLRACE_SECRETS_DIR"])
-    assert "millrace_kafka_sasl_password" in files
-    (tmp_path / "millrace_kafka_sasl_password").write_text("from-strimzi")
+    secrets_dir = Path(merged["MILLRACE_SECRETS_DIR"])
+    assert Path(mount[volume["name"]]) == secrets_dir
+    assert Path(merged["MILLRACE_KAFKA_SSL_CAFILE"]).parent == secrets_dir
+    settings_files = files - {Path(merged["MILLRACE_KAFKA_SSL_CAFILE"]).name}
+    fields = {f"millrace_{name}" for name in service_settings_class().model_fields}
+    assert "millrace_kafka_sasl_password" in settings_files
+    assert settings_files <= fields, settings_files - fields
+    digest = hashlib.sha256(b"ingest-token").hexdigest()
+    contents = {
+        "millrace_kafka_sasl_password": "from-strimzi",
+        "millrace_telemetry_ingest_token_sha256": json.dumps([digest]),
+    }
+    for name in settings_files:
+        (tmp_path / name).write_text(contents[name])
     merged["MILLRACE_SECRETS_DIR"] = str(tmp_path)
     for key, value in merged.items():
         clean_env.setenv(key, value)
     for env in container["env"]:
         clean_env.setenv(env["name"], env["value"])
-    settings = load_settings(ServiceSettings)
+    settings = load_settings(service_settings_class())
     assert settings.env == "prod"
     assert settings.kafka_security_protocol == "SASL_SSL"
     assert settings.kafka_sasl_username == "millrace-telemetry"
