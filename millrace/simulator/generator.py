@@ -7,7 +7,7 @@ which is what lets tests replay a run and compute its windows independently.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +81,7 @@ class BatchBuilder:
             pending.clear()
         return out
 
-    def _take(self, indices: Any) -> list[Message]:
+    def _take(self, indices: Iterable[int]) -> list[Message]:
         out: list[Message] = []
         for index in indices:
             pending = self._pending[index]

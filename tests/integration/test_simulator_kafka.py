@@ -159,23 +159,12 @@ async def test_both_transports_split_the_fleet_by_device(
     assert by_device(over_kafka) | by_device(app.batches) == expected
 
 
-# The subcommand alone, so this test does not depend on the other subcommands' modules.
-RUN_COMMAND = """
-import argparse, sys
-from millrace.commands import simulate
-parser = argparse.ArgumentParser(prog="millrace")
-simulate.register(parser.add_subparsers())
-args = parser.parse_args(sys.argv[1:])
-sys.exit(args.func(args))
-"""
-
-
 def test_cli_sends_a_fixed_timeline(kafka_bootstrap: str) -> None:
     settings = ServiceSettings(kafka_bootstrap=kafka_bootstrap)
     name = asyncio.run(fresh_topic(settings))
     argv = f"simulate --devices 3 --count 300 --rate 0 --start-ms {START} --topic {name}"
     done = subprocess.run(
-        [sys.executable, "-c", RUN_COMMAND, *argv.split()],
+        [sys.executable, "-m", "millrace.cli", *argv.split()],
         env={"MILLRACE_KAFKA_BOOTSTRAP": kafka_bootstrap, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
