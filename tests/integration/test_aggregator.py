@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -64,7 +65,9 @@ async def test_poison_goes_to_dlq_with_provenance_and_good_data_flows(
     agg_start = await end_offsets(kafka_bootstrap, AGGREGATES)
     device = f"poison-{uuid.uuid4().hex[:6]}"
     now = time.time_ns() // 1_000_000
-    good = [{"metric": "temp", "ts": now - 3000 + i * 100, "value": 20.0 + i} for i in range(20)]
+    good: list[dict[str, Any]] = [
+        {"metric": "temp", "ts": now - 3000 + i * 100, "value": 20.0 + i} for i in range(20)
+    ]
     poison = [
         (b"{not json", "undecodable"),
         (
