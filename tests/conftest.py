@@ -93,7 +93,9 @@ def kafka_bootstrap() -> Iterator[str]:
             yield str(container.get_bootstrap_server())
     else:
         with scratch_dir("millrace-test-kafka-") as home:
-            kafka = LocalKafka(KafkaConfig(home / "kafka", free_port(), free_port()))
+            kafka = LocalKafka(
+                KafkaConfig(home / "kafka", free_port(), free_port(), tied_to_caller=True)
+            )
             try:
                 yield kafka.start()
             finally:
@@ -113,7 +115,9 @@ def database_url() -> Iterator[str]:
             yield str(container.get_connection_url())
     else:
         with scratch_dir("millrace-test-pg-") as home:
-            postgres = LocalPostgres(PostgresConfig(home / "postgres", free_port()))
+            postgres = LocalPostgres(
+                PostgresConfig(home / "postgres", free_port(), tied_to_caller=True)
+            )
             try:
                 yield postgres.start()
             finally:

@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -36,6 +37,8 @@ class KafkaConfig:
     home: Path
     port: int = 19092
     controller_port: int = 19093
+    tied_to_caller: bool = False
+    """Stop the broker when the starting process dies (tests); ``infra up`` leaves it running."""
 
     @property
     def bootstrap(self) -> str:
@@ -103,7 +106,8 @@ class LocalKafka:
             f"-Dkafka.logs.dir={self.cfg.home / 'logs'}",
             "-cp", classpath, MAIN_CLASS, str(self.properties),
         ]  # fmt: skip
-        proc = process.spawn_detached(argv, self.log, cwd=self.cfg.home)
+        death_signal = signal.SIGTERM if self.cfg.tied_to_caller else None
+        proc = process.spawn_detached(argv, self.log, cwd=self.cfg.home, death_signal=death_signal)
         self.pid_file.write_text(f"{proc.pid}\n")
         self.endpoint_file.write_text(json.dumps({"bootstrap": self.cfg.bootstrap}))
         try:

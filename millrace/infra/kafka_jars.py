@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import TextIO
 
@@ -58,9 +59,9 @@ def ensure_jars(pom: Path = POM, out: TextIO = sys.stderr) -> Path:
         return target
     if shutil.which("mvn") is None:
         raise InfraError("Maven (mvn) is needed once to fetch the Kafka jars; install it")
-    staging = target.with_name("libs.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A private staging dir: two test sessions may fill an empty cache at the same time.
+    staging = Path(tempfile.mkdtemp(prefix="libs.partial-", dir=target.parent))
     print(f"fetching Kafka {kafka_version(pom)} jars with Maven into {target}", file=out)
     argv = [
         "mvn", "-B", "-Dstyle.color=never", "-f", str(pom),
@@ -71,9 +72,12 @@ def ensure_jars(pom: Path = POM, out: TextIO = sys.stderr) -> Path:
     jars = list(staging.glob("*.jar"))
     if not jars:
         raise InfraError("Maven copied no jars:\n" + "\n".join(transcript[-40:]))
+    (staging / MARKER).write_text(_pom_digest(pom) + "\n")
+    if cached(pom):
+        shutil.rmtree(staging, ignore_errors=True)
+        return target
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
-    (target / MARKER).write_text(_pom_digest(pom) + "\n")
     print(f"Kafka jars ready ({len(jars)} jars)", file=out)
     return target
 

@@ -52,6 +52,8 @@ class PostgresConfig:
 
     home: Path
     port: int = 15432
+    tied_to_caller: bool = False
+    """Stop the server when the starting process dies (tests); ``infra up`` leaves it running."""
 
 
 class LocalPostgres:
@@ -90,6 +92,7 @@ class LocalPostgres:
             self.log,
             cwd=self.cfg.home,
             env=self._env(),
+            death_signal=signal.SIGINT if self.cfg.tied_to_caller else None,
             **self._as_server_user(),
         )
         admin_url = self.url(database="postgres")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+PR_SET_PDEATHSIG = 1
 
 
 class InfraError(RuntimeError):
@@ -89,9 +93,20 @@ def read_pid(pid_file: Path, marker: str) -> int | None:
 
 
 def spawn_detached(
-    argv: Sequence[str], log: Path, cwd: Path, env: dict[str, str] | None = None, **kw: Any
+    argv: Sequence[str],
+    log: Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    death_signal: int | None = None,
+    **kw: Any,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in its own session, so Ctrl-C in this terminal won't reach it."""
+    """Start ``argv`` in its own session, so Ctrl-C in this terminal won't reach it.
+
+    With ``death_signal`` (Linux), the server receives that signal when the thread that
+    started it dies, so a test run killed with SIGKILL leaves no server behind.
+    """
+    if death_signal is not None and sys.platform == "linux":
+        kw["preexec_fn"] = functools.partial(_set_parent_death_signal, death_signal)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -104,6 +119,13 @@ def spawn_detached(
             start_new_session=True,
             **kw,
         )
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    """Runs in the child after its uid change (which would clear the setting) and before exec."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
 def stop_group(pid: int, timeout_s: float = 30.0) -> None:

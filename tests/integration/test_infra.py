@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from millrace.infra import InfraError
 from millrace.infra.kafka import KafkaConfig, LocalKafka, admin_ready
 from millrace.infra.postgres import LocalPostgres, PostgresConfig
-from millrace.infra.process import free_port, pid_alive
+from millrace.infra.process import free_port, pid_alive, wait_gone
 
 NewTopicFactory = Callable[..., Awaitable[str]]
 
@@ -109,3 +111,36 @@ async def test_postgres_lifecycle_is_idempotent_and_leaves_nothing(scratch_state
     assert first.pid is not None
     assert not pid_alive(first.pid)
     assert not postgres.status().running
+
+
+def test_tied_server_dies_with_a_killed_starter(scratch_state: Path) -> None:
+    """A test run killed with SIGKILL must not leave PostgreSQL running."""
+    home = scratch_state / "postgres"
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from millrace.infra.postgres import LocalPostgres, PostgresConfig\n"
+            "cfg = PostgresConfig(Path(sys.argv[1]), int(sys.argv[2]), tied_to_caller=True)\n"
+            "print(LocalPostgres(cfg).start(), flush=True)\n"
+            "time.sleep(600)\n",
+            str(home),
+            str(free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert starter.stdout is not None
+        assert starter.stdout.readline().startswith("postgresql://")
+        postgres = LocalPostgres(PostgresConfig(home))
+        pid = postgres.status().pid
+        assert pid is not None
+        starter.kill()
+        starter.wait()
+        assert wait_gone(pid, 30.0)
+    finally:
+        starter.kill()
+        starter.wait()
