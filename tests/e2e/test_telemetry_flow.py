@@ -15,6 +15,7 @@ from support.telemetry import (
     end_offsets,
     expected_windows,
     free_port,
+    read_with_confluent,
     start_group_at_end,
     window_key,
 )
@@ -98,6 +99,12 @@ async def test_simulated_fleet_to_exact_windows(kafka_bootstrap: str, tmp_path: 
             assert headers["ce_subject"] == data["device_id"]
             assert headers["content-type"] == "application/json"
             assert headers["ce_id"] == derived_id("window", key[0], key[1], key[2], key[3])
+        plain = read_with_confluent(kafka_bootstrap, start, len(reader.records))
+        assert len(plain) == len(reader.records)
+        for headers, data in plain:
+            if data["device_id"] in devices:
+                assert headers["ce_type"] == "io.millrace.telemetry.aggregates.v1"
+                assert_windows_equal(data, want[window_key(data)])
         assert await service.metric("millrace_telemetry_late_readings_total") == 0
         assert await service.metric("millrace_telemetry_readings_total") >= len(readings)
     finally:

@@ -173,3 +173,46 @@ class ServiceProcess:
                 if head.split("{")[0] == name:
                     total += float(value)
         return total
+
+
+async def start_group_at_end(bootstrap: str, group: str, topic: str) -> None:
+    """Commit ``group``'s offsets at the topic's current end, so a service started with that
+    group sees only what a test produces next, not what earlier tests left on the topic."""
+    ends = await end_offsets(bootstrap, topic)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(ends))
+        await consumer.commit({tp: (offset, "wm=-1") for tp, offset in ends.items()})
+    finally:
+        await consumer.stop()
+
+
+def read_with_confluent(
+    bootstrap: str, start: Mapping[TopicPartition, int], count: int, timeout_s: float = 30.0
+) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """Read ``count`` records with librdkafka (confluent-kafka): an off-the-shelf client with no
+    Millrace code, as a subscribing plant system would."""
+    import confluent_kafka  # noqa: PLC0415 - only this helper needs librdkafka
+
+    consumer = confluent_kafka.Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "off-the-shelf", "enable.auto.commit": False}
+    )
+    consumer.assign(
+        [confluent_kafka.TopicPartition(tp.topic, tp.partition, off) for tp, off in start.items()]
+    )
+    out: list[tuple[dict[str, str], dict[str, Any]]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(out) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() or msg.value() is None:
+                continue
+            raw: Any = msg.headers() or []
+            headers = {str(k): bytes(v or b"").decode() for k, v in raw}
+            out.append((headers, orjson.loads(msg.value() or b"null")))
+    finally:
+        consumer.close()
+    return out
