@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 
+from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import BaseSecurity, SASLScram256, SASLScram512
@@ -34,7 +35,12 @@ def _security(settings: ServiceSettings) -> BaseSecurity | None:
 
 
 def make_broker(settings: ServiceSettings) -> KafkaBroker:
-    """An idempotent (acks=all), compressing broker whose publishes are bounded in time."""
+    """An idempotent (acks=all), compressing broker whose publishes are bounded in time.
+
+    Subscribers default to NACK_ON_ERROR: the offset is committed only after the handler
+    succeeded, and a failure redelivers instead of skipping (FastStream's own default,
+    ACK_FIRST, is at-most-once). Handlers send poison to the DLQ themselves, then return.
+    """
     compression = None if settings.kafka_compression == "none" else settings.kafka_compression
     return KafkaBroker(
         settings.bootstrap_servers,
@@ -46,6 +52,7 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
         request_timeout_ms=settings.kafka_send_timeout_ms,
         allow_auto_create_topics=settings.kafka_auto_create_topics,
         security=_security(settings),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
         middlewares=[
             KafkaPrometheusMiddleware(
                 registry=REGISTRY, app_name=f"millrace_{settings.service_name}"
