@@ -64,7 +64,7 @@ class RateMeter:
         span = min(self.span_s, now - self.origin)
         if span <= 0:
             return 0.0
-        return sum(n for _, n in self._events) / span
+        return sum(n for t, n in self._events if t <= now) / span
 
     def _trim(self, now: float) -> None:
         while self._events and self._events[0][0] <= now - self.span_s:

@@ -34,6 +34,7 @@ def test_rate_is_events_over_the_trailing_span() -> None:
     for t in range(1, 11):
         meter.add(float(t), 100)
     assert meter.rate(10.0) == pytest.approx(500 / 5.0)
+    assert meter.rate(9.0) == pytest.approx(400 / 5.0)
     assert meter.rate(20.0) == 0.0
 
 
