@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts.base import Contract
+from contracts.masterdata import Machine, Product, Supplier
+from contracts.orders import OrderCancelled, OrderPlaced, OrderStatusChanged
+from contracts.production import OperationCompleted, OperationStarted
+from contracts.scheduling import OperationScheduled
 from contracts.telemetry import AlarmEvent, MachineState, ReadingsBatch, WindowAggregate
 
 DAY_MS = 24 * 3600 * 1000
@@ -43,7 +47,9 @@ class TopicSpec:
         return cfg
 
 
-def _master(name: str, key: str, consumers: tuple[str, ...], what: str) -> TopicSpec:
+def _master(
+    name: str, key: str, consumers: tuple[str, ...], what: str, contract: type[Contract]
+) -> TopicSpec:
     return TopicSpec(
         name=name,
         key=key,
@@ -53,6 +59,7 @@ def _master(name: str, key: str, consumers: tuple[str, ...], what: str) -> Topic
         partitions=3,
         retention_ms=None,
         compacted=True,
+        contract=contract,
     )
 
 
@@ -62,18 +69,21 @@ TOPICS: tuple[TopicSpec, ...] = (
         "machine id",
         ("telemetry", "scheduling", "finance"),
         "Machines and their capabilities (compacted, latest state per machine).",
+        Machine,
     ),
     _master(
         "masterdata.products.v1",
         "sku",
         ("orders", "scheduling", "traceability"),
         "Products with options, routings and bills of materials (compacted).",
+        Product,
     ),
     _master(
         "masterdata.suppliers.v1",
         "supplier id",
         ("traceability", "finance"),
         "Suppliers (compacted).",
+        Supplier,
     ),
     TopicSpec(
         name="telemetry.readings.v1",
@@ -121,11 +131,12 @@ TOPICS: tuple[TopicSpec, ...] = (
             consumers=("scheduling", "finance", "subscribers"),
             description=what,
             retention_ms=365 * DAY_MS,
+            contract=model,
         )
-        for ev, what in (
-            ("order-placed", "A customer order with its options was placed."),
-            ("order-cancelled", "An order was cancelled."),
-            ("order-status-changed", "An order moved through its lifecycle."),
+        for ev, what, model in (
+            ("order-placed", "A customer order with its options was placed.", OrderPlaced),
+            ("order-cancelled", "An order was cancelled.", OrderCancelled),
+            ("order-status-changed", "An order moved through its lifecycle.", OrderStatusChanged),
         )
     ),
     TopicSpec(
@@ -135,6 +146,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         consumers=("shop floor", "orders"),
         description="An operation of a work order was scheduled on a machine.",
         retention_ms=90 * DAY_MS,
+        contract=OperationScheduled,
     ),
     TopicSpec(
         name="scheduling.schedule-published.v1",
@@ -151,6 +163,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         consumers=("orders", "traceability", "finance"),
         description="An operation started on a machine.",
         retention_ms=365 * DAY_MS,
+        contract=OperationStarted,
     ),
     TopicSpec(
         name="production.operation-completed.v1",
@@ -159,6 +172,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         consumers=("orders", "traceability", "finance"),
         description="An operation completed on a machine.",
         retention_ms=365 * DAY_MS,
+        contract=OperationCompleted,
     ),
     TopicSpec(
         name="quality.inspection-recorded.v1",
