@@ -92,6 +92,9 @@ class LocalKafka:
         current = self.status()
         if current.running and current.endpoint:
             return current.endpoint
+        process.ensure_ports_free(
+            "Kafka broker", {"broker": self.cfg.port, "controller": self.cfg.controller_port}
+        )
         java = shutil.which("java")
         if java is None:
             raise InfraError("a Java runtime (17+) is needed for the local Kafka broker")

@@ -83,6 +83,7 @@ class LocalPostgres:
         current = self.status()
         if current.running and current.endpoint:
             return current.endpoint
+        process.ensure_ports_free("PostgreSQL", {"postgres": self.cfg.port})
         self._init_once()
         self._write_conf()
         self.endpoint_file.write_text(json.dumps({"port": self.cfg.port}))

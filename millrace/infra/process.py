@@ -203,3 +203,14 @@ def wait_ready(
         if time.monotonic() >= deadline:
             raise failure(what, log, f"was not ready within {timeout_s:.0f}s")
         time.sleep(0.25)
+
+
+def ensure_ports_free(what: str, ports: dict[str, int]) -> None:
+    """Refuse to start when another process already listens on one of our ports: its readiness
+    probe would answer for us and we would silently use someone else's server."""
+    taken = [f"{name} {port}" for name, port in ports.items() if port_open(f"127.0.0.1:{port}")]
+    if taken:
+        raise InfraError(
+            f"cannot start the local {what}: port {', '.join(taken)} on 127.0.0.1 is used by "
+            "another process (choose other ports with the MILLRACE_LOCAL_* settings or stop it)"
+        )
