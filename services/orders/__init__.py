@@ -1,0 +1,1 @@
+"""Orders: customised order intake over HTTP, lifecycle from downstream events, outbox."""

@@ -1,0 +1,1 @@
+"""Pure order domain: no I/O, unit-tested in microseconds."""
