@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from millrace.infra.process import log_tail
+from millrace.infra.process import log_tail, spawn_detached
 
 
 class ChildError(RuntimeError):
@@ -36,16 +36,11 @@ class Child:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                self.argv,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        # Own session: Ctrl-C reaches only the demo, which stops children in order. The death
+        # signal: a demo killed with SIGKILL still takes its children with it.
+        self.proc = spawn_detached(
+            self.argv, self.log, cwd=Path.cwd(), env=self.env, death_signal=signal.SIGTERM
+        )
 
     @property
     def pid(self) -> int | None:
