@@ -22,13 +22,14 @@ from millrace.demo.children import Child, ChildError, exit_label, wait_http_ok
 from millrace.demo.feed import Feed
 from millrace.demo.state import DemoState
 from millrace.demo.view import counters_line, render_screen, summary_line
-from millrace.infra.process import free_port, log_tail
+from millrace.infra.process import free_port, log_tail, port_open
 from shared.kafka import ensure_topics
 from shared.settings import ServiceSettings
 
 READY_TIMEOUT_S = 90.0
 SIMULATOR_STOP_S = 15.0
 SERVICE_STOP_S = 40.0
+DEFAULT_HTTP_PORT = 8080
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,10 @@ async def run_demo(opts: DemoOptions, wiring: Wiring, stop: asyncio.Event) -> in
         f"topics: {len(TOPICS)} in the manifest, {len(created)} created (DLQs included)",
         file=sys.stderr,
     )
-    port = opts.http_port or free_port()
+    # The README's curl examples use 8080; fall back to a free port when it is taken.
+    port = opts.http_port or (
+        free_port() if port_open(f"127.0.0.1:{DEFAULT_HTTP_PORT}") else DEFAULT_HTTP_PORT
+    )
     telemetry, simulator = _children(opts, wiring, port)
     feed = Feed(wiring.bootstrap)
     halt = asyncio.Event()
