@@ -33,7 +33,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--windows", default=d.windows, help=f"window sizes (default {d.windows})")
     p.add_argument("--lateness-ms", type=int, default=d.lateness_ms, help="allowed lateness")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S s")
-    p.add_argument("--http-port", type=int, default=0, help="telemetry port (default 8080, or a free one when taken)")
+    p.add_argument(
+        "--http-port",
+        type=int,
+        default=0,
+        help="telemetry port (default 8080, or a free one when taken)",
+    )
     p.add_argument(
         "--keep-infra", action="store_true", help="leave Kafka/PostgreSQL running at the end"
     )
