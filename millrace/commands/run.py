@@ -9,6 +9,7 @@ from typing import Any
 # service name -> module with ``main() -> int``
 SERVICES: dict[str, str] = {
     "telemetry": "services.telemetry.main",
+    "orders": "services.orders.main",
 }
 
 

@@ -1,0 +1,1 @@
+"""I/O at the edges: PostgreSQL unit of work, outbox relay, Kafka consumer."""

@@ -1,0 +1,189 @@
+"""``/v1/orders``: thin routes. Each parses, checks who may see what, calls the domain in a
+unit of work, and answers. Idempotency: a key is scoped to the caller; the same key with the
+same body returns the order it created, with another body 409."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import asyncpg
+import orjson
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
+
+from contracts.orders import OrderStatus
+from services.orders import metrics as m
+from services.orders.adapters import queries
+from services.orders.adapters.postgres import UnitOfWork
+from services.orders.auth import Caller, authenticator
+from services.orders.domain.intake import IntakeError, RequestedLine, resolve_lines
+from services.orders.domain.order import TransitionNotAllowedError, place
+from services.orders.schemas import ORDER_ID, CancelIn, OrderIn, OrderOut, OrderPage
+from services.orders.settings import OrdersSettings
+
+IdemKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$"),
+]
+OrderId = Annotated[str, Path(pattern=ORDER_ID)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or invalid bearer token"},
+    404: {"description": "no such order, or not yours"},
+    413: {"description": "body too large"},
+    422: {"description": "invalid request; the body says why"},
+    503: {"description": "database unavailable; retry"},
+}
+
+
+def request_hash(body: OrderIn, customer: str) -> str:
+    data = body.model_dump(mode="json") | {"customer": customer}
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def visible(pool: asyncpg.Pool, order_id: str, caller: Caller) -> dict[str, Any]:
+    """The order as the caller may see it; 404 alike for missing and for someone else's."""
+    view = await queries.order_view(pool, order_id)
+    if view is None or not caller.may_see(view["customer"]):
+        raise HTTPException(404, "order not found")
+    return view
+
+
+async def replay(
+    pool: asyncpg.Pool, caller: Caller, key: str, digest: str, response: Response
+) -> OrderOut | None:
+    """The order an idempotency key already created (200), 409 for another body, or None."""
+    async with UnitOfWork(pool) as uow:
+        found = await uow.find_by_key(caller.principal, key)
+    if found is None:
+        return None
+    order_id, stored = found
+    if stored != digest:
+        m.REPLAYS.labels("conflict").inc()
+        raise HTTPException(409, "Idempotency-Key already used with a different body")
+    m.REPLAYS.labels("same").inc()
+    response.status_code = 200
+    response.headers["Idempotent-Replayed"] = "true"
+    return OrderOut.model_validate(await visible(pool, order_id, caller))
+
+
+async def transition(
+    pool: asyncpg.Pool, order_id: str, caller: Caller, action: str, reason: str = ""
+) -> OrderOut:
+    """Cancel or ship under the order's row lock; 409 when the state does not allow it."""
+    await visible(pool, order_id, caller)
+    async with UnitOfWork(pool) as uow:
+        order = await uow.get(order_id)
+        if order is None:
+            raise HTTPException(404, "order not found")
+        try:
+            if action == "cancel":
+                order.cancel(reason, datetime.now(UTC))
+            else:
+                order.ship(datetime.now(UTC))
+        except TransitionNotAllowedError as err:
+            raise HTTPException(409, str(err)) from err
+        await uow.save(order)
+        await uow.commit()
+    return OrderOut.model_validate(await visible(pool, order_id, caller))
+
+
+def orders_router(settings: OrdersSettings, pool: asyncpg.Pool) -> APIRouter:
+    router = APIRouter(prefix="/v1/orders", tags=["orders"], responses=ERRORS)
+    auth = Depends(authenticator(settings))
+
+    @router.post("", status_code=201, responses={409: {"description": "key reused"}})
+    async def post_order(
+        body: OrderIn,
+        response: Response,
+        caller: Caller = auth,
+        idempotency_key: IdemKey = None,
+    ) -> OrderOut:
+        """Place an order. ``Idempotency-Key`` is required; retry with the same key and body."""
+        if idempotency_key is None:
+            raise HTTPException(400, "Idempotency-Key header required")
+        customer = body.customer or caller.customer
+        if customer is None:
+            raise HTTPException(422, "customer: required with a plant token")
+        if not caller.may_see(customer):
+            raise HTTPException(403, "this token may only place its own customer's orders")
+        if len(body.lines) > settings.orders_max_lines:
+            raise HTTPException(422, f"lines: at most {settings.orders_max_lines}")
+        digest = request_hash(body, customer)
+        if (done := await replay(pool, caller, idempotency_key, digest, response)) is not None:
+            return done
+        now = datetime.now(UTC)
+        requested = [RequestedLine(ln.sku, ln.quantity, ln.options) for ln in body.lines]
+        catalogue = await queries.products(pool, {ln.sku for ln in body.lines})
+        try:
+            lines, currency = resolve_lines(requested, catalogue, body.due_date, now.date())
+        except IntakeError as err:
+            raise HTTPException(422, err.problems) from err
+        order = place(
+            order_id=str(uuid.uuid4()),
+            customer=customer,
+            lines=lines,
+            due_date=body.due_date,
+            priority=body.priority,
+            currency=currency,
+            at=now,
+        )
+        async with UnitOfWork(pool) as uow:
+            created = await uow.add(order, caller.principal, idempotency_key, digest)
+            await uow.commit()
+        if not created:
+            done = await replay(pool, caller, idempotency_key, digest, response)
+            assert done is not None
+            return done
+        m.PLACED.inc()
+        return OrderOut.model_validate(await visible(pool, order.order_id, caller))
+
+    @router.get("/{order_id}")
+    async def get_order(order_id: OrderId, caller: Caller = auth) -> OrderOut:
+        """The order's status and the timeline of what happened to it."""
+        return OrderOut.model_validate(await visible(pool, order_id, caller))
+
+    @router.get("")
+    async def list_orders(
+        caller: Caller = auth,
+        customer: Annotated[
+            str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$")
+        ] = None,
+        status: OrderStatus | None = None,
+        cursor: Annotated[str | None, Query(max_length=32)] = None,
+        limit: Annotated[int, Query(ge=1, le=1_000)] = 50,
+    ) -> OrderPage:
+        """Orders oldest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+        if caller.customer is not None:
+            if customer not in (None, caller.customer):
+                return OrderPage(orders=[], next_cursor=None)
+            customer = caller.customer
+        try:
+            after = queries.decode_cursor(cursor) if cursor else 0
+        except ValueError as err:
+            raise HTTPException(422, "cursor: invalid") from err
+        rows, nxt = await queries.list_orders(
+            pool,
+            customer=customer,
+            status=status.value if status else None,
+            after=after,
+            limit=min(limit, settings.orders_page_max),
+        )
+        return OrderPage(orders=[OrderOut.model_validate(r) for r in rows], next_cursor=nxt)
+
+    @router.post("/{order_id}/cancel", responses={409: {"description": "too late to cancel"}})
+    async def cancel_order(
+        order_id: OrderId, caller: Caller = auth, body: CancelIn | None = None
+    ) -> OrderOut:
+        """Cancel an order before production starts; 409 once it no longer can be."""
+        return await transition(pool, order_id, caller, "cancel", (body or CancelIn()).reason)
+
+    @router.post("/{order_id}/ship", responses={409: {"description": "not completed"}})
+    async def ship_order(order_id: OrderId, caller: Caller = auth) -> OrderOut:
+        """Confirm dispatch of a completed order (plant tokens only)."""
+        if caller.customer is not None:
+            raise HTTPException(403, "only a plant token may ship")
+        return await transition(pool, order_id, caller, "ship")
+
+    return router

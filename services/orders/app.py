@@ -1,0 +1,181 @@
+"""Wiring of the orders service: the API, ops endpoints, and two supervised background loops
+(the outbox relay and the lifecycle consumer), each rebuilt with backoff after an error."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from services.orders import metrics as m
+from services.orders.adapters.consumer import TOPICS, LifecycleConsumer
+from services.orders.adapters.postgres import SCHEMA
+from services.orders.adapters.relay import OutboxRelay
+from services.orders.api import orders_router
+from services.orders.settings import OrdersSettings
+from shared.db import db_ready
+from shared.dlq import DlqPublisher
+from shared.http import install_body_limit, ops_router
+from shared.kafka import kafka_ready, make_consumer, make_producer
+from shared.logging import get_logger
+from shared.migrations import migrate_pool
+
+log = get_logger(__name__)
+Hook = Callable[[], Awaitable[None]]
+DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def supervise(name: str, stop: asyncio.Event, body: Callable[[], Awaitable[None]]) -> None:
+    """Run ``body`` until ``stop``; after an error (an outage) run it again, with capped
+    exponential backoff. Work resumes from durable state: nothing is skipped."""
+    backoff = 0.5
+    while not stop.is_set():
+        try:
+            await body()
+            backoff = 0.5
+        except Exception as exc:
+            m.CONSUMER_RESTARTS.inc() if name == "consumer" else m.RELAY_ERRORS.inc()
+            log.exception(f"{name} failed; restarting", error=repr(exc), backoff_s=backoff)
+        if not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+            backoff = min(backoff * 2, 15.0)
+
+
+async def relay_loop(
+    settings: OrdersSettings, pool: asyncpg.Pool, stop: asyncio.Event, after_publish: Hook
+) -> None:
+    """One life of the outbox relay, with its own producer."""
+    producer = make_producer(settings, role="outbox-relay")
+    await producer.start()
+    try:
+        relay = OutboxRelay(
+            pool,
+            producer,
+            batch=settings.orders_relay_batch,
+            poll_s=settings.orders_relay_poll_ms / 1000,
+            after_publish=after_publish,
+        )
+        await relay.run(stop)
+    finally:
+        await producer.stop()
+
+
+async def consumer_loop(
+    settings: OrdersSettings,
+    pool: asyncpg.Pool,
+    stop: asyncio.Event,
+    after_db_commit: Hook,
+    live: dict[str, LifecycleConsumer],
+) -> None:
+    """One life of the lifecycle consumer; ``live`` holds it while it runs (readiness)."""
+    consumer = make_consumer(settings, *TOPICS, group_id=settings.orders_consumer_group)
+    producer = make_producer(settings, role="dlq")
+    await producer.start()
+    await consumer.start()
+    try:
+        worker = LifecycleConsumer(
+            pool,
+            consumer,
+            DlqPublisher(producer, settings.service_name),
+            after_db_commit=after_db_commit,
+        )
+        live["consumer"] = worker
+        await worker.run(stop)
+    finally:
+        live.pop("consumer", None)
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+        await producer.stop()
+
+
+def create_app(
+    settings: OrdersSettings,
+    *,
+    after_publish: Hook = _nothing,
+    after_db_commit: Hook = _nothing,
+) -> FastAPI:
+    """The ASGI app. Tests pass fault-injection hooks for the relay and the consumer."""
+    assert settings.database_url is not None
+    pool = asyncpg.create_pool(
+        settings.database_url.get_secret_value(),
+        min_size=1,
+        max_size=settings.database_pool_max,
+        server_settings={"application_name": f"millrace-{settings.service_name}"},
+    )
+    stop = asyncio.Event()
+    live: dict[str, LifecycleConsumer] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await pool
+        await migrate_pool(pool, SCHEMA, "services.orders.migrations")
+        tasks = []
+        if settings.orders_relay_enabled:
+            tasks.append(
+                asyncio.create_task(
+                    supervise(
+                        "relay", stop, lambda: relay_loop(settings, pool, stop, after_publish)
+                    )
+                )
+            )
+        if settings.orders_consumer_enabled:
+            tasks.append(
+                asyncio.create_task(
+                    supervise(
+                        "consumer",
+                        stop,
+                        lambda: consumer_loop(settings, pool, stop, after_db_commit, live),
+                    )
+                )
+            )
+        if not settings.orders_tokens:
+            log.warning("no MILLRACE_ORDERS_TOKENS configured: every API request is refused")
+        log.info("orders started", http_port=settings.http_port)
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await pool.close()
+            log.info("orders stopped")
+
+    app = FastAPI(
+        title="Millrace orders",
+        version="0.1.0",
+        description="Customised order intake; lifecycle from scheduling and production events.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(DB_ERRORS[0])
+    @app.exception_handler(DB_ERRORS[1])
+    @app.exception_handler(OSError)
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable", error=repr(exc))
+        return JSONResponse(
+            {"detail": "database unavailable; retry"}, status_code=503, headers={"Retry-After": "1"}
+        )
+
+    async def consumer_check() -> bool:
+        return not settings.orders_consumer_enabled or "consumer" in live
+
+    async def kafka_check() -> bool:
+        return await kafka_ready(settings)
+
+    async def db_check() -> bool:
+        return await db_ready(pool)
+
+    app.include_router(
+        ops_router({"kafka": kafka_check, "postgres": db_check, "consumer": consumer_check})
+    )
+    app.include_router(orders_router(settings, pool))
+    install_body_limit(app, settings.orders_max_body_bytes)
+    return app

@@ -1,0 +1,58 @@
+"""Orders settings (``MILLRACE_ORDERS_*`` beside the shared ``MILLRACE_*`` ones)."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.settings import ServiceSettings
+
+
+class TokenSpec(BaseModel):
+    """One accepted bearer token, configured by its SHA-256 digest, never in clear.
+
+    A ``customer`` token acts for that customer only; a ``plant`` token sees every order.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    role: Literal["customer", "plant"]
+    customer: str | None = Field(None, min_length=1, max_length=128)
+    name: str = Field("", max_length=64, description="Shown in logs instead of the token.")
+
+    @model_validator(mode="after")
+    def _customer_iff_customer_role(self) -> Self:
+        if (self.role == "customer") != (self.customer is not None):
+            raise ValueError("a customer token names its customer; a plant token names none")
+        return self
+
+
+class OrdersSettings(ServiceSettings):
+    service_name: str = "orders"
+    http_port: int = Field(8081, ge=0, le=65535)
+
+    orders_tokens: list[TokenSpec] = Field(
+        default_factory=list,
+        description="JSON list of {sha256, role: customer|plant, customer?, name?}.",
+    )
+    orders_max_body_bytes: int = Field(65_536, ge=1_024, le=8 * 1_048_576)
+    orders_max_lines: int = Field(50, ge=1, le=1_000)
+    orders_consumer_group: str = "millrace-orders"
+    orders_consumer_enabled: bool = True
+    orders_relay_enabled: bool = True
+    orders_relay_batch: int = Field(500, ge=1, le=10_000)
+    orders_relay_poll_ms: int = Field(1_000, ge=10, le=60_000)
+    orders_page_max: int = Field(100, ge=1, le=1_000)
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> Self:
+        if self.env == "prod" and not self.orders_tokens:
+            raise ValueError("env=prod requires MILLRACE_ORDERS_TOKENS")
+        digests = [t.sha256 for t in self.orders_tokens]
+        if len(set(digests)) != len(digests):
+            raise ValueError("MILLRACE_ORDERS_TOKENS lists one digest twice")
+        if self.database_url is None:
+            raise ValueError("the orders service needs MILLRACE_DATABASE_URL")
+        return self
