@@ -7,9 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-
-from services.orders.settings import OrdersSettings
-from tests.support.orders import (
+from support.orders import (
     ACME_TOKEN,
     GLOBEX_TOKEN,
     PLANT_TOKEN,
@@ -21,6 +19,8 @@ from tests.support.orders import (
     order_body,
     running,
 )
+
+from services.orders.settings import OrdersSettings
 
 
 @pytest.fixture
@@ -134,7 +134,9 @@ async def test_paging_and_filters(client: httpx.AsyncClient) -> None:
     seen: list[str] = []
     cursor = None
     while True:
-        params = {"limit": 2, "customer": "acme"} | ({"cursor": cursor} if cursor else {})
+        params: dict[str, str | int] = {"limit": 2, "customer": "acme"}
+        if cursor:
+            params["cursor"] = cursor
         page = (await client.get("/v1/orders", headers=bearer(PLANT_TOKEN), params=params)).json()
         seen += [o["order_id"] for o in page["orders"]]
         cursor = page["next_cursor"]
