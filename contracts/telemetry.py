@@ -84,6 +84,10 @@ class AlarmEvent(Contract):
     """``telemetry.alarms.v1``: an alarm raised or cleared for one device and one rule.
 
     Key: ``device_id``. At most one alarm per ``(device_id, rule)`` is active at a time.
+    ``ts`` is the event time of this transition; ``metric``, ``value`` and ``threshold`` are the
+    rule's primary metric, its last value at that time and the limit it is judged against.
+    The CloudEvents ``ce_id`` is derived from ``(device_id, rule, raised_at, state)``, so a
+    replay republishes the same event.
     """
 
     device_id: EntityId
@@ -94,6 +98,19 @@ class AlarmEvent(Contract):
     value: float
     threshold: float
     ts: EpochMillis
+    alarm_id: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description="Identifies one alarm from raise to clear; the same in both events.",
+        ),
+    ] = None
+    raised_at: Annotated[
+        EpochMillis | None, Field(description="Event time at which this alarm was raised.")
+    ] = None
+    description: Annotated[
+        str | None, Field(max_length=512, description="The rule's human description.")
+    ] = None
 
 
 class MachineStateName(StrEnum):

@@ -18,9 +18,12 @@ from aiokafka.abc import ConsumerRebalanceListener
 
 from contracts.telemetry import Quality
 from services.telemetry import metrics as m
+from services.telemetry.alarms.engine import PartitionEngine
+from services.telemetry.alarms.monitor import Monitor
 from services.telemetry.decode import decode_readings
 from services.telemetry.domain.windows import PartitionWindows
 from services.telemetry.emit import AGGREGATES_TOPIC, encode_window
+from services.telemetry.rules import RuleBook
 from services.telemetry.settings import TelemetrySettings
 from shared.dlq import DlqPublisher, InvalidMessageError
 from shared.logging import get_logger
@@ -47,10 +50,11 @@ def decode_metadata(metadata: str | None) -> int:
 
 
 class _Partition:
-    __slots__ = ("dirty", "idle_since_ms", "next_offset", "windows", "wm_at_idle")
+    __slots__ = ("dirty", "engine", "idle_since_ms", "next_offset", "windows", "wm_at_idle")
 
-    def __init__(self, windows: PartitionWindows) -> None:
+    def __init__(self, windows: PartitionWindows, engine: PartitionEngine) -> None:
         self.windows = windows
+        self.engine = engine
         self.next_offset = -1
         self.idle_since_ms = _wall_ms()
         self.wm_at_idle = windows.watermark
@@ -66,6 +70,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         # state can simply be dropped: the next owner replays from the committed offset.
         for tp in revoked:
             self._agg.partitions.pop(tp, None)
+        self._agg.monitor.drop(revoked)
         if revoked:
             log.info("partitions revoked", partitions=[tp.partition for tp in revoked])
 
@@ -82,6 +87,7 @@ class Aggregator:
         settings: TelemetrySettings,
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
+        monitor: Monitor | None = None,
     ) -> None:
         self.settings = settings
         self.consumer = consumer
@@ -90,6 +96,7 @@ class Aggregator:
         self.sizes = settings.window_sizes_ms
         self.lateness = settings.telemetry_allowed_lateness_ms
         self.partitions: dict[TopicPartition, _Partition] = {}
+        self.monitor = monitor or Monitor(RuleBook(), self.lateness)
         self._pending: list[asyncio.Future[Any]] = []
         self._last_commit = time.monotonic()
         self.healthy = False
@@ -127,10 +134,12 @@ class Aggregator:
                 # A quiet partition's event time follows the wall clock, so its windows close.
                 part.windows.advance_to(part.wm_at_idle + (now - part.idle_since_ms))
             await self._emit(part, now)
+            self._pending += await self.monitor.flush(self.producer, tp, part.windows.watermark)
         self._observe(now)
 
     async def _apply(self, part: _Partition, records: list[ConsumerRecord], now: int) -> None:
         windows = part.windows
+        engine, watched = part.engine, self.monitor.metrics
         skew = self.settings.telemetry_max_future_skew_ms
         readings = 0
         for record in records:
@@ -154,10 +163,13 @@ class Aggregator:
                 if r.quality is Quality.BAD:
                     m.BAD_QUALITY.inc()
                     continue
-                late = windows.add(device, r.metric, r.ts, float(r.value), record.offset)
+                value = float(r.value)
+                late = windows.add(device, r.metric, r.ts, value, record.offset)
                 if late:
                     self._count_late(late)
                 windows.observe(r.ts)
+                if r.metric in watched:
+                    engine.observe(device, r.metric, r.ts, value, record.offset)
                 readings += 1
         m.RECORDS.inc(len(records))
         m.READINGS.inc(readings)
@@ -187,6 +199,10 @@ class Aggregator:
         if self._pending:
             pending, self._pending = self._pending, []
             await asyncio.gather(*pending)
+        # Alarm/state snapshots first: a committed offset must never need a newer snapshot.
+        await self.monitor.save(
+            {tp: p.next_offset for tp, p in self.partitions.items() if p.next_offset >= 0}
+        )
         offsets: dict[TopicPartition, tuple[int, str]] = {}
         for tp, part in self.partitions.items():
             if part.dirty and part.next_offset >= 0:
@@ -203,12 +219,13 @@ class Aggregator:
             return
         # aiokafka's public committed() drops the metadata, which holds the watermark.
         committed = await self.consumer._coordinator.fetch_committed_offsets(missing)
+        await self.monitor.restore(missing)
         for tp in missing:
             meta = committed.get(tp)
             windows = PartitionWindows(self.sizes, self.lateness)
             restored = decode_metadata(meta.metadata if meta is not None else None)
             windows.advance_to(restored)
-            self.partitions[tp] = _Partition(windows)
+            self.partitions[tp] = _Partition(windows, self.monitor.engine(tp))
             log.info("partition restored", partition=tp.partition, watermark=restored)
 
     def _observe(self, now: int) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,12 +15,17 @@ from faststream.kafka import KafkaBroker
 
 from services.telemetry import metrics as m
 from services.telemetry.aggregator import Aggregator
+from services.telemetry.alarms.monitor import Monitor
+from services.telemetry.alarms.store import MIGRATIONS, SCHEMA, SnapshotStore
 from services.telemetry.ingest import ingest_router
+from services.telemetry.rules import RuleBook, load_rules
 from services.telemetry.settings import TelemetrySettings
 from shared.broker import make_broker
+from shared.db import create_pool, db_ready
 from shared.http import install_body_limit, ops_router
 from shared.kafka import kafka_ready, make_consumer, make_producer
 from shared.logging import get_logger
+from shared.migrations import migrate_pool
 
 log = get_logger(__name__)
 
@@ -35,7 +41,10 @@ def _clients(settings: TelemetrySettings) -> tuple[AIOKafkaConsumer, AIOKafkaPro
 
 
 async def supervise_aggregator(
-    settings: TelemetrySettings, stop: asyncio.Event, state: dict[str, Aggregator]
+    settings: TelemetrySettings,
+    stop: asyncio.Event,
+    state: dict[str, Aggregator],
+    pool: asyncpg.Pool | None = None,
 ) -> None:
     """Run the aggregator; after an error (Kafka outage, ...) rebuild it and resume from the
     committed offsets, with capped exponential backoff. Nothing is skipped or dead-lettered."""
@@ -45,7 +54,7 @@ async def supervise_aggregator(
         try:
             await producer.start()
             await consumer.start()
-            agg = Aggregator(settings, consumer, producer)
+            agg = Aggregator(settings, consumer, producer, _monitor(settings, pool))
             state["aggregator"] = agg
             await agg.run(stop)
             backoff = 1.0
@@ -64,6 +73,15 @@ async def supervise_aggregator(
             backoff = min(backoff * 2, 30.0)
 
 
+def _monitor(settings: TelemetrySettings, pool: asyncpg.Pool | None) -> Monitor:
+    """Fresh engines per aggregator (re)start; they resume from the snapshots in PostgreSQL."""
+    lateness = settings.telemetry_allowed_lateness_ms
+    if settings.telemetry_alarm_rules is None or pool is None:
+        return Monitor(RuleBook(), lateness)
+    book = load_rules(settings.telemetry_alarm_rules)
+    return Monitor(book, lateness, SnapshotStore(pool, settings.telemetry_consumer_group))
+
+
 def create_app(
     settings: TelemetrySettings, broker: KafkaBroker | None = None, *, aggregator: bool = True
 ) -> FastAPI:
@@ -71,13 +89,17 @@ def create_app(
     kafka = broker or make_broker(settings)
     stop = asyncio.Event()
     state: dict[str, Aggregator] = {}
+    pools: dict[str, asyncpg.Pool] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await kafka.start()
         task = None
         if aggregator and settings.telemetry_aggregator_enabled:
-            task = asyncio.create_task(supervise_aggregator(settings, stop, state))
+            if settings.telemetry_alarm_rules is not None:
+                pools["db"] = await create_pool(settings)
+                await migrate_pool(pools["db"], SCHEMA, MIGRATIONS)
+            task = asyncio.create_task(supervise_aggregator(settings, stop, state, pools.get("db")))
         log.info(
             "telemetry started", http_port=settings.http_port, windows=settings.telemetry_windows
         )
@@ -87,6 +109,8 @@ def create_app(
             stop.set()
             if task is not None:
                 await task
+            if "db" in pools:
+                await pools["db"].close()
             await kafka.stop()
             log.info("telemetry stopped")
 
@@ -115,7 +139,11 @@ def create_app(
         ]
         return JSONResponse({"detail": errors}, status_code=422)
 
-    app.include_router(ops_router({"kafka": kafka_check, "aggregator": aggregator_check}))
+    async def database_check() -> bool:
+        return "db" not in pools or await db_ready(pools["db"])
+
+    checks = {"kafka": kafka_check, "aggregator": aggregator_check, "database": database_check}
+    app.include_router(ops_router(checks))
     app.include_router(ingest_router(settings, kafka))
     install_body_limit(app, settings.telemetry_ingest_max_body_bytes)
     return app

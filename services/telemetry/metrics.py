@@ -43,3 +43,13 @@ INGEST_REQUESTS = Counter(
 INGEST_READINGS = Counter(
     "millrace_telemetry_ingest_readings_total", "Readings accepted by HTTP ingest."
 )
+ALARMS_RAISED = Counter(
+    "millrace_telemetry_alarms_raised_total", "Alarms raised (replays count again).", ["severity"]
+)
+ALARMS_CLEARED = Counter("millrace_telemetry_alarms_cleared_total", "Alarms cleared.")
+ACTIVE_ALARMS = Gauge(
+    "millrace_telemetry_active_alarms", "Alarms active on the partitions this replica owns."
+)
+STATE_CHANGES = Counter(
+    "millrace_telemetry_machine_state_changes_total", "Machine-state changes published.", ["state"]
+)

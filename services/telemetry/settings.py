@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Self
 
 from pydantic import Field, field_validator, model_validator
@@ -46,6 +47,11 @@ class TelemetrySettings(ServiceSettings):
         description="SHA-256 hex digests of accepted ingest bearer tokens (JSON list).",
     )
 
+    telemetry_alarm_rules: Path | None = Field(
+        None,
+        description="YAML file of alarm and machine-state rules; needs MILLRACE_DATABASE_URL.",
+    )
+
     @property
     def window_sizes_ms(self) -> tuple[int, ...]:
         return tuple(sorted({parse_duration_ms(p) for p in self.telemetry_windows.split(",")}))
@@ -65,4 +71,16 @@ class TelemetrySettings(ServiceSettings):
             raise ValueError("window sizes must be at least 100ms")
         if self.env == "prod" and not self.telemetry_ingest_token_sha256:
             raise ValueError("env=prod requires MILLRACE_TELEMETRY_INGEST_TOKEN_SHA256")
+        if self.telemetry_alarm_rules is not None:
+            if self.database_url is None:
+                raise ValueError(
+                    "MILLRACE_TELEMETRY_ALARM_RULES needs MILLRACE_DATABASE_URL: alarm and "
+                    "machine-state state must survive a restart"
+                )
+            from services.telemetry.rules import load_rules  # noqa: PLC0415 - avoids a cycle
+
+            try:
+                load_rules(self.telemetry_alarm_rules)
+            except OSError as exc:
+                raise ValueError(f"cannot read MILLRACE_TELEMETRY_ALARM_RULES: {exc}") from exc
         return self

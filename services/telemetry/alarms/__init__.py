@@ -1,0 +1,1 @@
+"""Declarative alarm rules and their event-time evaluation engine."""

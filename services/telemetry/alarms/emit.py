@@ -1,0 +1,75 @@
+"""Engine events -> ``telemetry.alarms.v1`` / ``telemetry.machine-states.v1`` records.
+
+Every ``ce_id`` is derived from what identifies the fact, so a replay republishes the same
+event: an alarm from ``(device, rule, raised_at, state)``, a machine state from
+``(machine, since, state)``.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from contracts.envelope import (
+    CloudEvent,
+    ce_type_for,
+    derived_id,
+    rfc3339_from_millis,
+    schema_id_for,
+)
+from services.telemetry.alarms.instance import AlarmTransition
+from services.telemetry.states.derive import StateChange
+
+ALARMS_TOPIC = "telemetry.alarms.v1"
+STATES_TOPIC = "telemetry.machine-states.v1"
+_SOURCE = "/millrace/telemetry"
+
+Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
+
+
+def alarm_id(t: AlarmTransition) -> str:
+    """One id for an alarm's whole life, shared by its raised and cleared events."""
+    return derived_id("alarm", t.device_id, t.rule_id, t.raised_at)
+
+
+def encode_alarm(t: AlarmTransition) -> Record:
+    data: dict[str, object] = {
+        "device_id": t.device_id,
+        "rule": t.rule_id,
+        "state": t.state,
+        "severity": t.severity.value,
+        "metric": t.metric,
+        "value": t.value,
+        "threshold": t.threshold,
+        "ts": t.ts,
+        "alarm_id": alarm_id(t),
+        "raised_at": t.raised_at,
+    }
+    if t.description is not None:
+        data["description"] = t.description
+    event = CloudEvent(
+        id=derived_id("alarm", t.device_id, t.rule_id, t.raised_at, t.state),
+        source=_SOURCE,
+        type=ce_type_for(ALARMS_TOPIC),
+        subject=t.device_id,
+        time=rfc3339_from_millis(t.ts),
+        dataschema=schema_id_for(ALARMS_TOPIC),
+    )
+    return ALARMS_TOPIC, t.device_id.encode(), orjson.dumps(data), event.headers()
+
+
+def encode_state(c: StateChange) -> Record:
+    data = {
+        "machine_id": c.machine_id,
+        "state": c.state.value,
+        "since": c.since,
+        "previous": c.previous.value if c.previous is not None else None,
+    }
+    event = CloudEvent(
+        id=derived_id("machine-state", c.machine_id, c.since, c.state.value),
+        source=_SOURCE,
+        type=ce_type_for(STATES_TOPIC),
+        subject=c.machine_id,
+        time=rfc3339_from_millis(c.since),
+        dataschema=schema_id_for(STATES_TOPIC),
+    )
+    return STATES_TOPIC, c.machine_id.encode(), orjson.dumps(data), event.headers()

@@ -1,0 +1,174 @@
+"""The alarm and machine-state engine of one Kafka partition.
+
+Pure and synchronous: the aggregator feeds it the partition's good readings in offset order
+(:meth:`PartitionEngine.observe`) and, once per poll, the partition's watermark
+(:meth:`PartitionEngine.advance`); it collects :class:`AlarmTransition` and
+:class:`StateChange` events in ``events`` for the caller to publish.
+
+Time is event time only. Deadlines (a duration elapsing, a silence timing out) sit in a heap
+keyed by ``(deadline, device, rule)`` and fire when the engine's clock passes them. The clock
+advances with the greatest reading time the engine has seen, so the outcome is a function of
+the sequence of readings, not of poll boundaries; the per-poll watermark only moves it in a
+partition that has gone quiet (minus the allowed lateness, so that device readings within the
+lateness are never overtaken by a watermark-driven deadline).
+
+Recovery: :meth:`snapshot` captures the whole state together with ``next_offset``, the offset
+up to which readings are in it; :meth:`restore` brings it back and makes ``observe`` ignore
+readings below that offset when the aggregator replays them. See docs/decisions/0005.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+from services.telemetry.alarms.conditions import ANY_METRIC, Leaf, LeafState, leaves, update
+from services.telemetry.alarms.instance import AlarmInstance, AlarmTransition
+from services.telemetry.rules import RuleBook
+from services.telemetry.states.derive import StateChange, StateInstance
+
+Instance = AlarmInstance | StateInstance
+Event = AlarmTransition | StateChange
+Targets = dict[str, list[tuple[Instance, tuple[Leaf, ...]]]]
+SNAPSHOT_VERSION = 1
+
+
+class PartitionEngine:
+    """Alarms and machine states of the devices of one partition."""
+
+    def __init__(self, book: RuleBook, lateness_ms: int = 0) -> None:
+        self.book = book
+        self.lateness_ms = lateness_ms
+        self.instances: dict[tuple[str, str], Instance] = {}
+        self.targets: dict[str, Targets] = {}
+        self.heap: list[tuple[int, str, str]] = []
+        self.clock = -1
+        self.skip_below = -1
+        self.events: list[Event] = []
+        self.active = 0
+
+    def observe(self, device: str, metric: str, ts: int, value: float, offset: int) -> None:
+        """Apply one good reading (the caller filters on ``book.metrics``)."""
+        if offset < self.skip_below:
+            return
+        targets = self.targets.get(device)
+        fresh: list[Instance] = []
+        if targets is None:
+            targets, fresh = self._bind(device, ts)
+        if ts > self.clock:
+            self.clock = ts
+            self._fire(ts)
+        hit = targets.get(metric, ())
+        for inst, leafs in hit:
+            for leaf in leafs:
+                update(leaf, inst.leaves[leaf.index], ts, value)
+            self._evaluate(inst, ts)
+        if fresh:
+            # Schedules a new device's silences; a machine's first state waits for its metrics.
+            seen = {id(inst) for inst, _ in hit}
+            for inst in fresh:
+                if isinstance(inst, AlarmInstance) and id(inst) not in seen:
+                    self._evaluate(inst, ts)
+
+    def advance(self, watermark: int) -> None:
+        """Let the deadlines of a quiet partition fire (``watermark`` minus lateness)."""
+        t = watermark - self.lateness_ms
+        if t > self.clock:
+            self.clock = t
+            self._fire(t)
+
+    def drain(self) -> list[Event]:
+        """The events produced since the last drain, in the order they happened."""
+        events, self.events = self.events, []
+        for e in events:
+            if isinstance(e, AlarmTransition):
+                self.active += 1 if e.state == "raised" else -1
+        return events
+
+    def _bind(self, device: str, ts: int) -> tuple[Targets, list[Instance]]:
+        bound: list[Instance] = [
+            AlarmInstance(device, rule)
+            for rule in self.book.alarms
+            if rule.selector.matches(device)
+        ]
+        state_rule = next((r for r in self.book.states if r.selector.matches(device)), None)
+        if state_rule is not None:
+            bound.append(StateInstance(device, state_rule))
+        targets: Targets = {}
+        for inst in bound:
+            self.instances[(device, inst.key)] = inst
+            _index(inst, targets)
+            for leaf in _leaves_of(inst):
+                if leaf.kind == "absent":
+                    # A silence is counted from the first time the device was heard of.
+                    inst.leaves[leaf.index].last_ts = ts
+        self.targets[device] = targets
+        return targets, bound
+
+    def _evaluate(self, inst: Instance, t: int) -> None:
+        deadline = inst.evaluate(t, self.events)
+        if deadline is not None and (inst.scheduled is None or deadline < inst.scheduled):
+            inst.scheduled = deadline
+            heapq.heappush(self.heap, (deadline, inst.device, inst.key))
+
+    def _fire(self, now: int) -> None:
+        heap = self.heap
+        while heap and heap[0][0] <= now:
+            deadline, device, key = heapq.heappop(heap)
+            inst = self.instances.get((device, key))
+            if inst is None or inst.scheduled != deadline:
+                continue
+            inst.scheduled = None
+            self._evaluate(inst, deadline)
+
+    def snapshot(self, next_offset: int) -> dict[str, Any]:
+        """Everything needed to continue after ``next_offset`` as if nothing had happened."""
+        return {
+            "v": SNAPSHOT_VERSION,
+            "next_offset": next_offset,
+            "clock": self.clock,
+            "instances": [
+                [device, key, inst.rule.fingerprint, inst.dump(), [s.dump() for s in inst.leaves]]
+                for (device, key), inst in self.instances.items()
+            ],
+            "devices": sorted(self.targets),
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Continue from a snapshot. State of a rule that changed or disappeared is dropped."""
+        if snap.get("v") != SNAPSHOT_VERSION:
+            return
+        self.clock = int(snap["clock"])
+        self.skip_below = int(snap["next_offset"])
+        saved = {(d, k): (fp, inst, ls) for d, k, fp, inst, ls in snap["instances"]}
+        for device in snap["devices"]:
+            _, bound = self._bind(device, -1)
+            for inst in bound:
+                entry = saved.get((device, inst.key))
+                if entry is None or entry[0] != inst.rule.fingerprint:
+                    inst.leaves = [LeafState() for _ in inst.leaves]
+                    continue
+                inst.load(entry[1])
+                inst.leaves = [LeafState.load(raw) for raw in entry[2]]
+                if inst.scheduled is not None:
+                    heapq.heappush(self.heap, (inst.scheduled, device, inst.key))
+                if isinstance(inst, AlarmInstance) and inst.raised_at is not None:
+                    self.active += 1
+
+
+def _leaves_of(inst: Instance) -> list[Leaf]:
+    if isinstance(inst, AlarmInstance):
+        rule = inst.rule
+        trees = [rule.when] if rule.clear_when is None else [rule.when, rule.clear_when]
+        return [leaf for tree in trees for leaf in leaves(tree)]
+    found = [leaf for _, cond in inst.rule.states for leaf in leaves(cond)]
+    return found + ([inst.rule.down] if inst.rule.down is not None else [])
+
+
+def _index(inst: Instance, targets: Targets) -> None:
+    by_metric: dict[str, list[Leaf]] = {}
+    for leaf in _leaves_of(inst):
+        by_metric.setdefault(leaf.metric, []).append(leaf)
+    wildcard = by_metric.pop(ANY_METRIC, [])
+    for metric, found in by_metric.items():
+        targets.setdefault(metric, []).append((inst, tuple(found + wildcard)))

@@ -1,0 +1,113 @@
+"""The aggregator's observer: one engine per assigned partition, published and snapshotted
+inside the aggregator's poll/commit cycle.
+
+The aggregator calls, per poll: :meth:`Monitor.restore` for newly assigned partitions,
+``engine(tp).observe(...)`` for each good reading whose metric is in :attr:`Monitor.metrics`
+(a set lookup is the whole cost for every other reading), :meth:`Monitor.flush` per partition
+(events are sent like windows: queued, awaited before the commit); and, in the commit, after
+every send is acknowledged and before offsets are committed, :meth:`Monitor.save`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+from services.telemetry import metrics as m
+from services.telemetry.alarms.emit import encode_alarm, encode_state
+from services.telemetry.alarms.engine import PartitionEngine
+from services.telemetry.alarms.instance import AlarmTransition
+from services.telemetry.alarms.store import SnapshotStore
+from services.telemetry.rules import RuleBook
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class Monitor:
+    def __init__(
+        self, book: RuleBook, lateness_ms: int, store: SnapshotStore | None = None
+    ) -> None:
+        self.book = book
+        self.metrics = book.metrics
+        self.lateness_ms = lateness_ms
+        self.store = store
+        self.engines: dict[TopicPartition, PartitionEngine] = {}
+        self._saved: dict[TopicPartition, int] = {}
+
+    def engine(self, tp: TopicPartition) -> PartitionEngine:
+        return self.engines[tp]
+
+    async def restore(self, tps: Iterable[TopicPartition]) -> None:
+        """Fresh engines for ``tps``, continued from their snapshots when there are any."""
+        wanted = list(tps)
+        by_topic: dict[str, list[int]] = {}
+        for tp in wanted:
+            by_topic.setdefault(tp.topic, []).append(tp.partition)
+        for topic, partitions in by_topic.items():
+            snaps: dict[int, dict[str, Any]] = {}
+            if self.store is not None and not self.book.empty:
+                snaps = await self.store.load(topic, partitions)
+            for p in partitions:
+                tp = TopicPartition(topic, p)
+                engine = PartitionEngine(self.book, self.lateness_ms)
+                snap = snaps.get(p)
+                if snap is not None:
+                    engine.restore(snap)
+                    log.info("engine restored", partition=p, next_offset=engine.skip_below)
+                self.engines[tp] = engine
+                self._saved[tp] = engine.skip_below
+        self._gauge()
+
+    def drop(self, tps: Iterable[TopicPartition]) -> None:
+        for tp in tps:
+            self.engines.pop(tp, None)
+            self._saved.pop(tp, None)
+        self._gauge()
+
+    async def flush(
+        self, producer: AIOKafkaProducer, tp: TopicPartition, watermark: int
+    ) -> list[asyncio.Future[Any]]:
+        """Advance ``tp``'s engine to ``watermark`` and queue every event it produced."""
+        engine = self.engines.get(tp)
+        if engine is None:
+            return []
+        engine.advance(watermark)
+        if not engine.events:
+            return []
+        pending = []
+        for event in engine.drain():
+            if isinstance(event, AlarmTransition):
+                topic, key, value, headers = encode_alarm(event)
+                if event.state == "raised":
+                    m.ALARMS_RAISED.labels(event.severity.value).inc()
+                else:
+                    m.ALARMS_CLEARED.inc()
+            else:
+                topic, key, value, headers = encode_state(event)
+                m.STATE_CHANGES.labels(event.state.value).inc()
+            pending.append(await producer.send(topic, value=value, key=key, headers=headers))
+        self._gauge()
+        return pending
+
+    async def save(self, next_offsets: dict[TopicPartition, int]) -> None:
+        """Snapshot the engines whose partition moved on; call after the sends, before the
+        Kafka commit, so a committed offset is never ahead of the engine state it needs."""
+        if self.store is None or self.book.empty:
+            return
+        by_topic: dict[str, dict[int, dict[str, Any]]] = {}
+        for tp, offset in next_offsets.items():
+            engine = self.engines.get(tp)
+            if engine is None or offset <= self._saved.get(tp, -1):
+                continue
+            by_topic.setdefault(tp.topic, {})[tp.partition] = engine.snapshot(offset)
+        for topic, snaps in by_topic.items():
+            await self.store.save(topic, snaps)
+            for p, snap in snaps.items():
+                self._saved[TopicPartition(topic, p)] = int(snap["next_offset"])
+
+    def _gauge(self) -> None:
+        m.ACTIVE_ALARMS.set(sum(e.active for e in self.engines.values()))

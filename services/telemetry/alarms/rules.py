@@ -1,0 +1,82 @@
+"""Alarm rules: a raise condition, an optional clear condition (hysteresis), a severity."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
+
+from contracts.telemetry import Severity
+from services.telemetry.alarms.conditions import Condition, Leaf, leaves
+from services.telemetry.alarms.spec import (
+    ConditionSpec,
+    Numbering,
+    Selector,
+    SelectorSpec,
+    compile_condition,
+)
+
+RuleId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][\w.:-]*$")]
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRule:
+    """Raised when ``when`` holds; cleared when ``clear_when`` holds, or, without one, as soon
+    as ``when`` stops holding. ``primary`` names the metric, value and threshold an alarm
+    event reports."""
+
+    id: str
+    severity: Severity
+    when: Condition
+    clear_when: Condition | None
+    selector: Selector
+    primary: Leaf
+    leaf_count: int
+    description: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the rule's meaning does; a snapshot of another version is dropped."""
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+
+    @property
+    def metrics(self) -> frozenset[str]:
+        trees = [self.when] if self.clear_when is None else [self.when, self.clear_when]
+        return frozenset(leaf.metric for tree in trees for leaf in leaves(tree))
+
+
+class AlarmRuleSpec(SelectorSpec):
+    """One entry under ``alarms:`` in the rules file."""
+
+    id: RuleId
+    severity: Severity
+    when: ConditionSpec
+    clear_when: ConditionSpec | None = None
+    metric: str | None = None
+    description: Annotated[str, Field(max_length=512)] | None = None
+
+    def compile(self) -> AlarmRule:
+        numbering = Numbering()
+        when = compile_condition(self.when, numbering)
+        clear = compile_condition(self.clear_when, numbering) if self.clear_when else None
+        candidates = leaves(when) + (leaves(clear) if clear else [])
+        primary = candidates[0]
+        if self.metric is not None:
+            named = [leaf for leaf in candidates if leaf.metric == self.metric]
+            if not named:
+                raise ValueError(
+                    f"rule {self.id}: metric {self.metric} is in none of its conditions"
+                )
+            primary = named[0]
+        return AlarmRule(
+            id=self.id,
+            severity=self.severity,
+            when=when,
+            clear_when=clear,
+            selector=self.selector(),
+            primary=primary,
+            leaf_count=numbering.count,
+            description=self.description,
+        )

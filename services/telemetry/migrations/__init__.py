@@ -1,0 +1,1 @@
+"""Plain-SQL migrations of the ``telemetry`` schema (applied by shared.migrations)."""

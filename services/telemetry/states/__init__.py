@@ -1,0 +1,1 @@
+"""Machine states (RUNNING / IDLE / DOWN / MAINTENANCE) derived from telemetry."""

@@ -1,0 +1,100 @@
+"""Machine-state rules: which condition puts a machine in which state.
+
+Two ways to write one, both compiled to an ordered list of ``(state, condition)`` where the
+first condition that holds wins and ``otherwise`` applies when none does:
+
+- from rules, e.g. MAINTENANCE when ``maintenance_mode equals 1``, RUNNING when
+  ``spindle_rpm above 10``, otherwise IDLE;
+- from a state metric the machine reports itself: ``state_metric: {metric: state, codes:
+  {0: IDLE, 1: RUNNING, 2: DOWN, 3: MAINTENANCE}}``.
+
+A machine is DOWN when none of the rule's metrics has been read for ``down_after`` (event
+time; a quiet partition's event time follows the wall clock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Annotated, Self
+
+from pydantic import Field, model_validator
+
+from contracts.telemetry import MachineStateName
+from services.telemetry.alarms.conditions import ANY_METRIC, Condition, Leaf, leaves
+from services.telemetry.alarms.rules import RuleId
+from services.telemetry.alarms.spec import (
+    ConditionSpec,
+    Duration,
+    Numbering,
+    Selector,
+    SelectorSpec,
+    _Strict,
+    compile_condition,
+)
+from services.telemetry.settings import parse_duration_ms
+
+
+@dataclass(frozen=True, slots=True)
+class StateRule:
+    id: str
+    states: tuple[tuple[MachineStateName, Condition], ...]
+    otherwise: MachineStateName
+    down: Leaf | None
+    selector: Selector
+    leaf_count: int
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+
+    @property
+    def metrics(self) -> frozenset[str]:
+        return frozenset(leaf.metric for _, cond in self.states for leaf in leaves(cond))
+
+
+class StateWhen(_Strict):
+    state: MachineStateName
+    when: ConditionSpec
+
+
+class StateMetric(_Strict):
+    metric: Annotated[str, Field(min_length=1, max_length=128)]
+    codes: Annotated[dict[int, MachineStateName], Field(min_length=1)]
+
+
+class StateRuleSpec(SelectorSpec):
+    """One entry under ``machine_states:`` in the rules file (first matching entry per machine)."""
+
+    id: RuleId
+    states: list[StateWhen] = Field(default_factory=list)
+    state_metric: StateMetric | None = None
+    otherwise: MachineStateName = MachineStateName.IDLE
+    down_after: Duration | None = "60s"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if bool(self.states) == (self.state_metric is not None):
+            raise ValueError("a machine-state rule has either `states` or `state_metric`")
+        return self
+
+    def compile(self) -> StateRule:
+        numbering = Numbering()
+        states: list[tuple[MachineStateName, Condition]] = []
+        if self.state_metric is not None:
+            metric = self.state_metric.metric
+            for code, name in sorted(self.state_metric.codes.items()):
+                states.append((name, Leaf(numbering.next(), metric, "equals", float(code))))
+        states.extend((e.state, compile_condition(e.when, numbering)) for e in self.states)
+        down = None
+        if self.down_after is not None:
+            down_ms = parse_duration_ms(self.down_after)
+            down = Leaf(numbering.next(), ANY_METRIC, "absent", for_ms=down_ms)
+        return StateRule(
+            id=self.id,
+            states=tuple(states),
+            otherwise=self.otherwise,
+            down=down,
+            selector=self.selector(),
+            leaf_count=numbering.count,
+        )
