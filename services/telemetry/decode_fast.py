@@ -1,0 +1,112 @@
+"""Hot-path decoder of ``telemetry.readings.v1``: msgspec Structs, the contract model as judge.
+
+The fast path only ever *accepts*. A record it cannot decode, or one in a corner where msgspec
+and pydantic-core are known to differ (see docs/decisions/0004-hot-path-decoder.md), goes to
+the contract decoder, which accepts it or raises the DLQ reason. So the contract is never
+weakened, and the DLQ reasons are the contract decoder's own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import msgspec
+
+from contracts.telemetry import Quality, ReadingsBatch
+from services.telemetry.decode import check_key, check_skew, decode_readings
+from shared.dlq import InvalidMessageError
+
+# The contract's id pattern, checked once per distinct id (msgspec would run it on every field).
+# fullmatch, not ``$``: Python's ``$`` also matches before a trailing newline, Rust's does not.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
+_Id = Annotated[str, msgspec.Meta(max_length=128)]
+_KNOWN_IDS: set[str] = set()
+_MAX_KNOWN_IDS = 1_000_000
+_Millis = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]
+
+# pydantic-core rejects integers whose float value overflows and numbers of more than 4300
+# digits anywhere (even in ignored fields); it also nests at most 201 containers deep.
+_INT_SAFE = 2**63
+_MAX_DIGITS = 4300
+_LONG_NUMBER = re.compile(rb"[0-9]{%d}" % (_MAX_DIGITS + 1))
+_MAX_CONTAINERS = 200
+
+
+class FastReading(msgspec.Struct, gc=False):
+    """One reading, as :class:`contracts.telemetry.Reading` would hold it."""
+
+    metric: _Id
+    ts: _Millis
+    value: int | float
+    quality: Quality = Quality.GOOD
+
+
+class FastBatch(msgspec.Struct, gc=False):
+    """One record, as :class:`contracts.telemetry.ReadingsBatch` would hold it."""
+
+    device_id: _Id
+    readings: Annotated[list[FastReading], msgspec.Meta(min_length=1, max_length=10_000)]
+
+
+_DECODER = msgspec.json.Decoder(FastBatch)
+
+
+def _fast(value: bytes) -> FastBatch | None:
+    """The batch when msgspec accepts it and it lies outside every known corner, else None."""
+    if not value.isascii():
+        return None  # pydantic-core validates UTF-8 even in ignored fields, msgspec does not
+    if value.count(b"[") + value.count(b"{") > _MAX_CONTAINERS:
+        return None
+    if len(value) > _MAX_DIGITS and _LONG_NUMBER.search(value):
+        return None
+    try:
+        batch = _DECODER.decode(value)
+    except msgspec.DecodeError:
+        return None
+    known = _KNOWN_IDS
+    if batch.device_id not in known and not _valid_id(batch.device_id):
+        return None
+    for r in batch.readings:
+        if r.metric not in known and not _valid_id(r.metric):
+            return None
+        v = r.value
+        if type(v) is int and not -_INT_SAFE <= v < _INT_SAFE:
+            return None
+    return batch
+
+
+def _valid_id(text: str) -> bool:
+    if _ID.fullmatch(text) is None:
+        return False
+    if len(_KNOWN_IDS) >= _MAX_KNOWN_IDS:
+        _KNOWN_IDS.clear()
+    _KNOWN_IDS.add(text)
+    return True
+
+
+def from_contract(batch: ReadingsBatch) -> FastBatch:
+    """The same batch as Structs (used when the contract decoder had to decide)."""
+    return FastBatch(
+        device_id=batch.device_id,
+        readings=[FastReading(r.metric, r.ts, r.value, r.quality) for r in batch.readings],
+    )
+
+
+def decode_readings_fast(
+    value: bytes | None, key: bytes | None, now_ms: int, max_skew_ms: int
+) -> FastBatch:
+    """Same contract, same DLQ reasons as :func:`decode_readings`, several times faster."""
+    if not value:
+        raise InvalidMessageError("empty", "record has no value")
+    batch = _fast(value)
+    if batch is None:
+        return from_contract(decode_readings(value, key, now_ms, max_skew_ms))
+    check_key(key, batch.device_id)
+    readings = batch.readings
+    if len(readings) == 1:
+        if readings[0].ts > now_ms + max_skew_ms:
+            check_skew(readings, now_ms, max_skew_ms)
+    else:
+        check_skew(readings, now_ms, max_skew_ms)
+    return batch
