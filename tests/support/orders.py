@@ -133,3 +133,45 @@ def order_body(**overrides: Any) -> dict[str, Any]:
         "priority": "high",
     }
     return body | overrides
+
+
+class FailOnce:
+    """A fault-injection hook that raises the first ``times`` calls, like a crash at that
+    point: the surrounding transaction or offset commit never happens."""
+
+    def __init__(self, times: int = 1) -> None:
+        self.left = times
+        self.calls = 0
+
+    async def __call__(self) -> None:
+        self.calls += 1
+        if self.left > 0:
+            self.left -= 1
+            raise RuntimeError("injected crash")
+
+
+async def publish_lifecycle(
+    kafka: str, events: list[tuple[str, Any]], *, service: str = "simulator"
+) -> list[str]:
+    """Publish ``(topic, contract)`` pairs with CloudEvents headers; return their ce_ids."""
+    import orjson  # noqa: PLC0415
+
+    from contracts.envelope import new_event  # noqa: PLC0415
+    from shared.kafka import make_producer  # noqa: PLC0415
+
+    producer = make_producer(make_settings("postgresql://x@127.0.0.1/x", kafka))
+    await producer.start()
+    ids = []
+    try:
+        for topic, event in events:
+            envelope = new_event(topic=topic, service=service, subject=event.work_order_id)
+            ids.append(envelope.id)
+            await producer.send_and_wait(
+                topic,
+                orjson.dumps(event.model_dump(mode="json")),
+                key=event.work_order_id.encode(),
+                headers=envelope.headers(),
+            )
+    finally:
+        await producer.stop()
+    return ids
