@@ -58,17 +58,18 @@ class PartitionEngine:
         if ts > self.clock:
             self.clock = ts
             self._fire(ts)
+        now = self.clock
         hit = targets.get(metric, ())
         for inst, leafs in hit:
             for leaf in leafs:
                 update(leaf, inst.leaves[leaf.index], ts, value)
-            self._evaluate(inst, ts)
+            self._evaluate(inst, now, ts)
         if fresh:
             # Schedules a new device's silences; a machine's first state waits for its metrics.
             seen = {id(inst) for inst, _ in hit}
             for inst in fresh:
                 if isinstance(inst, AlarmInstance) and id(inst) not in seen:
-                    self._evaluate(inst, ts)
+                    self._evaluate(inst, now, ts)
 
     def advance(self, watermark: int) -> None:
         """Let the deadlines of a quiet partition fire (``watermark`` minus lateness)."""
@@ -105,8 +106,8 @@ class PartitionEngine:
         self.targets[device] = targets
         return targets, bound
 
-    def _evaluate(self, inst: Instance, t: int) -> None:
-        deadline = inst.evaluate(t, self.events)
+    def _evaluate(self, inst: Instance, now: int, at: int) -> None:
+        deadline = inst.evaluate(now, at, self.events)
         if deadline is not None and (inst.scheduled is None or deadline < inst.scheduled):
             inst.scheduled = deadline
             heapq.heappush(self.heap, (deadline, inst.device, inst.key))
@@ -119,7 +120,7 @@ class PartitionEngine:
             if inst is None or inst.scheduled != deadline:
                 continue
             inst.scheduled = None
-            self._evaluate(inst, deadline)
+            self._evaluate(inst, deadline, deadline)
 
     def snapshot(self, next_offset: int) -> dict[str, Any]:
         """Everything needed to continue after ``next_offset`` as if nothing had happened."""

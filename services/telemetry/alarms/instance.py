@@ -42,8 +42,11 @@ class AlarmInstance:
         self.cleared_at = -1
         self.scheduled: int | None = None
 
-    def evaluate(self, t: int, out: list[Any]) -> int | None:
-        """Apply every transition due at event time ``t``; return when to look again."""
+    def evaluate(self, t: int, at: int, out: list[Any]) -> int | None:
+        """Apply every transition due by the engine's clock ``t``; return when to look again.
+
+        ``at`` is the time of the reading that triggered this evaluation (``t`` for a
+        deadline): a condition that stops holding stops holding then."""
         rule = self.rule
         if self.raised_at is None:
             sat = satisfied_at(rule.when, self.leaves)
@@ -58,7 +61,7 @@ class AlarmInstance:
             sat = satisfied_at(rule.when, self.leaves)
             if sat is not None and sat <= t:
                 return None
-            cleared = max(t, raised)
+            cleared = max(at, raised)
         else:
             sat = satisfied_at(rule.clear_when, self.leaves)
             if sat is None or sat > t:

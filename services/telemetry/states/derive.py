@@ -34,10 +34,11 @@ class StateInstance:
         self.since = -1
         self.scheduled: int | None = None
 
-    def evaluate(self, t: int, out: list[Any]) -> int | None:
+    def evaluate(self, t: int, at: int, out: list[Any]) -> int | None:
+        """Like :meth:`AlarmInstance.evaluate`: decide by the clock ``t``, date by ``at``."""
         rule = self.rule
         upcoming: list[int] = []
-        new, since = rule.otherwise, t
+        new, since = rule.otherwise, at
         down_at = satisfied_at(rule.down, self.leaves) if rule.down is not None else None
         if down_at is not None and down_at <= t:
             new, since = MachineStateName.DOWN, down_at
