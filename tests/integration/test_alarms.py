@@ -1,0 +1,192 @@
+"""Alarms and machine states on a real broker and a real PostgreSQL, with the telemetry service
+as a real process: one raise per alarm, the clear after a SIGKILL, states with since/previous."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from support.telemetry import (
+    ServiceProcess,
+    TopicReader,
+    end_offsets,
+    free_port,
+    start_group_at_end,
+)
+
+from contracts.manifest import TOPICS
+from contracts.telemetry import AlarmEvent, MachineState
+from shared.kafka import ensure_topics
+from shared.settings import ServiceSettings
+
+READINGS = "telemetry.readings.v1"
+ALARMS = "telemetry.alarms.v1"
+STATES = "telemetry.machine-states.v1"
+
+RULES = """
+alarms:
+  - id: it-overheat
+    severity: critical
+    description: integration test
+    devices: [{device}]
+    when: {{metric: spindle_temp_c, above: 90, for: 2s}}
+    clear_when: {{metric: spindle_temp_c, below: 85, for: 1s}}
+machine_states:
+  - id: it-spindle
+    devices: [{device}]
+    down_after: 10m
+    states:
+      - {{state: RUNNING, when: {{metric: spindle_rpm, above: 10}}}}
+"""
+
+
+@pytest.fixture
+def device() -> str:
+    return f"press-it{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def telemetry(
+    kafka_bootstrap: str, database_url: str, tmp_path: Path, device: str
+) -> AsyncIterator[ServiceProcess]:
+    await ensure_topics(ServiceSettings(kafka_bootstrap=kafka_bootstrap), TOPICS)
+    group = f"it-alarms-{uuid.uuid4().hex[:8]}"
+    await start_group_at_end(kafka_bootstrap, group, READINGS)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.format(device=device))
+    service = ServiceProcess(
+        "telemetry",
+        {
+            "MILLRACE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "MILLRACE_DATABASE_URL": database_url,
+            "MILLRACE_TELEMETRY_ALARM_RULES": str(rules),
+            "MILLRACE_TELEMETRY_WINDOWS": "1s",
+            "MILLRACE_TELEMETRY_ALLOWED_LATENESS_MS": "500",
+            "MILLRACE_TELEMETRY_IDLE_CLOSE_MS": "500",
+            "MILLRACE_TELEMETRY_COMMIT_INTERVAL_MS": "100",
+            "MILLRACE_TELEMETRY_CONSUMER_GROUP": group,
+        },
+        tmp_path / "telemetry.log",
+        free_port(),
+    )
+    service.start()
+    await service.wait_ready()
+    yield service
+    service.kill()
+
+
+async def send(bootstrap: str, device: str, readings: list[dict[str, Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for r in readings:
+            value = orjson.dumps({"device_id": device, "readings": [r]})
+            await producer.send_and_wait(READINGS, value, key=device.encode())
+    finally:
+        await producer.stop()
+
+
+def series(start: int, stop: int, temp: float, rpm: float) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for ts in range(start, stop, 500):
+        out.append({"metric": "spindle_temp_c", "ts": ts, "value": temp})
+        out.append({"metric": "spindle_rpm", "ts": ts, "value": rpm})
+    return out
+
+
+async def wait_for(check: Any, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.2)
+
+
+async def test_alarm_raised_once_survives_sigkill_and_clears_state_published(
+    kafka_bootstrap: str, database_url: str, telemetry: ServiceProcess, device: str
+) -> None:
+    starts = {**await end_offsets(kafka_bootstrap, ALARMS)}
+    starts.update(await end_offsets(kafka_bootstrap, STATES))
+    base = time.time_ns() // 1_000_000 - 60_000
+
+    async with TopicReader(kafka_bootstrap, starts) as reader:
+
+        def mine() -> list[tuple[str, dict[str, str], dict[str, Any]]]:
+            out = []
+            for record in reader.records:
+                headers = {k: v.decode() for k, v in record.headers}
+                data = orjson.loads(record.value)
+                if data.get("device_id", data.get("machine_id")) == device:
+                    out.append((record.topic, headers, data))
+            return out
+
+        await send(kafka_bootstrap, device, series(base, base + 4_000, temp=95, rpm=1200))
+        await reader.poll_until(
+            lambda _: {t for t, _, _ in mine()} == {ALARMS, STATES}, timeout_s=30
+        )
+        [(_, raised_headers, raised)] = [(t, h, d) for t, h, d in mine() if t == ALARMS]
+        assert AlarmEvent.model_validate(raised).state == "raised"
+        assert (raised["ts"], raised["raised_at"], raised["value"]) == (base + 2_000,) * 2 + (95,)
+        assert raised_headers["ce_type"] == "io.millrace.telemetry.alarms.v1"
+        assert raised_headers["ce_subject"] == device
+        assert raised_headers["ce_specversion"] == "1.0"
+        assert raised_headers["ce_source"] == "/millrace/telemetry"
+        assert raised_headers["content-type"] == "application/json"
+        [(_, state_headers, running)] = [(t, h, d) for t, h, d in mine() if t == STATES]
+        assert MachineState.model_validate(running).state == "RUNNING"
+        assert (running["since"], running["previous"]) == (base, None)
+        assert state_headers["ce_type"] == "io.millrace.telemetry.machine-states.v1"
+
+        # Let the windows close and the offsets pass every hot reading: after the SIGKILL the
+        # replay starts past them, so only the snapshot can know the alarm is active.
+        conn = await asyncpg.connect(database_url)
+        try:
+
+            async def snapshot_covers_all() -> bool:
+                row = await conn.fetchval(
+                    "SELECT max(next_offset) FROM telemetry.engine_snapshots "
+                    "WHERE consumer_group = $1",
+                    telemetry.env["MILLRACE_TELEMETRY_CONSUMER_GROUP"],
+                )
+                return row is not None
+
+            await wait_for(snapshot_covers_all, timeout_s=30)
+        finally:
+            await conn.close()
+        await asyncio.sleep(3)
+        telemetry.kill()
+        telemetry.start()
+        await telemetry.wait_ready()
+
+        await send(kafka_bootstrap, device, series(base + 5_000, base + 5_500, temp=95, rpm=1200))
+
+        async def restored() -> bool:
+            return await telemetry.metric("millrace_telemetry_active_alarms") == 1
+
+        await wait_for(restored, timeout_s=30)
+        await send(kafka_bootstrap, device, series(base + 6_000, base + 8_500, temp=80, rpm=0))
+
+        def cleared(_: object) -> bool:
+            return any(d.get("state") == "cleared" for t, _, d in mine() if t == ALARMS)
+
+        await reader.poll_until(cleared, timeout_s=30)
+        await reader.poll_until(lambda _: len([t for t, _, _ in mine() if t == STATES]) >= 2, 30)
+
+    alarms = [(h, d) for t, h, d in mine() if t == ALARMS]
+    raises = {h["ce_id"] for h, d in alarms if d["state"] == "raised"}
+    assert raises == {raised_headers["ce_id"]}
+    [clear] = {h["ce_id"]: d for h, d in alarms if d["state"] == "cleared"}.values()
+    assert (clear["ts"], clear["raised_at"]) == (base + 7_000, base + 2_000)
+    assert clear["alarm_id"] == raised["alarm_id"]
+    states = {h["ce_id"]: d for t, h, d in mine() if t == STATES}
+    assert [(d["state"], d["since"], d["previous"]) for d in states.values()] == [
+        ("RUNNING", base, None),
+        ("IDLE", base + 6_000, "RUNNING"),
+    ]
