@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Resp
 from contracts.orders import OrderStatus
 from services.orders import metrics as m
 from services.orders.adapters import queries
-from services.orders.adapters.postgres import UnitOfWork
+from services.orders.adapters.postgres import PoolRef, UnitOfWork
 from services.orders.auth import Caller, authenticator
 from services.orders.domain.intake import IntakeError, RequestedLine, resolve_lines
 from services.orders.domain.order import TransitionNotAllowedError, place
@@ -89,7 +89,7 @@ async def transition(
     return OrderOut.model_validate(await visible(pool, order_id, caller))
 
 
-def orders_router(settings: OrdersSettings, pool: asyncpg.Pool) -> APIRouter:
+def orders_router(settings: OrdersSettings, db: PoolRef) -> APIRouter:
     router = APIRouter(prefix="/v1/orders", tags=["orders"], responses=ERRORS)
     auth = Depends(authenticator(settings))
 
@@ -111,11 +111,11 @@ def orders_router(settings: OrdersSettings, pool: asyncpg.Pool) -> APIRouter:
         if len(body.lines) > settings.orders_max_lines:
             raise HTTPException(422, f"lines: at most {settings.orders_max_lines}")
         digest = request_hash(body, customer)
-        if (done := await replay(pool, caller, idempotency_key, digest, response)) is not None:
+        if (done := await replay(db.pool, caller, idempotency_key, digest, response)) is not None:
             return done
         now = datetime.now(UTC)
         requested = [RequestedLine(ln.sku, ln.quantity, ln.options) for ln in body.lines]
-        catalogue = await queries.products(pool, {ln.sku for ln in body.lines})
+        catalogue = await queries.products(db.pool, {ln.sku for ln in body.lines})
         try:
             lines, currency = resolve_lines(requested, catalogue, body.due_date, now.date())
         except IntakeError as err:
@@ -129,20 +129,20 @@ def orders_router(settings: OrdersSettings, pool: asyncpg.Pool) -> APIRouter:
             currency=currency,
             at=now,
         )
-        async with UnitOfWork(pool) as uow:
+        async with UnitOfWork(db.pool) as uow:
             created = await uow.add(order, caller.principal, idempotency_key, digest)
             await uow.commit()
         if not created:
-            done = await replay(pool, caller, idempotency_key, digest, response)
+            done = await replay(db.pool, caller, idempotency_key, digest, response)
             assert done is not None
             return done
         m.PLACED.inc()
-        return OrderOut.model_validate(await visible(pool, order.order_id, caller))
+        return OrderOut.model_validate(await visible(db.pool, order.order_id, caller))
 
     @router.get("/{order_id}")
     async def get_order(order_id: OrderId, caller: Caller = auth) -> OrderOut:
         """The order's status and the timeline of what happened to it."""
-        return OrderOut.model_validate(await visible(pool, order_id, caller))
+        return OrderOut.model_validate(await visible(db.pool, order_id, caller))
 
     @router.get("")
     async def list_orders(
@@ -164,7 +164,7 @@ def orders_router(settings: OrdersSettings, pool: asyncpg.Pool) -> APIRouter:
         except ValueError as err:
             raise HTTPException(422, "cursor: invalid") from err
         rows, nxt = await queries.list_orders(
-            pool,
+            db.pool,
             customer=customer,
             status=status.value if status else None,
             after=after,
@@ -177,13 +177,13 @@ def orders_router(settings: OrdersSettings, pool: asyncpg.Pool) -> APIRouter:
         order_id: OrderId, caller: Caller = auth, body: CancelIn | None = None
     ) -> OrderOut:
         """Cancel an order before production starts; 409 once it no longer can be."""
-        return await transition(pool, order_id, caller, "cancel", (body or CancelIn()).reason)
+        return await transition(db.pool, order_id, caller, "cancel", (body or CancelIn()).reason)
 
     @router.post("/{order_id}/ship", responses={409: {"description": "not completed"}})
     async def ship_order(order_id: OrderId, caller: Caller = auth) -> OrderOut:
         """Confirm dispatch of a completed order (plant tokens only)."""
         if caller.customer is not None:
             raise HTTPException(403, "only a plant token may ship")
-        return await transition(pool, order_id, caller, "ship")
+        return await transition(db.pool, order_id, caller, "ship")
 
     return router

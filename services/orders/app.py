@@ -13,11 +13,11 @@ from fastapi.responses import JSONResponse
 
 from services.orders import metrics as m
 from services.orders.adapters.consumer import TOPICS, LifecycleConsumer
-from services.orders.adapters.postgres import SCHEMA
+from services.orders.adapters.postgres import SCHEMA, PoolRef
 from services.orders.adapters.relay import OutboxRelay
 from services.orders.api import orders_router
 from services.orders.settings import OrdersSettings
-from shared.db import db_ready
+from shared.db import create_pool, db_ready
 from shared.dlq import DlqPublisher
 from shared.http import install_body_limit, ops_router
 from shared.kafka import kafka_ready, make_consumer, make_producer
@@ -104,19 +104,14 @@ def create_app(
     after_db_commit: Hook = _nothing,
 ) -> FastAPI:
     """The ASGI app. Tests pass fault-injection hooks for the relay and the consumer."""
-    assert settings.database_url is not None
-    pool = asyncpg.create_pool(
-        settings.database_url.get_secret_value(),
-        min_size=1,
-        max_size=settings.database_pool_max,
-        server_settings={"application_name": f"millrace-{settings.service_name}"},
-    )
+    ref = PoolRef()
     stop = asyncio.Event()
     live: dict[str, LifecycleConsumer] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await pool
+        pool = await create_pool(settings)
+        ref.set(pool)
         await migrate_pool(pool, SCHEMA, "services.orders.migrations")
         tasks = []
         if settings.orders_relay_enabled:
@@ -145,6 +140,7 @@ def create_app(
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            ref.set(None)
             await pool.close()
             log.info("orders stopped")
 
@@ -171,11 +167,11 @@ def create_app(
         return await kafka_ready(settings)
 
     async def db_check() -> bool:
-        return await db_ready(pool)
+        return await db_ready(ref.pool)
 
     app.include_router(
         ops_router({"kafka": kafka_check, "postgres": db_check, "consumer": consumer_check})
     )
-    app.include_router(orders_router(settings, pool))
+    app.include_router(orders_router(settings, ref))
     install_body_limit(app, settings.orders_max_body_bytes)
     return app

@@ -21,6 +21,23 @@ SCHEMA = "orders"
 CHANNEL = "orders_outbox"
 
 
+class PoolRef:
+    """The service's pool, opened by the app's lifespan on the server's own event loop (a
+    pool created earlier would be bound to another loop)."""
+
+    def __init__(self) -> None:
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("database pool not open yet")
+        return self._pool
+
+    def set(self, pool: asyncpg.Pool | None) -> None:
+        self._pool = pool
+
+
 class UnitOfWork:
     """``async with UnitOfWork(pool) as uow: ...; await uow.commit()``; rollback otherwise."""
 
