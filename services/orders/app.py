@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.orders import metrics as m
 from services.orders.adapters.consumer import TOPICS, LifecycleConsumer
@@ -97,6 +98,26 @@ async def consumer_loop(
         await producer.stop()
 
 
+class CountRequests:
+    """Count responses by route template and status (pure ASGI: no per-request task)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                route = getattr(scope.get("route"), "path", "unmatched")
+                m.REQUESTS.labels(route, str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counted)
+
+
 def create_app(
     settings: OrdersSettings,
     *,
@@ -174,4 +195,5 @@ def create_app(
     )
     app.include_router(orders_router(settings, ref))
     install_body_limit(app, settings.orders_max_body_bytes)
+    app.add_middleware(CountRequests)
     return app

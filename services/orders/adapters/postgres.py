@@ -49,7 +49,6 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self._conn = await self._pool.acquire()
-        await self._conn.execute(f"SET search_path TO {SCHEMA}")
         self._tx = self._conn.transaction()
         await self._tx.start()
         return self
@@ -73,7 +72,7 @@ class UnitOfWork:
     async def get(self, order_id: str, *, lock: bool = True) -> Order | None:
         suffix = " FOR UPDATE" if lock else ""
         row = await self._conn.fetchrow(
-            f"SELECT * FROM orders WHERE order_id = $1{suffix}",  # noqa: S608
+            f"SELECT * FROM orders.orders WHERE order_id = $1{suffix}",  # noqa: S608
             order_id,
         )
         return None if row is None else order_from_row(row)
@@ -81,9 +80,10 @@ class UnitOfWork:
     async def add(self, order: Order, principal: str, idem_key: str, request_hash: str) -> bool:
         """Insert a new order; False when ``(principal, idem_key)`` already names one."""
         inserted = await self._conn.fetchval(
-            "INSERT INTO orders (order_id, principal, idempotency_key, request_hash, customer,"
-            " status, due_date, priority, currency, total_minor, lines, facts, placed_at,"
-            " updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11::jsonb,$12::jsonb,$13,$13)"
+            "INSERT INTO orders.orders (order_id, principal, idempotency_key, request_hash,"
+            " customer, status, due_date, priority, currency, total_minor, lines, facts, placed_at,"
+            " updated_at, event_seq)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11::jsonb,$12::jsonb,$13,$13,$14)"
             " ON CONFLICT (principal, idempotency_key) DO NOTHING RETURNING order_id",
             order.order_id,
             principal,
@@ -98,6 +98,7 @@ class UnitOfWork:
             lines_json(order),
             facts_json(order),
             order.placed_at,
+            len(order.events),
         )
         if inserted is None:
             return False
@@ -107,7 +108,7 @@ class UnitOfWork:
     async def find_by_key(self, principal: str, idem_key: str) -> tuple[str, str] | None:
         """``(order_id, request_hash)`` of the order an idempotency key created."""
         row = await self._conn.fetchrow(
-            "SELECT order_id, request_hash FROM orders"
+            "SELECT order_id, request_hash FROM orders.orders"
             " WHERE principal = $1 AND idempotency_key = $2",
             principal,
             idem_key,
@@ -117,7 +118,7 @@ class UnitOfWork:
     async def save(self, order: Order) -> None:
         """Persist a loaded order's new status, facts, timeline entries and events."""
         start = await self._conn.fetchval(
-            "UPDATE orders SET status = $2, facts = $3::jsonb, updated_at = now(),"
+            "UPDATE orders.orders SET status = $2, facts = $3::jsonb, updated_at = now(),"
             " event_seq = event_seq + $4 WHERE order_id = $1 RETURNING event_seq - $4",
             order.order_id,
             order.status.value,
@@ -129,7 +130,7 @@ class UnitOfWork:
     async def _write_news(self, order: Order, first_n: int) -> None:
         if order.timeline:
             await self._conn.executemany(
-                "INSERT INTO order_timeline (order_id, at, kind, status, detail)"
+                "INSERT INTO orders.order_timeline (order_id, at, kind, status, detail)"
                 " VALUES ($1, $2, $3, $4, $5::jsonb)",
                 [
                     (order.order_id, e.at, e.kind, e.status.value, orjson.dumps(e.detail).decode())
@@ -139,16 +140,10 @@ class UnitOfWork:
         if order.events:
             rows = [outbox_row(order.order_id, first_n + i, e) for i, e in enumerate(order.events)]
             await self._conn.executemany(
-                "INSERT INTO outbox (topic, msg_key, ce_id, headers, payload)"
+                "INSERT INTO orders.outbox (topic, msg_key, ce_id, headers, payload)"
                 " VALUES ($1, $2, $3, $4::jsonb, $5)",
                 rows,
             )
-            if first_n == 0:
-                await self._conn.execute(
-                    "UPDATE orders SET event_seq = $2 WHERE order_id = $1",
-                    order.order_id,
-                    len(order.events),
-                )
             await self._conn.execute(f"NOTIFY {CHANNEL}")
         order.timeline.clear()
         order.events.clear()
@@ -156,7 +151,7 @@ class UnitOfWork:
     async def first_delivery(self, event_key: str, topic: str) -> bool:
         """Record a consumed event in the inbox; False when it was already applied."""
         inserted = await self._conn.fetchval(
-            "INSERT INTO inbox (event_key, topic) VALUES ($1, $2)"
+            "INSERT INTO orders.inbox (event_key, topic) VALUES ($1, $2)"
             " ON CONFLICT DO NOTHING RETURNING true",
             event_key,
             topic,
@@ -165,11 +160,11 @@ class UnitOfWork:
 
     async def put_product(self, product: Product) -> None:
         await self._conn.execute(
-            "INSERT INTO products (sku, data) VALUES ($1, $2::jsonb) ON CONFLICT (sku)"
+            "INSERT INTO orders.products (sku, data) VALUES ($1, $2::jsonb) ON CONFLICT (sku)"
             " DO UPDATE SET data = EXCLUDED.data, updated_at = now()",
             product.sku,
             product.model_dump_json(),
         )
 
     async def drop_product(self, sku: str) -> None:
-        await self._conn.execute("DELETE FROM products WHERE sku = $1", sku)
+        await self._conn.execute("DELETE FROM orders.products WHERE sku = $1", sku)
