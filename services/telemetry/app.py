@@ -79,7 +79,8 @@ def _monitor(settings: TelemetrySettings, pool: asyncpg.Pool | None) -> Monitor:
     if settings.telemetry_alarm_rules is None or pool is None:
         return Monitor(RuleBook(), lateness)
     book = load_rules(settings.telemetry_alarm_rules)
-    return Monitor(book, lateness, SnapshotStore(pool, settings.telemetry_consumer_group))
+    store = SnapshotStore(pool, settings.telemetry_consumer_group)
+    return Monitor(book, lateness, store, settings.telemetry_alarm_snapshot_interval_ms)
 
 
 def create_app(

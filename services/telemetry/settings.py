@@ -52,6 +52,13 @@ class TelemetrySettings(ServiceSettings):
         description="YAML file of alarm and machine-state rules; needs MILLRACE_DATABASE_URL.",
     )
 
+    telemetry_alarm_snapshot_interval_ms: int = Field(
+        5_000,
+        ge=0,
+        le=600_000,
+        description="How often alarm/state engines are snapshotted (0: at every commit).",
+    )
+
     @property
     def window_sizes_ms(self) -> tuple[int, ...]:
         return tuple(sorted({parse_duration_ms(p) for p in self.telemetry_windows.split(",")}))

@@ -68,6 +68,7 @@ async def telemetry(
             "MILLRACE_KAFKA_BOOTSTRAP": kafka_bootstrap,
             "MILLRACE_DATABASE_URL": database_url,
             "MILLRACE_TELEMETRY_ALARM_RULES": str(rules),
+            "MILLRACE_TELEMETRY_ALARM_SNAPSHOT_INTERVAL_MS": "100",
             "MILLRACE_TELEMETRY_WINDOWS": "1s",
             "MILLRACE_TELEMETRY_ALLOWED_LATENESS_MS": "500",
             "MILLRACE_TELEMETRY_IDLE_CLOSE_MS": "500",
@@ -180,8 +181,8 @@ async def test_alarm_raised_once_survives_sigkill_and_clears_state_published(
         await reader.poll_until(lambda _: len([t for t, _, _ in mine() if t == STATES]) >= 2, 30)
 
     alarms = [(h, d) for t, h, d in mine() if t == ALARMS]
-    raises = {h["ce_id"] for h, d in alarms if d["state"] == "raised"}
-    assert raises == {raised_headers["ce_id"]}
+    raises = [h["ce_id"] for h, d in alarms if d["state"] == "raised"]
+    assert raises == [raised_headers["ce_id"]]
     [clear] = {h["ce_id"]: d for h, d in alarms if d["state"] == "cleared"}.values()
     assert (clear["ts"], clear["raised_at"]) == (base + 7_000, base + 2_000)
     assert clear["alarm_id"] == raised["alarm_id"]

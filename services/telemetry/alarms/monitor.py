@@ -11,6 +11,7 @@ every send is acknowledged and before offsets are committed, :meth:`Monitor.save
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,14 +30,20 @@ log = get_logger(__name__)
 
 class Monitor:
     def __init__(
-        self, book: RuleBook, lateness_ms: int, store: SnapshotStore | None = None
+        self,
+        book: RuleBook,
+        lateness_ms: int,
+        store: SnapshotStore | None = None,
+        interval_ms: int = 0,
     ) -> None:
         self.book = book
         self.metrics = book.metrics
         self.lateness_ms = lateness_ms
-        self.store = store
+        self.store = store if not book.empty else None
+        self.interval_s = interval_ms / 1000
         self.engines: dict[TopicPartition, PartitionEngine] = {}
         self._saved: dict[TopicPartition, int] = {}
+        self._last_save = -float("inf")
 
     def engine(self, tp: TopicPartition) -> PartitionEngine:
         return self.engines[tp]
@@ -93,21 +100,33 @@ class Monitor:
         self._gauge()
         return pending
 
+    def clamp(self, tp: TopicPartition, offset: int) -> int:
+        """The offset the aggregator may commit: never past the newest snapshot, because a
+        replay from there must find the engine state of everything before it."""
+        if self.store is None:
+            return offset
+        return min(offset, self._saved.get(tp, -1))
+
     async def save(self, next_offsets: dict[TopicPartition, int]) -> None:
         """Snapshot the engines whose partition moved on; call after the sends, before the
-        Kafka commit, so a committed offset is never ahead of the engine state it needs."""
-        if self.store is None or self.book.empty:
+        Kafka commit. Every ``interval_ms``, and at once for a partition never saved yet, so
+        the commit of a busy partition is held back by at most that interval."""
+        if self.store is None:
             return
+        due = time.monotonic() - self._last_save >= self.interval_s
         by_topic: dict[str, dict[int, dict[str, Any]]] = {}
         for tp, offset in next_offsets.items():
             engine = self.engines.get(tp)
-            if engine is None or offset <= self._saved.get(tp, -1):
+            saved = self._saved.get(tp, -1)
+            if engine is None or offset <= saved or (saved >= 0 and not due):
                 continue
             by_topic.setdefault(tp.topic, {})[tp.partition] = engine.snapshot(offset)
         for topic, snaps in by_topic.items():
             await self.store.save(topic, snaps)
             for p, snap in snaps.items():
                 self._saved[TopicPartition(topic, p)] = int(snap["next_offset"])
+        if due:
+            self._last_save = time.monotonic()
 
     def _gauge(self) -> None:
         m.ACTIVE_ALARMS.set(sum(e.active for e in self.engines.values()))
