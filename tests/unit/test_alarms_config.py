@@ -11,7 +11,7 @@ import yaml
 
 from contracts.envelope import parse_headers
 from contracts.telemetry import AlarmEvent, Severity
-from services.telemetry.alarms.emit import alarm_id, encode_alarm
+from services.telemetry.alarms.emit import alarm_event_id, alarm_id, encode_alarm
 from services.telemetry.alarms.instance import AlarmTransition
 from services.telemetry.rules import load_rules, parse_rules
 from services.telemetry.settings import TelemetrySettings
@@ -84,6 +84,7 @@ def test_ids_are_derived_so_a_replay_is_the_same_event() -> None:
         return parse_headers(encode_alarm(t)[3]).id
 
     assert ce_id(transition()) == ce_id(transition())
+    assert ce_id(transition()) == alarm_event_id("press-7", "spindle-overheat", 61_000, "raised")
     assert ce_id(transition()) != ce_id(transition("cleared", 70_000))
     raised, cleared = transition(), transition("cleared", 70_000)
     assert orjson.loads(encode_alarm(raised)[2])["alarm_id"] == alarm_id(cleared)

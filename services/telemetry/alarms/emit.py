@@ -26,6 +26,12 @@ _SOURCE = "/millrace/telemetry"
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
 
 
+def alarm_event_id(device_id: str, rule_id: str, raised_at: int, state: str) -> str:
+    """The ``ce_id`` of an alarm event; a consumer (or the benchmark) can compute it to find
+    the event a given reading must cause."""
+    return derived_id("alarm", device_id, rule_id, raised_at, state)
+
+
 def alarm_id(t: AlarmTransition) -> str:
     """One id for an alarm's whole life, shared by its raised and cleared events."""
     return derived_id("alarm", t.device_id, t.rule_id, t.raised_at)
@@ -47,7 +53,7 @@ def encode_alarm(t: AlarmTransition) -> Record:
     if t.description is not None:
         data["description"] = t.description
     event = CloudEvent(
-        id=derived_id("alarm", t.device_id, t.rule_id, t.raised_at, t.state),
+        id=alarm_event_id(t.device_id, t.rule_id, t.raised_at, t.state),
         source=_SOURCE,
         type=ce_type_for(ALARMS_TOPIC),
         subject=t.device_id,
