@@ -16,7 +16,7 @@ from services.orders import metrics as m
 from services.orders.adapters.consumer import TOPICS, LifecycleConsumer
 from services.orders.adapters.postgres import SCHEMA, PoolRef
 from services.orders.adapters.relay import OutboxRelay
-from services.orders.api import orders_router
+from services.orders.api import noop_router, orders_router
 from services.orders.settings import OrdersSettings
 from shared.db import create_pool, db_ready
 from shared.dlq import DlqPublisher
@@ -194,6 +194,8 @@ def create_app(
         ops_router({"kafka": kafka_check, "postgres": db_check, "consumer": consumer_check})
     )
     app.include_router(orders_router(settings, ref))
+    if settings.orders_bench_noop:
+        app.include_router(noop_router(settings))
     install_body_limit(app, settings.orders_max_body_bytes)
     app.add_middleware(CountRequests)
     return app

@@ -45,6 +45,9 @@ class OrdersSettings(ServiceSettings):
     orders_relay_batch: int = Field(500, ge=1, le=10_000)
     orders_relay_poll_ms: int = Field(1_000, ge=10, le=60_000)
     orders_page_max: int = Field(100, ge=1, le=1_000)
+    orders_bench_noop: bool = Field(
+        False, description="Mount POST /v1/noop (auth + body parsing only) for the benchmark."
+    )
 
     @model_validator(mode="after")
     def _fail_closed(self) -> Self:

@@ -105,16 +105,6 @@ class UnitOfWork:
         await self._write_news(order, 0)
         return True
 
-    async def find_by_key(self, principal: str, idem_key: str) -> tuple[str, str] | None:
-        """``(order_id, request_hash)`` of the order an idempotency key created."""
-        row = await self._conn.fetchrow(
-            "SELECT order_id, request_hash FROM orders.orders"
-            " WHERE principal = $1 AND idempotency_key = $2",
-            principal,
-            idem_key,
-        )
-        return None if row is None else (row["order_id"], row["request_hash"])
-
     async def save(self, order: Order) -> None:
         """Persist a loaded order's new status, facts, timeline entries and events."""
         start = await self._conn.fetchval(

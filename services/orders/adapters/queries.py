@@ -12,6 +12,7 @@ import asyncpg
 import orjson
 
 from contracts.masterdata import Product
+from services.orders.domain.order import Order
 
 
 def encode_cursor(seq: int) -> str:
@@ -62,6 +63,37 @@ async def order_view(pool: asyncpg.Pool, order_id: str) -> dict[str, Any] | None
         for e in entries
     ]
     return view
+
+
+async def find_by_key(pool: asyncpg.Pool, principal: str, key: str) -> tuple[str, str] | None:
+    """``(order_id, request_hash)`` of the order an idempotency key created, if any."""
+    row = await pool.fetchrow(
+        "SELECT order_id, request_hash FROM orders.orders"
+        " WHERE principal = $1 AND idempotency_key = $2",
+        principal,
+        key,
+    )
+    return None if row is None else (row["order_id"], row["request_hash"])
+
+
+def new_order_view(order: Order) -> dict[str, Any]:
+    """The view of a just-placed order, built from the aggregate (saves reading it back)."""
+    return {
+        "order_id": order.order_id,
+        "customer": order.customer,
+        "status": order.status.value,
+        "due_date": order.due_date.isoformat(),
+        "priority": order.priority.value,
+        "currency": order.currency,
+        "total_minor": order.total_minor,
+        "lines": [line.model_dump(mode="json") for line in order.lines],
+        "placed_at": order.placed_at,
+        "updated_at": order.placed_at,
+        "timeline": [
+            {"at": e.at, "kind": e.kind, "status": e.status.value, **e.detail}
+            for e in order.timeline
+        ],
+    }
 
 
 async def list_orders(

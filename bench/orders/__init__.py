@@ -1,0 +1,1 @@
+"""``make bench-orders``: sustained order intake against ``millrace run orders``."""
