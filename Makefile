@@ -38,6 +38,10 @@ format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+.PHONY: bench-orders
+bench-orders: install ## orders intake: 60 s of POSTs vs a no-op route of the same app -> bench/results/orders.json
+	$(PY) -m bench.orders
+
 contracts: install ## regenerate JSON Schemas, AsyncAPI and the generated topic resources
 	$(MILLRACE) contracts generate
 
