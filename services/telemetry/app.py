@@ -80,7 +80,13 @@ def _monitor(settings: TelemetrySettings, pool: asyncpg.Pool | None) -> Monitor:
         return Monitor(RuleBook(), lateness)
     book = load_rules(settings.telemetry_alarm_rules)
     store = SnapshotStore(pool, settings.telemetry_consumer_group)
-    return Monitor(book, lateness, store, settings.telemetry_alarm_snapshot_interval_ms)
+    return Monitor(
+        book,
+        lateness,
+        store,
+        settings.telemetry_alarm_snapshot_interval_ms,
+        settings.telemetry_idle_close_ms,
+    )
 
 
 def create_app(

@@ -48,20 +48,40 @@ machine_states:
 """
 
 
+SILENCE_RULES = """
+alarms:
+  - id: it-silent
+    severity: major
+    devices: [{device}]
+    when: {{metric: spindle_temp_c, absent_for: 2s}}
+machine_states:
+  - id: it-down
+    devices: [{device}]
+    down_after: 3s
+    states:
+      - {{state: RUNNING, when: {{metric: spindle_rpm, above: 10}}}}
+"""
+
+
 @pytest.fixture
 def device() -> str:
     return f"press-it{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
+def rules_template() -> str:
+    return RULES
+
+
+@pytest.fixture
 async def telemetry(
-    kafka_bootstrap: str, database_url: str, tmp_path: Path, device: str
+    kafka_bootstrap: str, database_url: str, tmp_path: Path, device: str, rules_template: str
 ) -> AsyncIterator[ServiceProcess]:
     await ensure_topics(ServiceSettings(kafka_bootstrap=kafka_bootstrap), TOPICS)
     group = f"it-alarms-{uuid.uuid4().hex[:8]}"
     await start_group_at_end(kafka_bootstrap, group, READINGS)
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES.format(device=device))
+    rules.write_text(rules_template.format(device=device))
     service = ServiceProcess(
         "telemetry",
         {
@@ -191,3 +211,25 @@ async def test_alarm_raised_once_survives_sigkill_and_clears_state_published(
         ("RUNNING", base, None),
         ("IDLE", base + 6_000, "RUNNING"),
     ]
+
+
+@pytest.mark.parametrize("rules_template", [SILENCE_RULES])
+async def test_silence_raises_absence_and_down_on_a_quiet_partition_by_wall_clock(
+    kafka_bootstrap: str, telemetry: ServiceProcess, device: str
+) -> None:
+    starts = {**await end_offsets(kafka_bootstrap, ALARMS)}
+    starts.update(await end_offsets(kafka_bootstrap, STATES))
+    now = time.time_ns() // 1_000_000
+    await send(kafka_bootstrap, device, series(now, now + 1, temp=50, rpm=900))
+    async with TopicReader(kafka_bootstrap, starts) as reader:
+
+        def mine() -> list[dict[str, Any]]:
+            out = [orjson.loads(r.value) for r in reader.records]
+            return [d for d in out if device in (d.get("device_id"), d.get("machine_id"))]
+
+        await reader.poll_until(lambda _: len(mine()) >= 3, timeout_s=30)
+    events = mine()
+    [absent] = [d for d in events if d.get("rule") == "it-silent"]
+    assert (absent["state"], absent["ts"], absent["threshold"]) == ("raised", now + 2_000, 2.0)
+    states = [(d["state"], d["since"], d["previous"]) for d in events if "machine_id" in d]
+    assert states == [("RUNNING", now, None), ("DOWN", now + 3_000, "RUNNING")]

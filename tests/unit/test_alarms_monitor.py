@@ -97,3 +97,22 @@ async def test_without_rules_nothing_is_watched_stored_or_held_back() -> None:
     await mon.restore([TP])
     await mon.save({TP: 10})
     assert (mon.metrics, store.saves, mon.clamp(TP, 10)) == (frozenset(), 0, 10)
+
+
+async def test_a_quiet_partition_times_out_silences_by_the_wall_clock() -> None:
+    book = parse_rules(
+        {
+            "alarms": [
+                {"id": "gone", "severity": "major", "when": {"metric": "t", "absent_for": "60s"}}
+            ]
+        }
+    )
+    mon, producer = Monitor(book, 0, idle_ms=2_000), FakeProducer()
+    fake = cast(AIOKafkaProducer, producer)
+    await mon.restore([TP])
+    mon.engine(TP).observe("press-1", "t", 1_000, 20.0, 0)
+    assert await mon.flush(fake, TP, 1_000, now_ms=500_000) == []
+    assert await mon.flush(fake, TP, 1_000, now_ms=501_000) == []
+    assert await mon.flush(fake, TP, 1_000, now_ms=559_000) == []
+    assert len(await mon.flush(fake, TP, 1_000, now_ms=560_000)) == 1
+    assert b'"ts":61000' in producer.sent[0][2]

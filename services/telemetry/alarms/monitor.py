@@ -35,6 +35,7 @@ class Monitor:
         lateness_ms: int,
         store: SnapshotStore | None = None,
         interval_ms: int = 0,
+        idle_ms: int = 2_000,
     ) -> None:
         self.book = book
         self.metrics = book.metrics
@@ -44,6 +45,8 @@ class Monitor:
         self.engines: dict[TopicPartition, PartitionEngine] = {}
         self._saved: dict[TopicPartition, int] = {}
         self._last_save = -float("inf")
+        self.idle_ms = idle_ms
+        self._moved: dict[TopicPartition, tuple[int, int]] = {}
 
     def engine(self, tp: TopicPartition) -> PartitionEngine:
         return self.engines[tp]
@@ -73,16 +76,21 @@ class Monitor:
         for tp in tps:
             self.engines.pop(tp, None)
             self._saved.pop(tp, None)
+            self._moved.pop(tp, None)
         self._gauge()
 
     async def flush(
-        self, producer: AIOKafkaProducer, tp: TopicPartition, watermark: int
+        self,
+        producer: AIOKafkaProducer,
+        tp: TopicPartition,
+        watermark: int,
+        now_ms: int | None = None,
     ) -> list[asyncio.Future[Any]]:
         """Advance ``tp``'s engine to ``watermark`` and queue every event it produced."""
         engine = self.engines.get(tp)
         if engine is None:
             return []
-        engine.advance(watermark)
+        engine.advance(self._clock(tp, watermark, now_ms or time.time_ns() // 1_000_000))
         if not engine.events:
             return []
         pending = []
@@ -127,6 +135,17 @@ class Monitor:
                 self._saved[TopicPartition(topic, p)] = int(snap["next_offset"])
         if due:
             self._last_save = time.monotonic()
+
+    def _clock(self, tp: TopicPartition, watermark: int, now: int) -> int:
+        """The partition's event time for deadlines. The aggregator's watermark stops once all
+        its windows have closed, but a silence (absence, DOWN) must still time out: after
+        ``idle_ms`` without the watermark moving, it follows the wall clock."""
+        seen = self._moved.get(tp)
+        if seen is None or watermark > seen[0]:
+            self._moved[tp] = (watermark, now)
+            return watermark
+        idle = now - seen[1]
+        return watermark + idle if watermark >= 0 and idle >= self.idle_ms else watermark
 
     def _gauge(self) -> None:
         m.ACTIVE_ALARMS.set(sum(e.active for e in self.engines.values()))
