@@ -2,7 +2,7 @@
 
 A condition tree is made of leaves (one metric each) joined by :class:`All` / :class:`AnyOf`.
 Between two readings of a metric its last value holds (sample-and-hold), so every condition
-has a single answer to "since when has it held?" (:func:`satisfied_at`): a threshold that became
+has a single answer to "since when has it held?" (:func:`compile_sat`): a threshold that became
 true at ``since`` with a duration ``for`` holds from ``since + for``; an absence holds from
 ``last reading + timeout``; an AND holds from the latest of its children, an OR from the
 earliest. That answer depends only on the readings, never on when the engine asks, which is
@@ -11,8 +11,11 @@ what makes alarms identical when a partition is replayed with other poll boundar
 
 from __future__ import annotations
 
+import operator
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 Kind = Literal[
@@ -120,18 +123,75 @@ def update(leaf: Leaf, state: LeafState, ts: int, value: float) -> None:
         state.since = None
 
 
-def satisfied_at(cond: Condition, states: list[LeafState]) -> int | None:
-    """The event time from which ``cond`` holds given the readings so far, or None."""
+Sat = Callable[[list[LeafState]], int | None]
+Updater = Callable[[LeafState, int, float], None]
+
+
+def compile_sat(cond: Condition) -> Sat:
+    """A function giving the event time from which ``cond`` holds given the readings so far
+    (None: it does not hold). Compiled once per rule: this runs for every watched reading."""
     if isinstance(cond, Leaf):
-        state = states[cond.index]
+        i, for_ms = cond.index, cond.for_ms
         if cond.kind == "absent":
-            return state.last_ts + cond.for_ms if state.last_ts >= 0 else None
-        return state.since + cond.for_ms if state.since is not None else None
-    results = [satisfied_at(child, states) for child in cond.children]
+
+            def silent(states: list[LeafState]) -> int | None:
+                last = states[i].last_ts
+                return last + for_ms if last >= 0 else None
+
+            return silent
+
+        def held(states: list[LeafState]) -> int | None:
+            since = states[i].since
+            return None if since is None else since + for_ms
+
+        return held
+    parts = tuple(compile_sat(child) for child in cond.children)
     if isinstance(cond, All):
-        return None if None in results else max(r for r in results if r is not None)
-    present = [r for r in results if r is not None]
-    return min(present) if present else None
+
+        def every(states: list[LeafState]) -> int | None:
+            latest = -1
+            for part in parts:
+                at = part(states)
+                if at is None:
+                    return None
+                latest = max(latest, at)
+            return latest
+
+        return every
+
+    def first(states: list[LeafState]) -> int | None:
+        earliest: int | None = None
+        for part in parts:
+            at = part(states)
+            if at is not None and (earliest is None or at < earliest):
+                earliest = at
+        return earliest
+
+    return first
+
+
+def compile_update(leaf: Leaf) -> Updater:
+    """:func:`update` specialised for one leaf (the common comparisons without dispatch)."""
+    if leaf.kind in RATES or leaf.kind == "absent":
+        return partial(update, leaf)
+    holds: Callable[[float], bool] = leaf.holds
+    if leaf.kind == "above":
+        holds = partial(operator.lt, leaf.a)
+    elif leaf.kind == "below":
+        holds = partial(operator.gt, leaf.a)
+
+    def apply(state: LeafState, ts: int, value: float) -> None:
+        if ts < state.last_ts:
+            return
+        state.last_ts = ts
+        state.last_value = value
+        if holds(value):
+            if state.since is None:
+                state.since = ts
+        else:
+            state.since = None
+
+    return apply
 
 
 def leaves(cond: Condition) -> list[Leaf]:
@@ -139,3 +199,8 @@ def leaves(cond: Condition) -> list[Leaf]:
     if isinstance(cond, Leaf):
         return [cond]
     return [leaf for child in cond.children for leaf in leaves(child)]
+
+
+def compile_updaters(trees: list[Leaf]) -> tuple[Updater, ...]:
+    """One updater per leaf, in index order."""
+    return tuple(compile_update(leaf) for leaf in sorted(trees, key=lambda leaf: leaf.index))

@@ -22,14 +22,14 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
-from services.telemetry.alarms.conditions import ANY_METRIC, Leaf, LeafState, leaves, update
+from services.telemetry.alarms.conditions import ANY_METRIC, Leaf, LeafState, Updater, leaves
 from services.telemetry.alarms.instance import AlarmInstance, AlarmTransition
 from services.telemetry.rules import RuleBook
 from services.telemetry.states.derive import StateChange, StateInstance
 
 Instance = AlarmInstance | StateInstance
 Event = AlarmTransition | StateChange
-Targets = dict[str, list[tuple[Instance, tuple[Leaf, ...]]]]
+Targets = dict[str, list[tuple[Instance, tuple[tuple[int, Updater], ...]]]]
 SNAPSHOT_VERSION = 1
 
 
@@ -57,12 +57,15 @@ class PartitionEngine:
             targets, fresh = self._bind(device, ts)
         if ts > self.clock:
             self.clock = ts
-            self._fire(ts)
+            heap = self.heap
+            if heap and heap[0][0] <= ts:
+                self._fire(ts)
         now = self.clock
         hit = targets.get(metric, ())
-        for inst, leafs in hit:
-            for leaf in leafs:
-                update(leaf, inst.leaves[leaf.index], ts, value)
+        for inst, updates in hit:
+            states = inst.leaves
+            for index, apply in updates:
+                apply(states[index], ts, value)
             self._evaluate(inst, now, ts)
         if fresh:
             # Schedules a new device's silences; a machine's first state waits for its metrics.
@@ -171,5 +174,7 @@ def _index(inst: Instance, targets: Targets) -> None:
     for leaf in _leaves_of(inst):
         by_metric.setdefault(leaf.metric, []).append(leaf)
     wildcard = by_metric.pop(ANY_METRIC, [])
+    updaters = inst.rule.updaters
     for metric, found in by_metric.items():
-        targets.setdefault(metric, []).append((inst, tuple(found + wildcard)))
+        pairs = tuple((leaf.index, updaters[leaf.index]) for leaf in found + wildcard)
+        targets.setdefault(metric, []).append((inst, pairs))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from contracts.telemetry import Severity
-from services.telemetry.alarms.conditions import LeafState, satisfied_at
+from services.telemetry.alarms.conditions import LeafState
 from services.telemetry.alarms.rules import AlarmRule
 
 
@@ -49,7 +49,7 @@ class AlarmInstance:
         deadline): a condition that stops holding stops holding then."""
         rule = self.rule
         if self.raised_at is None:
-            sat = satisfied_at(rule.when, self.leaves)
+            sat = rule.when_at(self.leaves)
             if sat is None or sat <= self.cleared_at:
                 return None
             if sat > t:
@@ -57,20 +57,20 @@ class AlarmInstance:
             self.raised_at = sat
             out.append(self._event("raised", sat, sat))
         raised = self.raised_at
-        if rule.clear_when is None:
-            sat = satisfied_at(rule.when, self.leaves)
+        if rule.clear_at is None:
+            sat = rule.when_at(self.leaves)
             if sat is not None and sat <= t:
                 return None
             cleared = max(at, raised)
         else:
-            sat = satisfied_at(rule.clear_when, self.leaves)
+            sat = rule.clear_at(self.leaves)
             if sat is None or sat > t:
                 return sat
             cleared = max(sat, raised)
         self.raised_at = None
         self.cleared_at = cleared
         out.append(self._event("cleared", cleared, raised))
-        again = satisfied_at(rule.when, self.leaves)
+        again = rule.when_at(self.leaves)
         return again if again is not None and again > cleared else None
 
     def _event(self, state: Literal["raised", "cleared"], ts: int, raised: int) -> AlarmTransition:

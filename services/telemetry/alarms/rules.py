@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from pydantic import Field
 
 from contracts.telemetry import Severity
-from services.telemetry.alarms.conditions import Condition, Leaf, leaves
+from services.telemetry.alarms.conditions import (
+    Condition,
+    Leaf,
+    Sat,
+    Updater,
+    compile_sat,
+    compile_updaters,
+    leaves,
+)
 from services.telemetry.alarms.spec import (
     ConditionSpec,
     Numbering,
@@ -35,6 +43,17 @@ class AlarmRule:
     primary: Leaf
     leaf_count: int
     description: str | None = None
+    when_at: Sat = field(init=False, repr=False, compare=False)
+    clear_at: Sat | None = field(init=False, repr=False, compare=False)
+    updaters: tuple[Updater, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        trees = [self.when] if self.clear_when is None else [self.when, self.clear_when]
+        object.__setattr__(self, "when_at", compile_sat(self.when))
+        clear = compile_sat(self.clear_when) if self.clear_when is not None else None
+        object.__setattr__(self, "clear_at", clear)
+        found = [leaf for tree in trees for leaf in leaves(tree)]
+        object.__setattr__(self, "updaters", compile_updaters(found))
 
     @property
     def fingerprint(self) -> str:

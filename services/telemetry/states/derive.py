@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.telemetry import MachineStateName
-from services.telemetry.alarms.conditions import LeafState, satisfied_at
+from services.telemetry.alarms.conditions import LeafState
 from services.telemetry.states.rules import StateRule
 
 
@@ -39,14 +39,14 @@ class StateInstance:
         rule = self.rule
         upcoming: list[int] = []
         new, since = rule.otherwise, at
-        down_at = satisfied_at(rule.down, self.leaves) if rule.down is not None else None
+        down_at = rule.down_at(self.leaves) if rule.down_at is not None else None
         if down_at is not None and down_at <= t:
             new, since = MachineStateName.DOWN, down_at
         else:
             if down_at is not None:
                 upcoming.append(down_at)
-            for name, cond in rule.states:
-                sat = satisfied_at(cond, self.leaves)
+            for name, held_at in rule.state_ats:
+                sat = held_at(self.leaves)
                 if sat is None:
                     continue
                 if sat <= t:

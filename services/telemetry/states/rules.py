@@ -15,13 +15,22 @@ time; a quiet partition's event time follows the wall clock).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
 from contracts.telemetry import MachineStateName
-from services.telemetry.alarms.conditions import ANY_METRIC, Condition, Leaf, leaves
+from services.telemetry.alarms.conditions import (
+    ANY_METRIC,
+    Condition,
+    Leaf,
+    Sat,
+    Updater,
+    compile_sat,
+    compile_updaters,
+    leaves,
+)
 from services.telemetry.alarms.rules import RuleId
 from services.telemetry.alarms.spec import (
     ConditionSpec,
@@ -43,6 +52,20 @@ class StateRule:
     down: Leaf | None
     selector: Selector
     leaf_count: int
+    state_ats: tuple[tuple[MachineStateName, Sat], ...] = field(
+        init=False, repr=False, compare=False
+    )
+    down_at: Sat | None = field(init=False, repr=False, compare=False)
+    updaters: tuple[Updater, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        compiled = tuple((name, compile_sat(cond)) for name, cond in self.states)
+        object.__setattr__(self, "state_ats", compiled)
+        down = compile_sat(self.down) if self.down is not None else None
+        object.__setattr__(self, "down_at", down)
+        found = [leaf for _, cond in self.states for leaf in leaves(cond)]
+        found += [self.down] if self.down is not None else []
+        object.__setattr__(self, "updaters", compile_updaters(found))
 
     @property
     def fingerprint(self) -> str:
