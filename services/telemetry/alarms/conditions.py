@@ -86,13 +86,15 @@ class LeafState:
     last_value: float = 0.0
     samples: deque[tuple[int, float]] = field(default_factory=deque)
 
-    def dump(self) -> list[Any]:
-        return [self.since, self.last_ts, self.last_value, [list(s) for s in self.samples]]
+    def dump(self) -> tuple[Any, ...]:
+        if self.samples:
+            return (self.since, self.last_ts, self.last_value, list(self.samples))
+        return (self.since, self.last_ts, self.last_value)
 
     @classmethod
     def load(cls, raw: list[Any]) -> LeafState:
-        since, last_ts, last_value, samples = raw
-        return cls(since, last_ts, last_value, deque((int(t), float(v)) for t, v in samples))
+        samples = deque((int(t), float(v)) for t, v in raw[3]) if len(raw) > 3 else deque()
+        return cls(raw[0], raw[1], raw[2], samples)
 
 
 def update(leaf: Leaf, state: LeafState, ts: int, value: float) -> None:

@@ -46,6 +46,7 @@ class AlarmRule:
     when_at: Sat = field(init=False, repr=False, compare=False)
     clear_at: Sat | None = field(init=False, repr=False, compare=False)
     updaters: tuple[Updater, ...] = field(init=False, repr=False, compare=False)
+    fingerprint: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         trees = [self.when] if self.clear_when is None else [self.when, self.clear_when]
@@ -54,11 +55,9 @@ class AlarmRule:
         object.__setattr__(self, "clear_at", clear)
         found = [leaf for tree in trees for leaf in leaves(tree)]
         object.__setattr__(self, "updaters", compile_updaters(found))
-
-    @property
-    def fingerprint(self) -> str:
-        """Changes whenever the rule's meaning does; a snapshot of another version is dropped."""
-        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+        # Changes whenever the rule's meaning does; a snapshot of another version is dropped.
+        digest = hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+        object.__setattr__(self, "fingerprint", digest)
 
     @property
     def metrics(self) -> frozenset[str]:

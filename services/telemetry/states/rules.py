@@ -57,6 +57,7 @@ class StateRule:
     )
     down_at: Sat | None = field(init=False, repr=False, compare=False)
     updaters: tuple[Updater, ...] = field(init=False, repr=False, compare=False)
+    fingerprint: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         compiled = tuple((name, compile_sat(cond)) for name, cond in self.states)
@@ -66,10 +67,9 @@ class StateRule:
         found = [leaf for _, cond in self.states for leaf in leaves(cond)]
         found += [self.down] if self.down is not None else []
         object.__setattr__(self, "updaters", compile_updaters(found))
-
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+        # Changes whenever the rule's meaning does; a snapshot of another version is dropped.
+        digest = hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+        object.__setattr__(self, "fingerprint", digest)
 
     @property
     def metrics(self) -> frozenset[str]:
