@@ -1,9 +1,11 @@
 """The aggregator loop: decode -> window -> emit in batches -> commit the safe offset.
 
 Shape after arroyo/snuba strategies: one ``getmany`` poll feeds every partition's windows; the
-closed windows and DLQ records of the poll are sent without awaiting each one; before a commit
-every pending send is awaited, then each partition commits the offset of the first reading of
-its oldest open window, with its watermark in the commit metadata (see ``domain/windows.py``).
+closed windows of the poll are appended to record batches (one future per batch, not per window)
+and DLQ records are sent without awaiting each one; before a commit every pending send is
+awaited, then each partition commits the offset of the first reading of its oldest open window,
+with its watermark in the commit metadata (see ``domain/windows.py``). Metrics are counted per
+poll, not per reading. See docs/decisions/0004-hot-path-decoder.md for the decoder.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from contracts.telemetry import Quality
 from services.telemetry import metrics as m
 from services.telemetry.alarms.engine import PartitionEngine
 from services.telemetry.alarms.monitor import Monitor
-from services.telemetry.decode import decode_readings
+from services.telemetry.batch_send import BatchSender
+from services.telemetry.decode_fast import decode_readings_fast
 from services.telemetry.domain.windows import PartitionWindows
 from services.telemetry.emit import AGGREGATES_TOPIC, encode_window
 from services.telemetry.rules import RuleBook
@@ -98,11 +101,14 @@ class Aggregator:
         self.partitions: dict[TopicPartition, _Partition] = {}
         self.monitor = monitor or Monitor(RuleBook(), self.lateness)
         self._pending: list[asyncio.Future[Any]] = []
+        self._out = BatchSender(producer, AGGREGATES_TOPIC)
+        self.readings_topic = READINGS_TOPIC
+        self._size_labels = [f"{size}ms" for size in self.sizes]
         self._last_commit = time.monotonic()
         self.healthy = False
 
     def subscribe(self) -> None:
-        self.consumer.subscribe([READINGS_TOPIC], listener=_Listener(self))
+        self.consumer.subscribe([self.readings_topic], listener=_Listener(self))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; then flush and commit what is safe."""
@@ -122,6 +128,8 @@ class Aggregator:
     async def process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Apply one poll's records, close due windows, queue emits (not awaited here)."""
         await self._restore(tp for tp in batch if tp not in self.partitions)
+        if not self._out.ready:
+            await self._out.refresh()
         now = _wall_ms()
         for tp, records in batch.items():
             part = self.partitions[tp]
@@ -133,18 +141,23 @@ class Aggregator:
             if tp not in batch and part.windows.open and now - part.idle_since_ms >= idle_after:
                 # A quiet partition's event time follows the wall clock, so its windows close.
                 part.windows.advance_to(part.wm_at_idle + (now - part.idle_since_ms))
-            await self._emit(part, now)
+            self._emit(part, now)
             self._pending += await self.monitor.flush(self.producer, tp, part.windows.watermark)
+        if not self._out.empty:
+            self._pending += await self._out.flush()
         self._observe(now)
 
     async def _apply(self, part: _Partition, records: list[ConsumerRecord], now: int) -> None:
         windows = part.windows
         engine, watched = part.engine, self.monitor.metrics
         skew = self.settings.telemetry_max_future_skew_ms
-        readings = 0
+        ingest = windows.ingest
+        bad_quality = Quality.BAD
+        readings = bad = 0
+        late_masks: dict[int, int] = {}
         for record in records:
             try:
-                batch = decode_readings(record.value, record.key, now, skew)
+                batch = decode_readings_fast(record.value, record.key, now, skew)
             except InvalidMessageError as err:
                 if err.reason == "future_timestamp":
                     m.FUTURE.inc()
@@ -159,46 +172,54 @@ class Aggregator:
                 )
                 continue
             device = batch.device_id
+            offset = record.offset
             for r in batch.readings:
-                if r.quality is Quality.BAD:
-                    m.BAD_QUALITY.inc()
+                if r.quality is bad_quality:
+                    bad += 1
                     continue
-                value = float(r.value)
-                late = windows.add(device, r.metric, r.ts, value, record.offset)
+                metric, ts, value = r.metric, r.ts, float(r.value)
+                late = ingest(device, metric, ts, value, offset)
                 if late:
-                    self._count_late(late)
-                windows.observe(r.ts)
-                if r.metric in watched:
-                    engine.observe(device, r.metric, r.ts, value, record.offset)
+                    late_masks[late] = late_masks.get(late, 0) + 1
+                if metric in watched:
+                    engine.observe(device, metric, ts, value, offset)
                 readings += 1
         m.RECORDS.inc(len(records))
         m.READINGS.inc(readings)
+        if bad:
+            m.BAD_QUALITY.inc(bad)
+        for mask, count in late_masks.items():
+            self._count_late(mask, count)
         if records:
             part.next_offset = records[-1].offset + 1
             part.dirty = True
 
-    def _count_late(self, mask: int) -> None:
-        for i, size in enumerate(self.sizes):
+    def _count_late(self, mask: int, count: int) -> None:
+        for i, label in enumerate(self._size_labels):
             if mask >> i & 1:
-                m.LATE.labels(f"{size}ms").inc()
+                m.LATE.labels(label).inc(count)
 
-    async def _emit(self, part: _Partition, now: int) -> None:
-        for w in part.windows.close_due():
-            key, value, headers = encode_window(w)
-            # send() only enqueues (it waits only when the buffer is full); delivery is
-            # awaited for the whole poll in commit().
-            self._pending.append(
-                await self.producer.send(AGGREGATES_TOPIC, value=value, key=key, headers=headers)
-            )
-            m.WINDOWS_EMITTED.labels(f"{w.size_ms}ms").inc()
-            m.EMIT_LAG.observe(max(0.0, (now - w.window_end - self.lateness) / 1000))
-            part.dirty = True
+    def _emit(self, part: _Partition, now: int) -> None:
+        closed = part.windows.close_due()
+        if not closed:
+            return
+        part.dirty = True
+        append, observe = self._out.append, m.EMIT_LAG.observe
+        emitted: dict[int, int] = {}
+        due = now - self.lateness
+        for w in closed:
+            append(*encode_window(w))
+            emitted[w.size_ms] = emitted.get(w.size_ms, 0) + 1
+            observe(max(0.0, (due - w.window_end) / 1000))
+        for size, count in emitted.items():
+            m.WINDOWS_EMITTED.labels(f"{size}ms").inc(count)
 
     async def commit(self) -> None:
         """Await every pending send, then commit each partition's safe offset and watermark."""
         if self._pending:
             pending, self._pending = self._pending, []
             await asyncio.gather(*pending)
+        await self._out.refresh()
         # Alarm/state snapshots first: a committed offset must never need a newer snapshot.
         await self.monitor.save(
             {tp: p.next_offset for tp, p in self.partitions.items() if p.next_offset >= 0}

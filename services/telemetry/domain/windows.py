@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import heapq
 import math
+import sys
+from collections import deque
 from dataclasses import dataclass, field
 
 WindowKey = tuple[str, str, int, int]  # device_id, metric, size_ms, window_start
@@ -40,8 +42,11 @@ class WindowStats:
         delta = value - self.mean
         self.mean += delta / self.count
         self.m2 += delta * (value - self.mean)
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
+        # Comparisons, not min()/max(): this runs once per reading and window size.
+        if value < self.min:  # noqa: PLR1730 (a call per reading costs more)
+            self.min = value
+        if value > self.max:  # noqa: PLR1730 (a call per reading costs more)
+            self.max = value
         # Ties on ts keep the later arrival: "last" is the latest reading as the partition saw it.
         if ts >= self.last_ts:
             self.last_ts = ts
@@ -75,8 +80,11 @@ class PartitionWindows:
     lateness_ms: int
     watermark: int = -1
     open: dict[WindowKey, WindowStats] = field(default_factory=dict)
-    _closing: list[tuple[int, WindowKey]] = field(default_factory=list)
-    _by_offset: list[tuple[int, WindowKey]] = field(default_factory=list)
+    # Windows that close together share one entry: deadline -> keys, plus a heap of deadlines.
+    _closing: dict[int, list[WindowKey]] = field(default_factory=dict)
+    _deadlines: list[int] = field(default_factory=list)
+    # Windows in creation order, which is offset order: the first open one is the safe offset.
+    _by_offset: deque[WindowKey] = field(default_factory=deque)
 
     def is_closed(self, window_end: int) -> bool:
         return window_end + self.lateness_ms <= self.watermark
@@ -88,21 +96,55 @@ class PartitionWindows:
         closed, so the reading was late there and left out; 0 when it was on time everywhere.
         """
         late = 0
-        for i, size in enumerate(self.sizes_ms):
+        bit = 1
+        lateness = self.lateness_ms
+        closed_to = self.watermark - lateness
+        windows = self.open
+        for size in self.sizes_ms:
             start = ts - ts % size
-            key = (device_id, metric, size, start)
             # Decided by the watermark alone, not by whether close_due() ran yet, so that a
             # replay with other poll boundaries builds exactly the same windows.
-            if self.is_closed(start + size):
-                late |= 1 << i
-                continue
-            stats = self.open.get(key)
-            if stats is None:
-                stats = WindowStats(first_offset=offset)
-                self.open[key] = stats
-                heapq.heappush(self._closing, (start + size + self.lateness_ms, key))
-                heapq.heappush(self._by_offset, (offset, key))
-            stats.add(ts, value)
+            if start + size <= closed_to:
+                late |= bit
+            else:
+                key = (device_id, metric, size, start)
+                s = windows.get(key)
+                if s is None:
+                    s = self._open_window(key, start + size + lateness, offset)
+                # WindowStats.add inlined: this is the innermost loop of the hot path.
+                n = s.count = s.count + 1
+                delta = value - s.mean
+                s.mean += delta / n
+                s.m2 += delta * (value - s.mean)
+                if value < s.min:  # noqa: PLR1730 (a call per reading costs more)
+                    s.min = value
+                if value > s.max:  # noqa: PLR1730 (a call per reading costs more)
+                    s.max = value
+                if ts >= s.last_ts:
+                    s.last_ts = ts
+                    s.last = value
+            bit <<= 1
+        return late
+
+    def _open_window(self, key: WindowKey, deadline: int, offset: int) -> WindowStats:
+        device_id, metric, size, start = key
+        # Interned names: a million open windows must not each hold copies of their ids.
+        key = (sys.intern(device_id), sys.intern(metric), size, start)
+        stats = self.open[key] = WindowStats(first_offset=offset)
+        closing = self._closing.get(deadline)
+        if closing is None:
+            self._closing[deadline] = [key]
+            heapq.heappush(self._deadlines, deadline)
+        else:
+            closing.append(key)
+        self._by_offset.append(key)
+        return stats
+
+    def ingest(self, device_id: str, metric: str, ts: int, value: float, offset: int) -> int:
+        """:meth:`add` then :meth:`observe`, in one call for the hot loop; returns the late mask."""
+        late = self.add(device_id, metric, ts, value, offset)
+        if ts > self.watermark:  # noqa: PLR1730 (a call per reading costs more)
+            self.watermark = ts
         return late
 
     def observe(self, ts: int) -> None:
@@ -116,35 +158,34 @@ class PartitionWindows:
     def close_due(self) -> list[ClosedWindow]:
         """Remove and return the windows the watermark has closed, oldest first."""
         closed: list[ClosedWindow] = []
-        heap = self._closing
-        while heap and heap[0][0] <= self.watermark:
-            _, key = heapq.heappop(heap)
-            stats = self.open.pop(key)
-            device_id, metric, size, start = key
-            closed.append(
-                ClosedWindow(
-                    device_id=device_id,
-                    metric=metric,
-                    size_ms=size,
-                    window_start=start,
-                    window_end=start + size,
-                    count=stats.count,
-                    min=stats.min,
-                    max=stats.max,
-                    mean=stats.mean,
-                    stddev=stats.stddev,
-                    last=stats.last,
+        heap = self._deadlines
+        while heap and heap[0] <= self.watermark:
+            for key in self._closing.pop(heapq.heappop(heap)):
+                stats = self.open.pop(key)
+                device_id, metric, size, start = key
+                closed.append(
+                    ClosedWindow(
+                        device_id,
+                        metric,
+                        size,
+                        start,
+                        start + size,
+                        stats.count,
+                        stats.min,
+                        stats.max,
+                        stats.mean,
+                        stats.stddev,
+                        stats.last,
+                    )
                 )
-            )
         return closed
 
     def safe_offset(self, next_offset: int) -> int:
         """The offset to commit: below it every reading belongs to an emitted window."""
-        heap = self._by_offset
-        while heap:
-            offset, key = heap[0]
-            stats = self.open.get(key)
-            if stats is not None and stats.first_offset == offset:
-                return offset
-            heapq.heappop(heap)  # that window has closed since; drop the stale entry
+        queue = self._by_offset
+        while queue:
+            stats = self.open.get(queue[0])
+            if stats is not None:
+                return stats.first_offset
+            queue.popleft()  # that window has closed since; drop the stale entry
         return next_offset

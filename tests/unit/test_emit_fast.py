@@ -1,0 +1,42 @@
+"""The hot-path window encoding equals the envelope's own (same ce_id, same headers)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contracts.envelope import CloudEvent, derived_id, rfc3339_from_millis
+from services.telemetry.domain.windows import ClosedWindow
+from services.telemetry.emit import _SCHEMA, _SOURCE, _TYPE, encode_window, window_event_id
+
+windows = st.builds(
+    ClosedWindow,
+    device_id=st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._:/-]{0,20}\Z"),
+    metric=st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._:/-]{0,20}\Z"),
+    size_ms=st.sampled_from([1000, 10_000, 60_000]),
+    window_start=st.integers(0, 253_402_300_700_000),
+    window_end=st.integers(0, 253_402_300_799_999),
+    count=st.integers(1, 10),
+    min=st.floats(allow_nan=False),
+    max=st.floats(allow_nan=False),
+    mean=st.floats(allow_nan=False),
+    stddev=st.floats(min_value=0, allow_nan=False),
+    last=st.floats(allow_nan=False),
+)
+
+
+@given(windows)
+def test_ids_and_headers_equal_the_envelope(w: ClosedWindow) -> None:
+    expected_id = derived_id("window", w.device_id, w.metric, w.size_ms, w.window_start)
+    assert window_event_id(w) == expected_id
+    key, _, headers = encode_window(w)
+    event = CloudEvent(
+        id=expected_id,
+        source=_SOURCE,
+        type=_TYPE,
+        subject=w.device_id,
+        time=rfc3339_from_millis(w.window_end),
+        dataschema=_SCHEMA,
+    )
+    assert key == w.device_id.encode()
+    assert headers == event.headers()
