@@ -86,9 +86,10 @@ async def measure(args: argparse.Namespace, bootstrap: str, database_url: str) -
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "note": (
-            "Load generator and service share this machine; each POST creates one order "
-            "(3 SQL statements in one transaction, plus the idempotency check and the read "
-            "back) and its order-placed event goes through the outbox relay."
+            "Service, load generator, PostgreSQL and Kafka share this machine. Each POST checks "
+            "the idempotency key, reads the products, and commits the order, its timeline and "
+            "its outbox row in one transaction; order-placed reaches Kafka through the outbox "
+            "relay. The ceiling is POST /v1/noop of the same process (auth and body parsing)."
         ),
         "orders": orders,
         "framework_ceiling": noop,
