@@ -11,7 +11,7 @@ MILLRACE := $(VENV)/bin/millrace
 STAMP := $(VENV)/.installed
 
 .PHONY: help install lint format contracts contracts-check test test-unit test-integration test-e2e \
-        demo infra-up infra-down infra-status topics up down clean
+        bench bench-install bench-telemetry demo infra-up infra-down infra-status topics up down clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n",$$1,$$2}'
@@ -28,6 +28,8 @@ install: $(STAMP) ## create .venv and install the pinned dependencies (requireme
 lock: ## re-resolve requirements.lock from pyproject.toml
 	@test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q "uv==$(UV_VERSION)"; }
 	$(UV) pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(UV) pip compile -q pyproject.toml --extra dev --extra bench --python-version 3.11 \
+		-o requirements-bench.lock
 
 lint: install ## ruff and mypy --strict
 	$(VENV)/bin/ruff check .
@@ -37,6 +39,25 @@ lint: install ## ruff and mypy --strict
 format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Quix Streams pins pydantic-settings below the project's lock, so the benchmark gets its own
+# venv (project + bench extra, requirements-bench.lock); `make install` / `make test` never need it.
+BENCH_VENV := .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml requirements-bench.lock $(STAMP)
+	@test -x $(BENCH_PY) || $(PYTHON) -m venv $(BENCH_VENV)
+	$(UV) pip sync -q -p $(BENCH_PY) requirements-bench.lock
+	$(UV) pip install -q -p $(BENCH_PY) --no-deps -e .
+	@touch $(BENCH_STAMP)
+
+bench-install: $(BENCH_STAMP) ## a separate .venv-bench with the bench extra (Quix Streams), from requirements-bench.lock
+
+bench-telemetry: bench-install ## telemetry hot path vs aiokafka ceiling vs Quix Streams on a local Kafka (~15 min)
+	$(BENCH_PY) -m bench.telemetry
+
+bench: bench-telemetry ## every benchmark
 
 .PHONY: bench-orders
 bench-orders: install ## orders intake: 60 s of POSTs vs a no-op route of the same app -> bench/results/orders.json
@@ -79,4 +100,4 @@ down: ## docker compose: stop it
 	docker compose down
 
 clean: ## remove local state (.run/) and caches, keep the Kafka jar cache
-	rm -rf .run .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .run .venv-bench .mypy_cache .ruff_cache .pytest_cache

@@ -56,9 +56,11 @@ def _fast(value: bytes) -> FastBatch | None:
     """The batch when msgspec accepts it and it lies outside every known corner, else None."""
     if not value.isascii():
         return None  # pydantic-core validates UTF-8 even in ignored fields, msgspec does not
-    if value.count(b"[") + value.count(b"{") > _MAX_CONTAINERS:
+    size = len(value)
+    # Each container takes at least two bytes, each digit one: short records skip both scans.
+    if size > 2 * _MAX_CONTAINERS and value.count(b"[") + value.count(b"{") > _MAX_CONTAINERS:
         return None
-    if len(value) > _MAX_DIGITS and _LONG_NUMBER.search(value):
+    if size > _MAX_DIGITS and _LONG_NUMBER.search(value):
         return None
     try:
         batch = _DECODER.decode(value)

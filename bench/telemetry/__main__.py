@@ -1,0 +1,176 @@
+"""``make bench-telemetry``: Millrace's aggregator vs the aiokafka ceiling vs Quix Streams.
+
+On a real local Kafka (a throwaway broker, or ``MILLRACE_KAFKA_BOOTSTRAP``): check that Millrace
+and Quix produce the same windows, time the three systems on two pre-filled workloads (median
+of alternating runs), measure latency at half of Millrace's maximum rate, and the memory of
+100 k devices x 10 metrics of open windows. Writes ``bench/results/telemetry.json``.
+
+Sizes: ``BENCH_READINGS`` (default 2,000,000) and ``BENCH_RUNS`` (default 3); committed
+results come from the defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+from typing import Any
+
+from bench.telemetry.check import same_windows
+from bench.telemetry.kafka import broker, ensure_manifest_topics
+from bench.telemetry.latency import measure
+from bench.telemetry.runs import ROOT, Result, prefill, timed_run
+from bench.telemetry.workload import Workload
+
+RESULTS = ROOT / "bench" / "results" / "telemetry.json"
+KINDS = ("ceiling", "millrace", "quix")
+LATENESS_MS = 5000
+
+
+def throughput(bootstrap: str, w: Workload, runs: int) -> dict[str, Any]:
+    topic = f"bench.{w.name}"
+    ends = prefill(bootstrap, topic, w)
+    results: dict[str, list[Result]] = {k: [] for k in KINDS}
+    for i in range(runs):
+        order = KINDS if i % 2 == 0 else tuple(reversed(KINDS))
+        for kind in order:
+            r = timed_run(kind, bootstrap, topic, w, ends, timeout_s=900)
+            results[kind].append(r)
+            print(
+                f"  {w.name} run {i + 1}: {kind:9s} {r.readings_per_s:>10,.0f} readings/s",
+                flush=True,
+            )
+    median = {k: statistics.median(r.readings_per_s for r in rs) for k, rs in results.items()}
+    return {
+        "workload": w.describe(),
+        "readings_per_s": median,
+        "millrace_vs_quix": median["millrace"] / median["quix"],
+        "millrace_vs_ceiling": median["millrace"] / median["ceiling"],
+        "rss_peak_mib": {k: max(r.rss_peak_mib for r in rs) for k, rs in results.items()},
+        "runs": {k: [round(r.readings_per_s) for r in rs] for k, rs in results.items()},
+    }
+
+
+def memory() -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.telemetry.memory", "100000", "10"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "MILLRACE_LOG_LEVEL": "WARNING"},
+    ).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def versions() -> dict[str, str]:
+    names = ["millrace", "aiokafka", "msgspec", "pydantic", "quixstreams", "confluent-kafka"]
+    found = {n: metadata.version(n) for n in names}
+    found["python"] = platform.python_version()
+    found["kafka_broker"] = "4.1.1 (millrace.infra local broker, KRaft, one node)"
+    found["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
+    return found
+
+
+def main() -> None:
+    readings = int(os.environ.get("BENCH_READINGS", "2000000"))
+    runs = int(os.environ.get("BENCH_RUNS", "3"))
+    started = time.time()
+    single = Workload("single", readings, devices=10_000, metrics=5, per_message=1)
+    batched = Workload("batched", readings, devices=10_000, metrics=5, per_message=10)
+    check_w = Workload(
+        "check", 60_000, 500, 4, per_message=1, seed=11, late_share=0.01, disorder_share=0.05
+    )
+    with broker() as bootstrap:
+        ensure_manifest_topics(bootstrap)
+        print("checking that Millrace and Quix Streams emit the same windows ...", flush=True)
+        check = same_windows(bootstrap, check_w)
+        print(f"  identical: {check['identical']} ({check['millrace_windows']} windows)")
+        if not check["identical"]:
+            raise SystemExit(f"window results differ: {check}")
+        print("throughput, one reading per message ...", flush=True)
+        one = throughput(bootstrap, single, runs)
+        print("throughput, 10 readings per message ...", flush=True)
+        ten = throughput(bootstrap, batched, runs)
+        rate = 0.5 * one["readings_per_s"]["millrace"]
+        print(f"latency at {rate:,.0f} readings/s (50 % of Millrace's max) ...", flush=True)
+        lat = measure(bootstrap, rate, float(os.environ.get("BENCH_LATENCY_S", "40")), LATENESS_MS)
+    print("memory, 100 k devices x 10 metrics open ...", flush=True)
+    mem = memory()
+    rates = one["readings_per_s"]
+    result = {
+        "millrace_readings_per_s": round(rates["millrace"]),
+        "ceiling_readings_per_s": round(rates["ceiling"]),
+        "quix_readings_per_s": round(rates["quix"]),
+        "millrace_vs_quix": round(one["millrace_vs_quix"], 2),
+        "millrace_vs_ceiling": round(one["millrace_vs_ceiling"], 3),
+        "window_emit_delay_p50_ms": lat["window_emit_delay_p50_ms"],
+        "window_emit_delay_p99_ms": lat["window_emit_delay_p99_ms"],
+        "alarm_latency_p50_ms": lat["alarm_latency_p50_ms"],
+        "alarm_latency_p99_ms": lat["alarm_latency_p99_ms"],
+        "rss_mib_100k_devices": mem["rss_mib"],
+        "targets": {
+            "millrace_vs_quix": ">= 10",
+            "millrace_vs_ceiling": ">= 0.6",
+            "window_emit_delay_p99_ms": "<= 250",
+            "alarm_latency_p99_ms": "<= 50",
+            "rss_mib_100k_devices": "<= 1024",
+        },
+        "one_reading_per_message": one,
+        "ten_readings_per_message": ten,
+        "latency": lat,
+        "memory": mem,
+        "check": check,
+        "settings": {
+            "windows": "10s,60s",
+            "allowed_lateness_ms": LATENESS_MS,
+            "commit_interval_ms": 250,
+            "max_poll_records": 5000,
+        },
+        "workload": {
+            "single": single.describe(),
+            "batched": batched.describe(),
+            "check": check_w.describe(),
+        },
+        "versions": versions(),
+        "command": "make bench-telemetry",
+        "duration_s": round(time.time() - started),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print_summary(result)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}" if x > 100 else f"{x:.3g}"
+
+
+def print_summary(r: dict[str, Any]) -> None:
+    ten = r["ten_readings_per_message"]
+    per = ten["readings_per_s"]
+    rows = [
+        ("ceiling (aiokafka + decode)", r["ceiling_readings_per_s"], per["ceiling"]),
+        ("millrace aggregator", r["millrace_readings_per_s"], per["millrace"]),
+        ("quix streams", r["quix_readings_per_s"], per["quix"]),
+        ("millrace / quix", r["millrace_vs_quix"], ten["millrace_vs_quix"]),
+        ("millrace / ceiling", r["millrace_vs_ceiling"], ten["millrace_vs_ceiling"]),
+    ]
+    print(f"\n{'readings/s':30s} {'1 reading/msg':>16s} {'10 readings/msg':>16s}")
+    for name, a, b in rows:
+        print(f"{name:30s} {_fmt(a):>16s} {_fmt(b):>16s}")
+    emit = f"{r['window_emit_delay_p50_ms']} / {r['window_emit_delay_p99_ms']}"
+    alarm = f"{r['alarm_latency_p50_ms']} / {r['alarm_latency_p99_ms']}"
+    print(f"{'window emit delay p50/p99 ms':30s} {emit:>16s}")
+    print(f"{'alarm latency p50/p99 ms':30s} {alarm:>16s}")
+    print(f"{'RSS 100k devices x 10 metrics':30s} {r['rss_mib_100k_devices']:>12} MiB")
+    print(f"results: {RESULTS.relative_to(ROOT)} ({r['duration_s']} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Latency at a fixed share of Millrace's maximum rate, from a paced producer.
+
+Window emit delay: the aggregate record's timestamp (set when the window is appended to the
+producer batch) minus ``window_end + lateness``, for windows closed by data (not by idle time).
+Alarm latency: the alarm record's timestamp minus the triggering reading's ``ts``, which the
+paced producer sets to its wall clock at send time.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.telemetry.kafka import producer, recreate_topic
+from bench.telemetry.runs import Worker
+from bench.telemetry.topics import end_offsets_of, read_all
+
+AGGREGATES = "telemetry.aggregates.v1"
+ALARMS = "telemetry.alarms.v1"
+RULES = """\
+alarms:
+  - id: bench-overheat
+    description: benchmark alarm, raised above 90 and cleared below 80
+    severity: major
+    when: {metric: bench_temp, above: 90}
+    clear_when: {metric: bench_temp, below: 80}
+"""
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def paced(
+    bootstrap: str, topic: str, rate: float, seconds: float, devices: int, metrics: int
+) -> int:
+    """Send ``rate`` readings/s (one per message) for ``seconds``; alarm devices flip every
+    250 ms. Returns the wall-clock ms of the last send."""
+    p = producer(bootstrap)
+    tick = 0.01
+    per_tick = rate * tick
+    sent = 0.0
+    i = 0
+    start = time.monotonic()
+    next_flip = start
+    flips = 0
+    while (elapsed := time.monotonic() - start) < seconds:
+        now_ms = time.time_ns() // 1_000_000
+        while sent < per_tick * (elapsed / tick + 1):
+            device, metric = divmod(i % (devices * metrics), metrics)
+            i += 1
+            sent += 1
+            dev = f"dev-{device:05d}"
+            body = {
+                "device_id": dev,
+                "readings": [{"metric": f"m{metric}", "ts": now_ms, "value": 50.0}],
+            }
+            _produce(p, topic, dev, body)
+        if time.monotonic() >= next_flip:
+            flips += 1
+            for a in range(4):
+                dev = f"alarm-dev-{a}"
+                value = 95.0 if flips % 2 else 70.0
+                body = {
+                    "device_id": dev,
+                    "readings": [{"metric": "bench_temp", "ts": now_ms, "value": value}],
+                }
+                _produce(p, topic, dev, body)
+            next_flip += 0.25
+        p.poll(0)
+        time.sleep(max(0.0, tick - (time.monotonic() - start - elapsed)))
+    p.flush(30)
+    return time.time_ns() // 1_000_000
+
+
+def _produce(p: Any, topic: str, key: str, body: dict[str, Any]) -> None:
+    while True:
+        try:
+            p.produce(topic, value=orjson.dumps(body), key=key.encode())
+            return
+        except BufferError:
+            p.poll(0.01)
+
+
+def measure(bootstrap: str, rate: float, seconds: float, lateness_ms: int) -> dict[str, Any]:
+    topic = "bench.latency"
+    recreate_topic(bootstrap, topic, 4)
+    aggregates_from = end_offsets_of(bootstrap, AGGREGATES)
+    alarms_from = end_offsets_of(bootstrap, ALARMS)
+    with tempfile.TemporaryDirectory() as tmp:
+        rules = Path(tmp) / "rules.yaml"
+        rules.write_text(RULES)
+        group = f"bench-latency-{uuid.uuid4().hex[:8]}"
+        worker = Worker(
+            "millrace", bootstrap, topic, group, "--rules", str(rules), "--commit-ms", "1000"
+        )
+        time.sleep(6)  # join the group before the first reading
+        started = time.time_ns() // 1_000_000
+        last_send = paced(bootstrap, topic, rate, seconds, devices=10_000, metrics=5)
+        time.sleep(3)
+        report = worker.stop()
+    delays = []
+    for msg in read_all(bootstrap, AGGREGATES, aggregates_from):
+        w = orjson.loads(msg.value())
+        due = w["window_end"] + lateness_ms
+        if w["window_start"] >= started and due <= last_send:
+            delays.append(msg.timestamp()[1] - due)
+    alarm_lat = []
+    for msg in read_all(bootstrap, ALARMS, alarms_from):
+        a = orjson.loads(msg.value())
+        if a["device_id"].startswith("alarm-dev-"):
+            alarm_lat.append(msg.timestamp()[1] - a["ts"])
+    return {
+        "rate_readings_per_s": rate,
+        "seconds": seconds,
+        "windows_measured": len(delays),
+        "window_emit_delay_p50_ms": _pct(delays, 0.5),
+        "window_emit_delay_p99_ms": _pct(delays, 0.99),
+        "window_emit_delay_max_ms": max(delays) if delays else None,
+        "alarms_measured": len(alarm_lat),
+        "alarm_latency_p50_ms": _pct(alarm_lat, 0.5),
+        "alarm_latency_p99_ms": _pct(alarm_lat, 0.99),
+        "alarm_latency_mean_ms": statistics.fmean(alarm_lat) if alarm_lat else None,
+        "aggregator_rss_peak_mib": report.get("rss_sampled_peak_mib"),
+    }

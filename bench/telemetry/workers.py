@@ -1,0 +1,160 @@
+"""One system under test, as its own process: ``python -m bench.telemetry.workers KIND ...``.
+
+KIND is ``ceiling`` (aiokafka ``getmany`` drain + the hot-path decoder, committing),
+``millrace`` (the real :class:`Aggregator` with its real clients) or ``quix``. Each runs until
+SIGTERM and then prints one JSON line: wall time of its first record and its peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+from services.telemetry.aggregator import Aggregator
+from services.telemetry.alarms.monitor import Monitor
+from services.telemetry.decode_fast import decode_readings_fast
+from services.telemetry.rules import load_rules
+from services.telemetry.settings import TelemetrySettings
+from shared.kafka import make_consumer, make_producer
+
+FIRST: list[float] = []
+
+
+def mark_first() -> None:
+    if not FIRST:
+        FIRST.append(time.time())
+
+
+def settings_for(args: argparse.Namespace) -> TelemetrySettings:
+    return TelemetrySettings(
+        kafka_bootstrap=args.bootstrap,
+        telemetry_consumer_group=args.group,
+        telemetry_windows=args.windows,
+        telemetry_allowed_lateness_ms=args.lateness_ms,
+        telemetry_commit_interval_ms=args.commit_ms,
+        telemetry_idle_close_ms=args.idle_close_ms,
+    )
+
+
+class TimedAggregator(Aggregator):
+    async def process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        if batch and not FIRST:
+            mark_first()
+        await super().process(batch)
+
+
+async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    settings = settings_for(args)
+    consumer = make_consumer(
+        settings,
+        group_id=settings.telemetry_consumer_group,
+        role="aggregator",
+        max_poll_records=settings.telemetry_max_poll_records,
+    )
+    producer = make_producer(settings, role="aggregator")
+    await producer.start()
+    await consumer.start()
+    monitor = None
+    if args.rules:
+        monitor = Monitor(load_rules(Path(args.rules)), settings.telemetry_allowed_lateness_ms)
+    agg = TimedAggregator(settings, consumer, producer, monitor)
+    agg.readings_topic = args.topic
+    try:
+        await agg.run(stop)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def ceiling(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    settings = settings_for(args)
+    consumer = make_consumer(
+        settings,
+        args.topic,
+        group_id=args.group,
+        max_poll_records=settings.telemetry_max_poll_records,
+    )
+    await consumer.start()
+    skew = settings.telemetry_max_future_skew_ms
+    interval = args.commit_ms / 1000
+    last_commit = time.monotonic()
+    positions: dict[TopicPartition, int] = {}
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            if batch:
+                mark_first()
+            now = time.time_ns() // 1_000_000
+            for tp, records in batch.items():
+                for r in records:
+                    decode_readings_fast(r.value, r.key, now, skew)
+                positions[tp] = records[-1].offset + 1
+            if positions and time.monotonic() - last_commit >= interval:
+                await consumer.commit(dict(positions))
+                last_commit = time.monotonic()
+    finally:
+        await consumer.stop()
+
+
+def quix(args: argparse.Namespace) -> None:
+    from bench.telemetry.quix_app import build  # noqa: PLC0415 (only in the bench venv)
+
+    sizes = TelemetrySettings(kafka_bootstrap=args.bootstrap, telemetry_windows=args.windows)
+    with tempfile.TemporaryDirectory(prefix="quix-state-") as state:
+        app = build(
+            args.bootstrap,
+            args.group,
+            args.topic,
+            args.out_topic,
+            sizes.window_sizes_ms,
+            args.lateness_ms,
+            Path(state),
+            mark_first,
+            args.commit_ms / 1000,
+        )
+        app.run()
+
+
+async def run_async(kind: str, args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    await (millrace if kind == "millrace" else ceiling)(args, stop)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["ceiling", "millrace", "quix"])
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--group", required=True)
+    parser.add_argument("--out-topic", default="bench.quix.windows")
+    parser.add_argument("--windows", default="10s,60s")
+    parser.add_argument("--lateness-ms", type=int, default=5000)
+    parser.add_argument("--commit-ms", type=int, default=250)
+    parser.add_argument("--idle-close-ms", type=int, default=2000)
+    parser.add_argument("--rules", default="")
+    args = parser.parse_args()
+    if args.kind == "quix":
+        quix(args)
+    else:
+        asyncio.run(run_async(args.kind, args))
+    report: dict[str, Any] = {
+        "first_record_at": FIRST[0] if FIRST else None,
+        "rss_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    print(json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The seeded telemetry workload every system in the benchmark consumes.
+
+Plant-like: ``devices`` machines each sample ``metrics`` signals once per second of event time;
+a small seeded share of readings arrives out of order (within the lateness) or too late (beyond
+it). Event time lies in the past (before the future-skew limit). After the data, each partition
+gets one *marker* reading far ahead in event time, so every data window closes in every system
+without waiting for wall-clock idle closing; a run is complete when a group's committed offsets
+reach the marker offsets.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import orjson
+
+Reading = dict[str, object]
+MARKER_DEVICE = "zz-marker"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    readings: int
+    devices: int
+    metrics: int
+    per_message: int
+    partitions: int = 4
+    seed: int = 7
+    base_ts: int = 1_700_000_000_000
+    late_share: float = 0.001
+    disorder_share: float = 0.01
+
+    def describe(self) -> dict[str, object]:
+        return asdict(self)
+
+    @property
+    def messages(self) -> int:
+        return -(-self.readings // self.per_message)
+
+
+def readings(w: Workload) -> Iterator[tuple[str, Reading]]:
+    """(device_id, reading) in send order: second by second, device by device."""
+    rng = random.Random(w.seed)
+    per_second = w.devices * w.metrics
+    for i in range(w.readings):
+        second, rest = divmod(i, per_second)
+        device, metric = divmod(rest, w.metrics)
+        ts = w.base_ts + second * 1000 + device % 1000
+        roll = rng.random()
+        if roll < w.late_share:
+            ts -= 30_000  # beyond the allowed lateness: counted, never mixed in
+        elif roll < w.late_share + w.disorder_share:
+            ts -= rng.randrange(1, 3000)  # out of order, within the lateness
+        value = round(50 + 20 * rng.random() + device % 7, 3)
+        yield f"dev-{device:05d}", {"metric": f"m{metric}", "ts": ts, "value": value}
+
+
+def messages(w: Workload) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) records of ``telemetry.readings.v1``; a device's batch never mixes devices."""
+    batch: list[Reading] = []
+    current = ""
+    for device, r in readings(w):
+        if batch and (device != current or len(batch) == w.per_message):
+            yield current.encode(), orjson.dumps({"device_id": current, "readings": batch})
+            batch = []
+        current = device
+        batch.append(r)
+    if batch:
+        yield current.encode(), orjson.dumps({"device_id": current, "readings": batch})
+
+
+def last_ts(w: Workload) -> int:
+    seconds = -(-w.readings // (w.devices * w.metrics))
+    return w.base_ts + seconds * 1000 + 1000
+
+
+def marker(w: Workload, partition: int) -> tuple[bytes, bytes]:
+    """A reading ten minutes of event time after the data, for one partition."""
+    device = f"{MARKER_DEVICE}-{partition}"
+    reading = {"metric": "m", "ts": last_ts(w) + 600_000, "value": 0}
+    body = {"device_id": device, "readings": [reading]}
+    return device.encode(), orjson.dumps(body)
