@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Resp
 from contracts.orders import OrderStatus
 from services.orders import metrics as m
 from services.orders.adapters import queries
-from services.orders.adapters.postgres import PoolRef, UnitOfWork
+from services.orders.adapters.postgres import PoolRef, UnitOfWork, insert_order
 from services.orders.auth import Caller, authenticator
 from services.orders.domain.intake import IntakeError, RequestedLine, resolve_lines
 from services.orders.domain.order import TransitionNotAllowedError, place
@@ -129,9 +129,7 @@ def orders_router(settings: OrdersSettings, db: PoolRef) -> APIRouter:
             at=now,
         )
         created_view = queries.new_order_view(order)
-        async with UnitOfWork(db.pool) as uow:
-            created = await uow.add(order, caller.principal, idempotency_key, digest)
-            await uow.commit()
+        created = await insert_order(db.pool, order, caller.principal, idempotency_key, digest)
         if not created:
             done = await replay(db.pool, caller, idempotency_key, digest, response)
             assert done is not None

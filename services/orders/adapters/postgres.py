@@ -21,6 +21,72 @@ SCHEMA = "orders"
 CHANNEL = "orders_outbox"
 
 
+# The rest of a write, after a CTE ``o`` that returns the order id of the changed order: its
+# timeline rows, its outbox rows in event order, and a NOTIFY that the relay receives at commit.
+# One statement is one round trip and, on its own, one implicit transaction.
+NEWS = (
+    ", t AS (INSERT INTO orders.order_timeline (order_id, at, kind, status, detail)"
+    " SELECT o.order_id, x.at, x.kind, x.status, x.detail FROM o,"
+    " unnest($1::timestamptz[], $2::text[], $3::text[], $4::jsonb[])"
+    " AS x(at, kind, status, detail))"
+    ", b AS (INSERT INTO orders.outbox (topic, msg_key, ce_id, headers, payload)"
+    " SELECT x.topic, o.order_id, x.ce_id, x.headers, x.payload FROM o,"
+    " unnest($5::text[], $6::text[], $7::jsonb[], $8::bytea[])"
+    " WITH ORDINALITY AS x(topic, ce_id, headers, payload, n) ORDER BY x.n RETURNING 1)"
+    " SELECT o.order_id, (SELECT pg_notify('orders_outbox', '') WHERE EXISTS (SELECT 1 FROM b))"
+    " FROM o"
+)
+
+
+def news_params(order: Order, first_n: int) -> list[list[Any]]:
+    """The eight arrays ``NEWS`` takes: timeline columns, then outbox columns."""
+    timeline = order.timeline
+    outbox = [outbox_row(order.order_id, first_n + i, e) for i, e in enumerate(order.events)]
+    return [
+        [e.at for e in timeline],
+        [e.kind for e in timeline],
+        [e.status.value for e in timeline],
+        [orjson.dumps(e.detail).decode() for e in timeline],
+        [row[0] for row in outbox],
+        [row[2] for row in outbox],
+        [row[3] for row in outbox],
+        [row[4] for row in outbox],
+    ]
+
+
+async def insert_order(
+    conn: Any, order: Order, principal: str, idem_key: str, request_hash: str
+) -> bool:
+    """Insert a just-placed order with its timeline and outbox rows in one statement (one
+    round trip, atomic on its own); False when ``(principal, idem_key)`` already names one."""
+    inserted = await conn.fetchval(
+        "WITH o AS (INSERT INTO orders.orders (order_id, principal, idempotency_key,"  # noqa: S608
+        " request_hash, customer, status, due_date, priority, currency, total_minor, lines,"
+        " facts, placed_at, updated_at, event_seq) VALUES ($9, $10, $11, $12, $13, $14, $15,"
+        " $16, $17, $18, $19::jsonb, $20::jsonb, $21, $21, cardinality($5::text[]))"
+        f" ON CONFLICT (principal, idempotency_key) DO NOTHING RETURNING order_id) {NEWS}",
+        *news_params(order, 0),
+        order.order_id,
+        principal,
+        idem_key,
+        request_hash,
+        order.customer,
+        order.status.value,
+        order.due_date,
+        order.priority.value,
+        order.currency,
+        order.total_minor,
+        lines_json(order),
+        facts_json(order),
+        order.placed_at,
+    )
+    if inserted is None:
+        return False
+    order.timeline.clear()
+    order.events.clear()
+    return True
+
+
 class PoolRef:
     """The service's pool, opened by the app's lifespan on the server's own event loop (a
     pool created earlier would be bound to another loop)."""
@@ -46,6 +112,7 @@ class UnitOfWork:
         self._conn: Any = None
         self._tx: Any = None
         self._done = False
+        self._event_seq: dict[str, int] = {}
 
     async def __aenter__(self) -> UnitOfWork:
         self._conn = await self._pool.acquire()
@@ -75,66 +142,29 @@ class UnitOfWork:
             f"SELECT * FROM orders.orders WHERE order_id = $1{suffix}",  # noqa: S608
             order_id,
         )
-        return None if row is None else order_from_row(row)
+        if row is None:
+            return None
+        self._event_seq[order_id] = int(row["event_seq"])
+        return order_from_row(row)
 
     async def add(self, order: Order, principal: str, idem_key: str, request_hash: str) -> bool:
         """Insert a new order; False when ``(principal, idem_key)`` already names one."""
-        inserted = await self._conn.fetchval(
-            "INSERT INTO orders.orders (order_id, principal, idempotency_key, request_hash,"
-            " customer, status, due_date, priority, currency, total_minor, lines, facts, placed_at,"
-            " updated_at, event_seq)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11::jsonb,$12::jsonb,$13,$13,$14)"
-            " ON CONFLICT (principal, idempotency_key) DO NOTHING RETURNING order_id",
-            order.order_id,
-            principal,
-            idem_key,
-            request_hash,
-            order.customer,
-            order.status.value,
-            order.due_date,
-            order.priority.value,
-            order.currency,
-            order.total_minor,
-            lines_json(order),
-            facts_json(order),
-            order.placed_at,
-            len(order.events),
-        )
-        if inserted is None:
-            return False
-        await self._write_news(order, 0)
-        return True
+        return await insert_order(self._conn, order, principal, idem_key, request_hash)
 
     async def save(self, order: Order) -> None:
-        """Persist a loaded order's new status, facts, timeline entries and events."""
-        start = await self._conn.fetchval(
-            "UPDATE orders.orders SET status = $2, facts = $3::jsonb, updated_at = now(),"
-            " event_seq = event_seq + $4 WHERE order_id = $1 RETURNING event_seq - $4",
+        """Persist a loaded order's new status, facts, timeline entries and events in one
+        statement (the order was read ``FOR UPDATE``, so its ``event_seq`` is current)."""
+        first_n = self._event_seq[order.order_id]
+        await self._conn.execute(
+            "WITH o AS (UPDATE orders.orders SET status = $10, facts = $11::jsonb,"  # noqa: S608
+            " updated_at = now(), event_seq = event_seq + cardinality($5::text[])"
+            f" WHERE order_id = $9 RETURNING order_id) {NEWS}",
+            *news_params(order, first_n),
             order.order_id,
             order.status.value,
             facts_json(order),
-            len(order.events),
         )
-        await self._write_news(order, int(start))
-
-    async def _write_news(self, order: Order, first_n: int) -> None:
-        if order.timeline:
-            await self._conn.executemany(
-                "INSERT INTO orders.order_timeline (order_id, at, kind, status, detail)"
-                " VALUES ($1, $2, $3, $4, $5::jsonb)",
-                [
-                    (order.order_id, e.at, e.kind, e.status.value, orjson.dumps(e.detail).decode())
-                    for e in order.timeline
-                ],
-            )
-        if order.events:
-            rows = [outbox_row(order.order_id, first_n + i, e) for i, e in enumerate(order.events)]
-            await self._conn.executemany(
-                "INSERT INTO orders.outbox (topic, msg_key, ce_id, headers, payload)"
-                " VALUES ($1, $2, $3, $4::jsonb, $5)",
-                rows,
-            )
-            await self._conn.execute(f"NOTIFY {CHANNEL}")
+        self._event_seq[order.order_id] = first_n + len(order.events)
         order.timeline.clear()
         order.events.clear()
 
