@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -20,6 +21,7 @@ from typing import TextIO
 from contracts.manifest import TOPICS
 from millrace.demo.children import Child, ChildError, exit_label, wait_http_ok
 from millrace.demo.feed import Feed
+from millrace.demo.orders import OrdersDemo
 from millrace.demo.state import DemoState
 from millrace.demo.view import counters_line, render_screen, summary_line
 from millrace.infra.process import free_port, log_tail, port_open
@@ -30,6 +32,7 @@ READY_TIMEOUT_S = 90.0
 SIMULATOR_STOP_S = 15.0
 SERVICE_STOP_S = 40.0
 DEFAULT_HTTP_PORT = 8080
+ORDERS_HTTP_PORT = 8081
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,9 @@ async def run_demo(opts: DemoOptions, wiring: Wiring, stop: asyncio.Event) -> in
         free_port() if port_open(f"127.0.0.1:{DEFAULT_HTTP_PORT}") else DEFAULT_HTTP_PORT
     )
     telemetry, simulator = _children(opts, wiring, port)
+    orders_port = free_port() if port_open(f"127.0.0.1:{ORDERS_HTTP_PORT}") else ORDERS_HTTP_PORT
+    orders = OrdersDemo(_child_env(opts, wiring, orders_port), wiring.run_dir, wiring.bootstrap,
+                        orders_port)  # fmt: skip
     feed = Feed(wiring.bootstrap)
     halt = asyncio.Event()
     task: asyncio.Task[None] | None = None
@@ -114,6 +120,8 @@ async def run_demo(opts: DemoOptions, wiring: Wiring, stop: asyncio.Event) -> in
         print(f"telemetry: starting (pid {telemetry.pid}, log {telemetry.log})", file=sys.stderr)
         await _until_ready(telemetry, f"http://127.0.0.1:{port}/readyz", stop)
         if not stop.is_set():
+            await orders.start(READY_TIMEOUT_S)
+        if not stop.is_set():
             simulator.start()
             state = DemoState(started=time.monotonic())
             task = asyncio.create_task(feed.run(state, halt))
@@ -121,15 +129,17 @@ async def run_demo(opts: DemoOptions, wiring: Wiring, stop: asyncio.Event) -> in
                 opts,
                 wiring=wiring,
                 state=state,
-                children=(telemetry, simulator),
+                children=(telemetry, simulator, orders.child),
                 stop=stop,
                 port=port,
+                extra=orders.lines,
             )
     except ChildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 1
     finally:
-        await _shut_down(wiring, simulator, telemetry)
+        await orders.stop_simulation()
+        await _shut_down(wiring, simulator, telemetry, orders.child)
         halt.set()
         if task is not None:
             with contextlib.suppress(Exception):
@@ -137,6 +147,7 @@ async def run_demo(opts: DemoOptions, wiring: Wiring, stop: asyncio.Event) -> in
         await feed.close()
     if state is not None:
         _print_summary(wiring, state, simulator, ended or time.monotonic())
+        print(f"summary: {orders.lines()[0]}", file=wiring.out)
     return code
 
 
@@ -162,6 +173,7 @@ async def _watch(
     children: tuple[Child, ...],
     stop: asyncio.Event,
     port: int,
+    extra: Callable[[], list[str]] = list,
 ) -> int:
     header = [
         f"Millrace demo   Kafka {wiring.bootstrap}   telemetry http://127.0.0.1:{port}",
@@ -176,7 +188,7 @@ async def _watch(
         now = time.monotonic()
         if wiring.tty:
             rows = shutil.get_terminal_size().lines
-            wiring.out.write(render_screen(state, now, header, footer, rows))
+            wiring.out.write(render_screen(state, now, [*header, *extra()], footer, rows))
         else:
             wiring.out.write(summary_line(state, now) + "\n")
         wiring.out.flush()
@@ -189,8 +201,9 @@ async def _watch(
     return 0
 
 
-async def _shut_down(wiring: Wiring, simulator: Child, telemetry: Child) -> None:
-    for child, timeout_s in ((simulator, SIMULATOR_STOP_S), (telemetry, SERVICE_STOP_S)):
+async def _shut_down(wiring: Wiring, simulator: Child, telemetry: Child, orders: Child) -> None:
+    stops = ((simulator, SIMULATOR_STOP_S), (telemetry, SERVICE_STOP_S), (orders, SERVICE_STOP_S))
+    for child, timeout_s in stops:
         if child.pid is None:
             continue
         print(f"{child.name}: stopping (pid {child.pid})", file=sys.stderr, flush=True)

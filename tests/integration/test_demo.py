@@ -58,9 +58,12 @@ def test_demo_shows_aggregates_and_leaves_no_process(
     assert int(summary.group(1)) == 6
     assert int(summary.group(2)) > 0
     assert re.search(r"^simulator: (\d+)/\1 readings sent", done.stdout, re.M)
+    orders = re.search(r"^summary: orders .*: (\d+) placed", done.stdout, re.M)
+    assert orders is not None, done.stdout[-2000:]
+    assert int(orders.group(1)) > 0
 
     pids = {int(p) for p in re.findall(r"\(pid (\d+)", done.stderr)}
-    assert len(pids) == 2, done.stderr
+    assert len(pids) == 3, done.stderr  # telemetry, simulator, orders
     assert not [p for p in pids if pid_alive(p)]
     assert session_members(pids) == []
     assert "kafka: stopped" not in done.stderr
