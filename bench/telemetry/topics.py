@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import orjson
@@ -15,7 +16,12 @@ Stats = tuple[int, float, float, float, float, float]
 def read_all(bootstrap: str, topic: str, start: dict[int, int]) -> list[Any]:
     """Every record of ``topic`` from ``start`` (per partition) to the current end."""
     c = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "bench-reader", "enable.auto.commit": False}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench-reader",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
     )
     try:
         meta = c.list_topics(topic, timeout=10).topics[topic].partitions
@@ -23,7 +29,10 @@ def read_all(bootstrap: str, topic: str, start: dict[int, int]) -> list[Any]:
         todo = {p: end for p, end in ends.items() if end > start.get(p, 0)}
         c.assign([TopicPartition(topic, p, start.get(p, 0)) for p in todo])
         out: list[Any] = []
+        deadline = time.monotonic() + 120
         while todo:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: still missing partitions {sorted(todo)}")
             for msg in c.consume(10_000, timeout=1.0):
                 if msg.error():
                     continue
