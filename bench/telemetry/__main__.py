@@ -130,7 +130,7 @@ def main() -> None:
         "settings": {
             "windows": "10s,60s",
             "allowed_lateness_ms": LATENESS_MS,
-            "commit_interval_ms": 250,
+            "commit_interval_ms": {"millrace": 1000, "ceiling": 1000, "quix": 5000},
             "max_poll_records": 5000,
         },
         "workload": {

@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from contracts.manifest import TOPICS
 from millrace.infra.kafka import KafkaConfig, LocalKafka
@@ -117,3 +124,24 @@ class CommitWatcher:
 def ensure_manifest_topics(bootstrap: str) -> None:
     """Every topic of the contract manifest, as ``millrace topics`` creates them."""
     asyncio.run(ensure_topics(ServiceSettings(kafka_bootstrap=bootstrap), TOPICS))
+
+
+def stamp_on_append(bootstrap: str, *topics: str) -> None:
+    """Record timestamps = when the broker appended them: "on Kafka", not "handed to the client"."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    resources = [
+        ConfigResource(
+            ResourceType.TOPIC,
+            topic,
+            incremental_configs=[
+                ConfigEntry(
+                    "message.timestamp.type",
+                    "LogAppendTime",
+                    incremental_operation=AlterConfigOpType.SET,
+                )
+            ],
+        )
+        for topic in topics
+    ]
+    for fut in admin.incremental_alter_configs(resources).values():
+        fut.result()

@@ -1,9 +1,10 @@
 """Latency at a fixed share of Millrace's maximum rate, from a paced producer.
 
-Window emit delay: the aggregate record's timestamp (set when the window is appended to the
-producer batch) minus ``window_end + lateness``, for windows closed by data (not by idle time).
-Alarm latency: the alarm record's timestamp minus the triggering reading's ``ts``, which the
-paced producer sets to its wall clock at send time.
+Window emit delay: the aggregate record's timestamp, which the aggregator's producer sets when
+the window is emitted (appended to the record batch), minus ``window_end + lateness``, for
+windows closed by data (not by idle time). Alarm latency, reading sent -> alarm on Kafka: the
+alarms topic is switched to broker append time, and its record timestamp minus the triggering
+reading's ``ts`` (the paced producer's wall clock when it sent the reading) is measured.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from bench.telemetry.kafka import producer, recreate_topic
+from bench.telemetry.kafka import producer, recreate_topic, stamp_on_append
 from bench.telemetry.runs import Worker
 from bench.telemetry.topics import end_offsets_of, read_all
 
@@ -94,15 +95,14 @@ def _produce(p: Any, topic: str, key: str, body: dict[str, Any]) -> None:
 def measure(bootstrap: str, rate: float, seconds: float, lateness_ms: int) -> dict[str, Any]:
     topic = "bench.latency"
     recreate_topic(bootstrap, topic, 4)
+    stamp_on_append(bootstrap, ALARMS)
     aggregates_from = end_offsets_of(bootstrap, AGGREGATES)
     alarms_from = end_offsets_of(bootstrap, ALARMS)
     with tempfile.TemporaryDirectory() as tmp:
         rules = Path(tmp) / "rules.yaml"
         rules.write_text(RULES)
         group = f"bench-latency-{uuid.uuid4().hex[:8]}"
-        worker = Worker(
-            "millrace", bootstrap, topic, group, "--rules", str(rules), "--commit-ms", "1000"
-        )
+        worker = Worker("millrace", bootstrap, topic, group, "--rules", str(rules))
         time.sleep(6)  # join the group before the first reading
         started = time.time_ns() // 1_000_000
         last_send = paced(bootstrap, topic, rate, seconds, devices=10_000, metrics=5)

@@ -27,6 +27,9 @@ from services.telemetry.settings import TelemetrySettings
 from shared.kafka import make_consumer, make_producer
 
 FIRST: list[float] = []
+# Each system commits at its own default interval: Millrace 1 s (the ceiling too), Quix 5 s.
+MILLRACE_COMMIT_MS = 1000
+QUIX_COMMIT_S = 5.0
 
 
 def mark_first() -> None:
@@ -40,7 +43,7 @@ def settings_for(args: argparse.Namespace) -> TelemetrySettings:
         telemetry_consumer_group=args.group,
         telemetry_windows=args.windows,
         telemetry_allowed_lateness_ms=args.lateness_ms,
-        telemetry_commit_interval_ms=args.commit_ms,
+        telemetry_commit_interval_ms=args.commit_ms or MILLRACE_COMMIT_MS,
         telemetry_idle_close_ms=args.idle_close_ms,
     )
 
@@ -85,7 +88,7 @@ async def ceiling(args: argparse.Namespace, stop: asyncio.Event) -> None:
     )
     await consumer.start()
     skew = settings.telemetry_max_future_skew_ms
-    interval = args.commit_ms / 1000
+    interval = (args.commit_ms or MILLRACE_COMMIT_MS) / 1000
     last_commit = time.monotonic()
     positions: dict[TopicPartition, int] = {}
     try:
@@ -119,7 +122,7 @@ def quix(args: argparse.Namespace) -> None:
             args.lateness_ms,
             Path(state),
             mark_first,
-            args.commit_ms / 1000,
+            args.commit_ms / 1000 if args.commit_ms else QUIX_COMMIT_S,
         )
         app.run()
 
@@ -141,7 +144,9 @@ def main() -> None:
     parser.add_argument("--out-topic", default="bench.quix.windows")
     parser.add_argument("--windows", default="10s,60s")
     parser.add_argument("--lateness-ms", type=int, default=5000)
-    parser.add_argument("--commit-ms", type=int, default=250)
+    parser.add_argument(
+        "--commit-ms", type=int, default=0, help="commit interval; 0 = the system's default"
+    )
     parser.add_argument("--idle-close-ms", type=int, default=2000)
     parser.add_argument("--rules", default="")
     args = parser.parse_args()

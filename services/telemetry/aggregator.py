@@ -137,12 +137,13 @@ class Aggregator:
             part.idle_since_ms = now
             part.wm_at_idle = part.windows.watermark
         idle_after = self.settings.telemetry_idle_close_ms
-        for tp, part in self.partitions.items():
+        for tp, part in list(self.partitions.items()):
             if tp not in batch and part.windows.open and now - part.idle_since_ms >= idle_after:
                 # A quiet partition's event time follows the wall clock, so its windows close.
                 part.windows.advance_to(part.wm_at_idle + (now - part.idle_since_ms))
-            self._emit(part, now)
+            # Alarms first: queued before this poll's window batches, they are sent first.
             self._pending += await self.monitor.flush(self.producer, tp, part.windows.watermark)
+            self._emit(part)
         if not self._out.empty:
             self._pending += await self._out.flush()
         self._observe(now)
@@ -151,7 +152,7 @@ class Aggregator:
         windows = part.windows
         engine, watched = part.engine, self.monitor.metrics
         skew = self.settings.telemetry_max_future_skew_ms
-        ingest = windows.ingest
+        add = windows.add
         bad_quality = Quality.BAD
         readings = bad = 0
         late_masks: dict[int, int] = {}
@@ -178,7 +179,7 @@ class Aggregator:
                     bad += 1
                     continue
                 metric, ts, value = r.metric, r.ts, float(r.value)
-                late = ingest(device, metric, ts, value, offset)
+                late = add(device, metric, ts, value, offset, observe=True)
                 if late:
                     late_masks[late] = late_masks.get(late, 0) + 1
                 if metric in watched:
@@ -199,14 +200,14 @@ class Aggregator:
             if mask >> i & 1:
                 m.LATE.labels(label).inc(count)
 
-    def _emit(self, part: _Partition, now: int) -> None:
+    def _emit(self, part: _Partition) -> None:
         closed = part.windows.close_due()
         if not closed:
             return
         part.dirty = True
         append, observe = self._out.append, m.EMIT_LAG.observe
         emitted: dict[int, int] = {}
-        due = now - self.lateness
+        due = _wall_ms() - self.lateness
         for w in closed:
             append(*encode_window(w))
             emitted[w.size_ms] = emitted.get(w.size_ms, 0) + 1

@@ -104,11 +104,9 @@ def decode_readings_fast(
     batch = _fast(value)
     if batch is None:
         return from_contract(decode_readings(value, key, now_ms, max_skew_ms))
-    check_key(key, batch.device_id)
+    if key is not None and key != batch.device_id.encode():
+        check_key(key, batch.device_id)
     readings = batch.readings
-    if len(readings) == 1:
-        if readings[0].ts > now_ms + max_skew_ms:
-            check_skew(readings, now_ms, max_skew_ms)
-    else:
+    if len(readings) > 1 or readings[0].ts > now_ms + max_skew_ms:
         check_skew(readings, now_ms, max_skew_ms)
     return batch

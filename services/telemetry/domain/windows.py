@@ -89,8 +89,18 @@ class PartitionWindows:
     def is_closed(self, window_end: int) -> bool:
         return window_end + self.lateness_ms <= self.watermark
 
-    def add(self, device_id: str, metric: str, ts: int, value: float, offset: int) -> int:
-        """Add one reading to its window of every size.
+    def add(
+        self,
+        device_id: str,
+        metric: str,
+        ts: int,
+        value: float,
+        offset: int,
+        *,
+        observe: bool = False,
+    ) -> int:
+        """Add one reading to its window of every size (and, with ``observe``, then advance the
+        watermark with it: one call per reading on the hot path).
 
         Returns a bit mask of the sizes (bit i for ``sizes_ms[i]``) whose window had already
         closed, so the reading was late there and left out; 0 when it was on time everywhere.
@@ -124,6 +134,8 @@ class PartitionWindows:
                     s.last_ts = ts
                     s.last = value
             bit <<= 1
+        if observe and ts > self.watermark:
+            self.watermark = ts
         return late
 
     def _open_window(self, key: WindowKey, deadline: int, offset: int) -> WindowStats:
@@ -139,13 +151,6 @@ class PartitionWindows:
             closing.append(key)
         self._by_offset.append(key)
         return stats
-
-    def ingest(self, device_id: str, metric: str, ts: int, value: float, offset: int) -> int:
-        """:meth:`add` then :meth:`observe`, in one call for the hot loop; returns the late mask."""
-        late = self.add(device_id, metric, ts, value, offset)
-        if ts > self.watermark:  # noqa: PLR1730 (a call per reading costs more)
-            self.watermark = ts
-        return late
 
     def observe(self, ts: int) -> None:
         """Advance the watermark with a reading's event time (call after adding it)."""
