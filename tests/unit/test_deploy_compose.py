@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import re
 from pathlib import Path
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 PINNED = re.compile(r"^[\w./-]+:(?!latest$)[\w][\w.-]*$")
+DEFAULTED = re.compile(r"\$\{([A-Z_]+):-([^}]*)\}")
 
 
 def builds_millrace(service: dict[str, Any]) -> bool:
@@ -82,8 +84,24 @@ def settings_class(argv: list[str]) -> type[ServiceSettings]:
     return own[0] if len(own) == 1 else ServiceSettings
 
 
+def interpolated(value: object) -> str:
+    """A compose value as the container sees it when the host sets none of its variables."""
+    return DEFAULTED.sub(lambda m: m.group(2), str(value))
+
+
+def host_paths(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> host path of each bind mount, so settings naming a mounted file can be
+    checked against the file compose would mount."""
+    out: dict[str, str] = {}
+    for volume in service.get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        if source.startswith("."):
+            out[target] = str(ROOT / source)
+    return out
+
+
 def test_millrace_image_is_built_by_several_services() -> None:
-    assert {"topics", "telemetry", "simulator"} <= set(MILLRACE)
+    assert {"topics", "masterdata", "telemetry", "orders", "simulator"} <= set(MILLRACE)
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -121,10 +139,25 @@ def test_depends_on_targets_exist_and_can_satisfy_their_condition(name: str) -> 
 
 def test_services_start_in_order_kafka_topics_then_consumers() -> None:
     assert SERVICES["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
-    for name in ("telemetry", "simulator"):
+    for name in ("telemetry", "simulator", "masterdata", "orders"):
         assert SERVICES[name]["depends_on"]["topics"]["condition"] == (
             "service_completed_successfully"
         )
+    for name in ("telemetry", "orders"):
+        assert SERVICES[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert SERVICES["orders"]["depends_on"]["masterdata"]["condition"] == (
+        "service_completed_successfully"
+    )
+
+
+def test_masterdata_loads_the_mounted_sample_plant() -> None:
+    masterdata = SERVICES["masterdata"]
+    argv = [str(a) for a in masterdata["command"]]
+    assert argv[:2] == ["masterdata", "load"]
+    assert Path(host_paths(masterdata)[argv[2]]).resolve() == (
+        ROOT / "deploy" / "local" / "plant.yaml"
+    )
+    assert masterdata.get("restart", "no") == "no"
 
 
 def test_kafka_is_a_single_kraft_node_with_a_healthcheck() -> None:
@@ -144,6 +177,33 @@ def test_telemetry_is_ready_checked_and_published_on_8080() -> None:
     assert telemetry["environment"]["MILLRACE_HTTP_HOST"] == "0.0.0.0"
 
 
+def test_telemetry_runs_the_mounted_sample_alarm_rules_on_the_compose_postgres() -> None:
+    telemetry = SERVICES["telemetry"]
+    env = telemetry["environment"]
+    rules = host_paths(telemetry)[env["MILLRACE_TELEMETRY_ALARM_RULES"]]
+    assert Path(rules).resolve() == ROOT / "deploy" / "local" / "alarm-rules.yaml"
+    assert any(str(v).endswith(":ro") for v in telemetry["volumes"])
+    assert "@postgres:5432/" in env["MILLRACE_DATABASE_URL"]
+
+
+def test_orders_is_ready_checked_and_published_on_its_own_port() -> None:
+    orders = SERVICES["orders"]
+    env = orders["environment"]
+    port = str(env["MILLRACE_HTTP_PORT"])
+    assert port != str(SERVICES["telemetry"]["environment"]["MILLRACE_HTTP_PORT"])
+    assert f"127.0.0.1:{port}/readyz" in " ".join(orders["healthcheck"]["test"])
+    assert any(str(p).endswith(f"{port}:{port}") for p in orders["ports"])
+    assert env["MILLRACE_HTTP_HOST"] == "0.0.0.0"
+    assert "@postgres:5432/" in env["MILLRACE_DATABASE_URL"]
+
+
+def test_compose_orders_tokens_are_the_printed_demo_tokens() -> None:
+    """The README and `make demo` print these tokens; compose must accept the same ones."""
+    demo = importlib.import_module("millrace.demo.orders")
+    configured = json.loads(SERVICES["orders"]["environment"]["MILLRACE_ORDERS_TOKENS"])
+    assert configured == json.loads(demo.tokens_env())
+
+
 def test_named_volumes_are_declared() -> None:
     declared = set(COMPOSE.get("volumes") or {})
     for service in SERVICES.values():
@@ -161,8 +221,9 @@ def test_millrace_settings_in_compose_pass_fail_closed_validation(
 ) -> None:
     for key in [k for k in os.environ if k.startswith("MILLRACE_")]:
         monkeypatch.delenv(key)
+    mounts = host_paths(MILLRACE[name])
     for key, value in MILLRACE[name].get("environment", {}).items():
-        monkeypatch.setenv(key, str(value))
+        monkeypatch.setenv(key, mounts.get(str(value), interpolated(value)))
     argv = [str(a) for a in MILLRACE[name]["command"]]
     settings = settings_class(argv)()
     assert settings.bootstrap_servers == ["kafka:9092"]
