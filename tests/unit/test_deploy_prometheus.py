@@ -85,7 +85,7 @@ def test_every_compose_service_serving_metrics_is_scraped() -> None:
     expected = {
         ep for name, svc in SERVICES.items() if (ep := metrics_endpoint(name, svc)) is not None
     }
-    assert {"telemetry:8080", "simulator:9101", "prometheus:9090"} <= expected
+    assert {"telemetry:8080", "orders:8081", "simulator:9101", "prometheus:9090"} <= expected
     assert expected <= set(scrape_targets())
 
 
@@ -118,7 +118,19 @@ def test_the_named_alerts_exist() -> None:
         "MillraceDlqRecordsRising",
         "MillraceTelemetryConsumerLagHigh",
         "MillraceTelemetryWindowEmitLagHigh",
+        "MillraceCriticalAlarmRaised",
+        "MillraceOrdersDown",
+        "MillraceOrdersHttp5xx",
+        "MillraceOrdersOutboxBacklogGrowing",
+        "MillraceOrdersRelayStalled",
     } <= set(alerts())
+
+
+@pytest.mark.parametrize("job", ["telemetry", "orders"])
+def test_each_service_has_a_down_alert_on_its_scrape_job(job: str) -> None:
+    jobs = {j["job_name"] for j in CONFIG["scrape_configs"]}
+    assert job in jobs
+    assert any(rule["expr"].strip() == f'up{{job="{job}"}} == 0' for rule in alerts().values())
 
 
 def test_rule_tests_are_in_promtool_format_and_cover_every_alert() -> None:
@@ -137,6 +149,15 @@ def test_rule_tests_are_in_promtool_format_and_cover_every_alert() -> None:
                 assert isinstance(check["exp_alerts"], list)
                 tested.add(check["alertname"])
     assert tested == set(alerts())
+
+
+def test_every_alert_is_seen_firing_by_some_rule_test() -> None:
+    """An alert tested only with empty expectations would pass even if its expression never fires."""
+    fired: set[str] = set()
+    for path in TEST_FILES:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            fired |= {c["alertname"] for c in case["alert_rule_test"] if c["exp_alerts"]}
+    assert fired == set(alerts())
 
 
 def test_rules_and_dashboards_only_use_metrics_the_code_declares() -> None:
