@@ -69,8 +69,23 @@ def test_dashboard_provider_path_is_where_compose_mounts_the_dashboards() -> Non
         assert (ROOT / source).resolve() == (GRAFANA / "dashboards").resolve()
 
 
-def test_there_is_a_telemetry_dashboard() -> None:
-    assert "telemetry.json" in {p.name for p in DASHBOARDS}
+def used_metrics(name: str) -> set[str]:
+    dashboard = json.loads((GRAFANA / "dashboards" / name).read_text())
+    return {
+        base_name(m)
+        for p in panels(dashboard)
+        for t in p["targets"]
+        for m in METRIC.findall(t["expr"])
+    }
+
+
+def test_there_are_telemetry_and_orders_dashboards() -> None:
+    assert {"telemetry.json", "orders.json"} <= {p.name for p in DASHBOARDS}
+
+
+def test_dashboard_uids_are_unique() -> None:
+    uids = [json.loads(p.read_text())["uid"] for p in DASHBOARDS]
+    assert len(uids) == len(set(uids))
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
@@ -94,14 +109,7 @@ def test_dashboard_is_valid_and_uses_the_provisioned_datasource(path: Path) -> N
             assert variable["datasource"]["uid"] == uid
 
 
-def test_telemetry_dashboard_covers_the_hot_path() -> None:
-    dashboard = json.loads((GRAFANA / "dashboards" / "telemetry.json").read_text())
-    used = {
-        base_name(m)
-        for p in panels(dashboard)
-        for t in p["targets"]
-        for m in METRIC.findall(t["expr"])
-    }
+def test_telemetry_dashboard_covers_the_hot_path_alarms_and_states() -> None:
     assert {
         "millrace_telemetry_readings",
         "millrace_telemetry_windows_emitted",
@@ -110,4 +118,19 @@ def test_telemetry_dashboard_covers_the_hot_path() -> None:
         "millrace_telemetry_late_readings",
         "millrace_dlq_records",
         "millrace_telemetry_ingest_requests",
-    } <= used
+        "millrace_telemetry_alarms_raised",
+        "millrace_telemetry_alarms_cleared",
+        "millrace_telemetry_active_alarms",
+        "millrace_telemetry_machine_state_changes",
+    } <= used_metrics("telemetry.json")
+
+
+def test_orders_dashboard_shows_every_orders_metric() -> None:
+    """Every metric services/orders/metrics.py declares has a panel: one added later without
+    a panel fails here."""
+    declared = re.findall(
+        r"""["'](millrace_orders_[a-z0-9_]+)["']""",
+        (ROOT / "services" / "orders" / "metrics.py").read_text(),
+    )
+    assert declared
+    assert {base_name(m) for m in declared} <= used_metrics("orders.json")
