@@ -1,13 +1,9 @@
 """Kustomize base and overlays, checked without a cluster: every referenced file exists, every
-document is a Kubernetes object, selectors line up, the pods run locked down, and the settings
-each overlay produces pass the services' fail-closed validation."""
+document is a Kubernetes object, selectors line up, the pods run locked down and each Kafka
+principal holds ACLs on its own topics only. Settings per overlay: test_deploy_k8s_settings.py."""
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +11,23 @@ import pytest
 import yaml
 
 from contracts.manifest import all_topic_names
-from shared.settings import ServiceSettings, load_settings
+from services.orders.adapters.consumer import TOPICS as ORDERS_READS
+from services.orders.adapters.rows import TOPIC_OF as ORDERS_WRITES
+from services.orders.settings import OrdersSettings
+from services.telemetry.rules import load_rules
+from services.telemetry.settings import TelemetrySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 OVERLAYS = sorted(p.parent for p in (K8S / "overlays").glob("*/kustomization.yaml"))
 KUSTOMIZATIONS = [BASE, *OVERLAYS]
-TELEMETRY_GROUP = "millrace-telemetry"
+SERVICES = ("telemetry", "orders")
+SHARED = "millrace-settings"
+GROUPS = {
+    "telemetry": str(TelemetrySettings.model_fields["telemetry_consumer_group"].default),
+    "orders": str(OrdersSettings.model_fields["orders_consumer_group"].default),
+}
 
 
 def kustomization(directory: Path) -> dict[str, Any]:
@@ -30,21 +35,30 @@ def kustomization(directory: Path) -> dict[str, Any]:
     return doc
 
 
+def generator_files(directory: Path) -> dict[str, Path]:
+    """Generator name/key -> the file a configMapGenerator or secretGenerator reads."""
+    k = kustomization(directory)
+    out: dict[str, Path] = {}
+    for generator in k.get("configMapGenerator", []) + k.get("secretGenerator", []):
+        for entry in generator.get("files", []):
+            key, _, name = entry.rpartition("=")
+            out[f"{generator['name']}/{key or Path(name).name}"] = directory / name
+        out.update({f"{generator['name']}/.env": directory / e for e in generator.get("envs", [])})
+    return out
+
+
 def referenced_paths(directory: Path) -> list[Path]:
     """Every file or directory a kustomization names: resources, patch files, generator files."""
     k = kustomization(directory)
     names = list(k.get("resources", []))
     names += [p["path"] for p in k.get("patches", []) if "path" in p]
-    for generator in k.get("configMapGenerator", []) + k.get("secretGenerator", []):
-        names += [f.split("=", 1)[-1] for f in generator.get("files", [])]
-        names += generator.get("envs", [])
-    return [directory / n for n in names]
+    return [directory / n for n in names] + list(generator_files(directory).values())
 
 
 def base_documents() -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
-    for path in referenced_paths(BASE):
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    for name in kustomization(BASE)["resources"]:
+        docs += [d for d in yaml.safe_load_all((BASE / name).read_text()) if d is not None]
     return docs
 
 
@@ -53,24 +67,21 @@ def find(kind: str, name: str) -> dict[str, Any]:
     return doc
 
 
-def service_settings_class() -> type[ServiceSettings]:
-    """Telemetry's own settings once they exist; the shared base class until then."""
-    try:
-        module = importlib.import_module("services.telemetry.settings")
-    except ModuleNotFoundError as exc:
-        if exc.name not in {"services.telemetry", "services.telemetry.settings"}:
-            raise
-        return ServiceSettings
-    cls: type[ServiceSettings] = module.TelemetrySettings
-    return cls
-
-
-def literals(directory: Path, name: str = "millrace-settings") -> dict[str, str]:
-    out: dict[str, str] = {}
-    for generator in kustomization(directory).get("configMapGenerator", []):
-        if generator["name"] == name:
-            out.update(kv.split("=", 1) for kv in generator.get("literals", []))
+def container(service: str) -> dict[str, Any]:
+    (only,) = find("Deployment", service)["spec"]["template"]["spec"]["containers"]
+    out: dict[str, Any] = only
     return out
+
+
+def plain_env(service: str) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container(service).get("env", []) if "value" in e}
+
+
+def grants(user: dict[str, Any]) -> set[tuple[str, str, str]]:
+    acls = user["spec"]["authorization"]["acls"]
+    return {
+        (a["resource"]["type"], a["resource"]["name"], op) for a in acls for op in a["operations"]
+    }
 
 
 @pytest.mark.parametrize("directory", KUSTOMIZATIONS, ids=lambda p: p.name)
@@ -89,7 +100,11 @@ def test_overlays_dev_and_prod_exist() -> None:
     assert {p.name for p in OVERLAYS} >= {"dev", "prod"}
 
 
-@pytest.mark.parametrize("path", sorted(K8S.rglob("*.yaml")), ids=lambda p: str(p.relative_to(K8S)))
+GENERATOR_INPUTS = {p.resolve() for d in KUSTOMIZATIONS for p in generator_files(d).values()}
+MANIFESTS = sorted(p for p in K8S.rglob("*.yaml") if p.resolve() not in GENERATOR_INPUTS)
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: str(p.relative_to(K8S)))
 def test_every_document_parses_as_a_kubernetes_object(path: Path) -> None:
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
     assert docs
@@ -100,10 +115,15 @@ def test_every_document_parses_as_a_kubernetes_object(path: Path) -> None:
             assert doc["metadata"]["name"]
 
 
-def test_base_has_the_objects_a_service_needs() -> None:
-    kinds = {(d["apiVersion"], d["kind"]) for d in base_documents()}
+@pytest.mark.parametrize("service", SERVICES)
+def test_base_has_the_objects_a_service_needs(service: str) -> None:
+    kinds = {
+        (d["apiVersion"], d["kind"])
+        for d in base_documents()
+        if d["metadata"].get("labels", {}).get("app.kubernetes.io/name") == service
+    }
     assert {
-        ("v1", "Namespace"),
+        ("v1", "ServiceAccount"),
         ("apps/v1", "Deployment"),
         ("v1", "Service"),
         ("policy/v1", "PodDisruptionBudget"),
@@ -112,143 +132,134 @@ def test_base_has_the_objects_a_service_needs() -> None:
         ("monitoring.coreos.com/v1", "ServiceMonitor"),
         ("kafka.strimzi.io/v1beta2", "KafkaUser"),
     } <= kinds
+    assert ("v1", "Namespace") in {(d["apiVersion"], d["kind"]) for d in base_documents()}
 
 
-def test_deployment_probes_use_healthz_and_readyz() -> None:
-    (container,) = find("Deployment", "telemetry")["spec"]["template"]["spec"]["containers"]
-    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["args"] == ["run", "telemetry"]
-    assert container["resources"]["requests"]
-    assert container["resources"]["limits"]["memory"]
+@pytest.mark.parametrize("service", SERVICES)
+def test_deployment_probes_use_healthz_and_readyz(service: str) -> None:
+    c = container(service)
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["args"] == ["run", service]
+    assert c["resources"]["requests"]
+    assert c["resources"]["limits"]["memory"]
 
 
-def test_deployment_runs_locked_down() -> None:
-    pod = find("Deployment", "telemetry")["spec"]["template"]["spec"]
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_container_listens_where_the_probes_service_and_policy_point(service: str) -> None:
+    c = container(service)
+    shared = [g for g in kustomization(BASE)["configMapGenerator"] if g["name"] == SHARED]
+    base_port: str = dict(kv.split("=", 1) for kv in shared[0]["literals"])["MILLRACE_HTTP_PORT"]
+    port = int(plain_env(service).get("MILLRACE_HTTP_PORT", base_port))
+    (declared,) = c["ports"]
+    assert (declared["name"], declared["containerPort"]) == ("http", port)
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"]["port"] == "http"
+    (svc_port,) = find("Service", service)["spec"]["ports"]
+    assert svc_port["targetPort"] == "http"
+    (ingress,) = find("NetworkPolicy", service)["spec"]["ingress"]
+    assert [p["port"] for p in ingress["ports"]] == [port]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_deployment_runs_locked_down(service: str) -> None:
+    pod = find("Deployment", service)["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
-    (container,) = pod["containers"]
-    ctx = container["securityContext"]
+    ctx = container(service)["securityContext"]
     assert ctx["readOnlyRootFilesystem"] is True
     assert ctx["allowPrivilegeEscalation"] is False
     assert ctx["capabilities"]["drop"] == ["ALL"]
     assert pod["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == service
 
 
-def test_selectors_match_the_deployment() -> None:
-    deployment = find("Deployment", "telemetry")
+@pytest.mark.parametrize("service", SERVICES)
+def test_selectors_match_the_deployment(service: str) -> None:
+    deployment = find("Deployment", service)
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     selectors = [
         deployment["spec"]["selector"]["matchLabels"],
-        find("Service", "telemetry")["spec"]["selector"],
-        find("PodDisruptionBudget", "telemetry")["spec"]["selector"]["matchLabels"],
-        find("NetworkPolicy", "telemetry")["spec"]["podSelector"]["matchLabels"],
+        find("Service", service)["spec"]["selector"],
+        find("PodDisruptionBudget", service)["spec"]["selector"]["matchLabels"],
+        find("NetworkPolicy", service)["spec"]["podSelector"]["matchLabels"],
     ]
     for selector in selectors:
         assert selector.items() <= pod_labels.items()
-    service_labels = find("Service", "telemetry")["metadata"]["labels"]
-    monitor = find("ServiceMonitor", "telemetry")["spec"]
+    service_labels = find("Service", service)["metadata"]["labels"]
+    monitor = find("ServiceMonitor", service)["spec"]
     assert monitor["selector"]["matchLabels"].items() <= service_labels.items()
-    port_names = {p["name"] for p in find("Service", "telemetry")["spec"]["ports"]}
+    port_names = {p["name"] for p in find("Service", service)["spec"]["ports"]}
     assert {e["port"] for e in monitor["endpoints"]} <= port_names
     assert {e["path"] for e in monitor["endpoints"]} == {"/metrics"}
-    target = find("HorizontalPodAutoscaler", "telemetry")["spec"]["scaleTargetRef"]
-    assert (target["kind"], target["name"]) == ("Deployment", "telemetry")
+    target = find("HorizontalPodAutoscaler", service)["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", service)
 
 
-def test_kafka_user_is_scram_with_acls_on_telemetry_topics_only() -> None:
-    user = find("KafkaUser", "millrace-telemetry")
+@pytest.mark.parametrize("service", SERVICES)
+def test_kafka_user_is_scram_with_literal_acls_on_known_topics(service: str) -> None:
+    user = find("KafkaUser", f"millrace-{service}")
     topics = [d for d in base_documents() if d["kind"] == "KafkaTopic"]
-    assert (
-        user["metadata"]["labels"]["strimzi.io/cluster"]
-        == (topics[0]["metadata"]["labels"]["strimzi.io/cluster"])
-    )
+    cluster = topics[0]["metadata"]["labels"]["strimzi.io/cluster"]
+    assert user["metadata"]["labels"]["strimzi.io/cluster"] == cluster
     assert user["spec"]["authentication"]["type"] == "scram-sha-512"
-    acls = user["spec"]["authorization"]["acls"]
-    grants = {
-        (a["resource"]["type"], a["resource"]["name"], op) for a in acls for op in a["operations"]
-    }
-    assert ("topic", "telemetry.readings.v1", "Read") in grants
-    assert ("group", TELEMETRY_GROUP, "Read") in grants
+    known = set(all_topic_names())
+    for acl in user["spec"]["authorization"]["acls"]:
+        assert acl["resource"]["patternType"] == "literal"
+        if acl["resource"]["type"] == "topic":
+            assert acl["resource"]["name"] in known
+    assert ("group", GROUPS[service], "Read") in grants(user)
+    assert {name for kind, name, _ in grants(user) if kind == "group"} == {GROUPS[service]}
+
+
+def test_telemetry_acls_cover_its_topics_only() -> None:
+    granted = grants(find("KafkaUser", "millrace-telemetry"))
+    assert ("topic", "telemetry.readings.v1", "Read") in granted
     for written in (
         "telemetry.aggregates.v1",
         "telemetry.alarms.v1",
         "telemetry.machine-states.v1",
         "telemetry.readings.v1.dlq",
     ):
-        assert ("topic", written, "Write") in grants
-    known = set(all_topic_names())
-    for acl in acls:
-        assert acl["resource"]["patternType"] == "literal"
-        if acl["resource"]["type"] == "topic":
-            assert acl["resource"]["name"] in known
-            assert acl["resource"]["name"].startswith("telemetry.")
+        assert ("topic", written, "Write") in granted
+    assert all(name.startswith("telemetry.") for kind, name, _ in granted if kind == "topic")
 
 
-def test_kafka_user_group_is_the_telemetry_consumer_group() -> None:
-    sources = (ROOT / "services" / "telemetry").rglob("*.py")
-    assert any(f'"{TELEMETRY_GROUP}"' in path.read_text() for path in sources)
+def test_orders_acls_are_exactly_what_its_relay_and_consumer_use() -> None:
+    """Derived from the code: a topic the relay starts writing or the consumer starts reading
+    without an ACL would be refused by the broker only in prod."""
+    writes = set(ORDERS_WRITES.values()) | {f"{t}.dlq" for t in ORDERS_READS}
+    expected = {("topic", t, op) for t in writes for op in ("Describe", "Write")}
+    expected |= {("topic", t, op) for t in ORDERS_READS for op in ("Describe", "Read")}
+    granted = grants(find("KafkaUser", "millrace-orders"))
+    assert {g for g in granted if g[0] == "topic"} == expected
+    assert all(t.startswith("orders.") for t in ORDERS_WRITES.values())
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for key in [k for k in os.environ if k.startswith("MILLRACE_")]:
-        monkeypatch.delenv(key)
-    return monkeypatch
+@pytest.mark.parametrize("service", SERVICES)
+def test_kafka_user_group_is_the_consumer_group_in_the_code(service: str) -> None:
+    sources = (ROOT / "services" / service).rglob("*.py")
+    assert any(f'"{GROUPS[service]}"' in path.read_text() for path in sources)
 
 
-def test_base_settings_alone_fail_closed(clean_env: pytest.MonkeyPatch) -> None:
-    for key, value in literals(BASE).items():
-        clean_env.setenv(key, value)
-    with pytest.raises(ValueError, match="plaintext"):
-        ServiceSettings()
+def test_telemetry_mounts_the_sample_alarm_rules_from_a_generated_configmap() -> None:
+    rules = Path(plain_env("telemetry")["MILLRACE_TELEMETRY_ALARM_RULES"])
+    pod = find("Deployment", "telemetry")["spec"]["template"]["spec"]
+    (mount,) = [
+        m for m in container("telemetry")["volumeMounts"] if Path(m["mountPath"]) == rules.parent
+    ]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    source = generator_files(BASE)[f"{volume['configMap']['name']}/{rules.name}"]
+    assert source.read_text() == (ROOT / "deploy" / "local" / "alarm-rules.yaml").read_text()
+    assert load_rules(source)
 
 
-def test_dev_overlay_settings_load(clean_env: pytest.MonkeyPatch) -> None:
-    for key, value in {**literals(BASE), **literals(K8S / "overlays" / "dev")}.items():
-        clean_env.setenv(key, value)
-    settings = service_settings_class()()
-    assert settings.env == "dev"
-    assert settings.http_host == "0.0.0.0"
-
-
-def test_prod_overlay_settings_load_with_the_mounted_secrets(
-    clean_env: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    prod = K8S / "overlays" / "prod"
-    merged = {**literals(BASE), **literals(prod)}
-    patch = yaml.safe_load((prod / "telemetry-deployment.yaml").read_text())
-    (container,) = patch["spec"]["template"]["spec"]["containers"]
-    mount = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    (volume,) = patch["spec"]["template"]["spec"]["volumes"]
-    files = {
-        item["path"]
-        for source in volume["projected"]["sources"]
-        for item in source["secret"]["items"]
-    }
-    secrets_dir = Path(merged["MILLRACE_SECRETS_DIR"])
-    assert Path(mount[volume["name"]]) == secrets_dir
-    assert Path(merged["MILLRACE_KAFKA_SSL_CAFILE"]).parent == secrets_dir
-    settings_files = files - {Path(merged["MILLRACE_KAFKA_SSL_CAFILE"]).name}
-    fields = {f"millrace_{name}" for name in service_settings_class().model_fields}
-    assert "millrace_kafka_sasl_password" in settings_files
-    assert settings_files <= fields, settings_files - fields
-    digest = hashlib.sha256(b"ingest-token").hexdigest()
-    contents = {
-        "millrace_kafka_sasl_password": "from-strimzi",
-        "millrace_telemetry_ingest_token_sha256": json.dumps([digest]),
-    }
-    for name in settings_files:
-        (tmp_path / name).write_text(contents[name])
-    merged["MILLRACE_SECRETS_DIR"] = str(tmp_path)
-    for key, value in merged.items():
-        clean_env.setenv(key, value)
-    for env in container["env"]:
-        clean_env.setenv(env["name"], env["value"])
-    settings = load_settings(service_settings_class())
-    assert settings.env == "prod"
-    assert settings.kafka_security_protocol == "SASL_SSL"
-    assert settings.kafka_sasl_username == "millrace-telemetry"
-    assert settings.kafka_sasl_password is not None
-    assert settings.kafka_sasl_password.get_secret_value() == "from-strimzi"
+@pytest.mark.parametrize("service", SERVICES)
+def test_database_url_comes_from_a_secret(service: str) -> None:
+    (env,) = [e for e in container(service)["env"] if e["name"] == "MILLRACE_DATABASE_URL"]
+    ref = env["valueFrom"]["secretKeyRef"]
+    assert (ref["name"], ref["key"]) == (f"millrace-{service}-db", "url")
+    prod_notes = (K8S / "overlays" / "prod" / "kustomization.yaml").read_text()
+    assert f"create secret generic millrace-{service}-db" in prod_notes

@@ -152,7 +152,7 @@ def test_rule_tests_are_in_promtool_format_and_cover_every_alert() -> None:
 
 
 def test_every_alert_is_seen_firing_by_some_rule_test() -> None:
-    """An alert tested only with empty expectations would pass even if its expression never fires."""
+    """An alert tested only with empty expectations would pass even if it could never fire."""
     fired: set[str] = set()
     for path in TEST_FILES:
         for case in yaml.safe_load(path.read_text())["tests"]:
