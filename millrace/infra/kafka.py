@@ -149,8 +149,15 @@ class LocalKafka:
 
 
 def cluster_id() -> str:
-    """A random cluster id in Kafka's format: a UUID as unpadded URL-safe base64."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A random cluster id in Kafka's format: a UUID as unpadded URL-safe base64.
+
+    Like Kafka's own ``Uuid.randomUuid``, never one starting with ``-``: the storage tool
+    would parse it as an option and fail with an empty cluster id (1 start in 64).
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
 
 
 async def admin_ready(bootstrap: str, timeout_s: float = 5.0) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from millrace.infra import InfraError
+from millrace.infra.kafka import cluster_id
 from millrace.infra.process import ensure_ports_free, wait_ready
 
 
@@ -36,3 +37,9 @@ def test_ports_in_use_are_refused() -> None:
         port = held.getsockname()[1]
         with pytest.raises(InfraError, match=f"port broker {port}"):
             ensure_ports_free("Kafka broker", {"broker": port})
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    ids = {cluster_id() for _ in range(5_000)}
+    assert len(ids) == 5_000
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
