@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
@@ -99,7 +100,7 @@ async def consumer_loop(
 
 
 class CountRequests:
-    """Count responses by route template and status (pure ASGI: no per-request task)."""
+    """Count responses and time them by route template (pure ASGI: no per-request task)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -109,10 +110,13 @@ class CountRequests:
             await self.app(scope, receive, send)
             return
 
+        started = time.perf_counter()
+
         async def counted(message: Message) -> None:
             if message["type"] == "http.response.start":
                 route = getattr(scope.get("route"), "path", "unmatched")
                 m.REQUESTS.labels(route, str(message["status"])).inc()
+                m.HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
             await send(message)
 
         await self.app(scope, receive, counted)

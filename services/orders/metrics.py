@@ -9,6 +9,12 @@ REQUESTS = Counter(
     "Orders API requests by route and status.",
     ["route", "status"],
 )
+HTTP_LATENCY = Histogram(
+    "millrace_orders_http_request_duration_seconds",
+    "Orders API time from request to response start, by route.",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 PLACED = Counter("millrace_orders_placed_total", "Orders placed (first delivery of a key).")
 REPLAYS = Counter(
     "millrace_orders_idempotent_replays_total", "POSTs answered from an existing key.", ["outcome"]
