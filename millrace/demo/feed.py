@@ -1,4 +1,5 @@
-"""Feeds the demo's state from Kafka: readings, aggregates and the readings DLQ.
+"""Feeds the demo's state from Kafka: readings, aggregates, the readings DLQ, alarms and
+machine states.
 
 A plain aiokafka consumer with no group: it commits nothing and takes nothing from the
 service's consumer group, so watching never changes what the service does. It starts at the
@@ -20,6 +21,8 @@ from millrace.demo.state import DemoState, Window
 
 READINGS = "telemetry.readings.v1"
 AGGREGATES = "telemetry.aggregates.v1"
+ALARMS = "telemetry.alarms.v1"
+STATES = "telemetry.machine-states.v1"
 READINGS_DLQ = topic(READINGS).dlq
 Clock = Callable[[], float]
 
@@ -33,6 +36,10 @@ def apply(state: DemoState, record: ConsumerRecord[bytes, bytes], now: float) ->
         data = orjson.loads(record.value or b"")
         if record.topic == AGGREGATES:
             state.record_window(Window.from_record(data))
+        elif record.topic == ALARMS:
+            state.record_alarm(data)
+        elif record.topic == STATES:
+            state.record_machine_state(data)
         else:
             state.record_batch(str(data["device_id"]), len(data["readings"]), now)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
@@ -55,7 +62,7 @@ class Feed:
     async def start(self, timeout_s: float = 30.0) -> None:
         """Connect and pin every partition's position at its current end."""
         consumer = self._consumer
-        consumer.subscribe([READINGS, AGGREGATES, READINGS_DLQ])
+        consumer.subscribe([READINGS, AGGREGATES, READINGS_DLQ, ALARMS, STATES])
         async with asyncio.timeout(timeout_s):
             await consumer.start()
             for _ in range(int(timeout_s * 10)):

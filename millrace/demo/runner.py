@@ -32,6 +32,8 @@ READY_TIMEOUT_S = 90.0
 SIMULATOR_STOP_S = 15.0
 SERVICE_STOP_S = 40.0
 DEFAULT_HTTP_PORT = 8080
+# The sample rules fit the simulator's signals, so the demo shows alarms and machine states.
+ALARM_RULES = Path(__file__).resolve().parents[2] / "deploy" / "local" / "alarm-rules.yaml"
 ORDERS_HTTP_PORT = 8081
 
 
@@ -78,7 +80,10 @@ def _children(opts: DemoOptions, wiring: Wiring, port: int) -> tuple[Child, Chil
     env = _child_env(opts, wiring, port)
     cli = [sys.executable, "-m", "millrace.cli"]
     telemetry = Child(
-        "telemetry", [*cli, "run", "telemetry"], env, wiring.run_dir / "telemetry.log"
+        "telemetry",
+        [*cli, "run", "telemetry"],
+        {**env, "MILLRACE_TELEMETRY_ALARM_RULES": str(ALARM_RULES)},
+        wiring.run_dir / "telemetry.log",
     )
     simulator = Child(
         "simulator",

@@ -84,6 +84,9 @@ class DemoState:
     devices: set[str] = field(default_factory=set)
     latest: dict[str, Window] = field(default_factory=dict)
     windows_by_size: dict[int, int] = field(default_factory=dict)
+    alarms_raised: int = 0
+    active_alarms: set[tuple[str, str]] = field(default_factory=set)
+    machine_states: dict[str, str] = field(default_factory=dict)
     meter: RateMeter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -110,6 +113,26 @@ class DemoState:
 
     def record_dlq(self, n: int = 1) -> None:
         self.dlq += n
+
+    def record_alarm(self, data: Mapping[str, Any]) -> None:
+        """One ``telemetry.alarms.v1`` event: raised or cleared, per (device, rule)."""
+        key = (str(data["device_id"]), str(data["rule"]))
+        if data["state"] == "raised":
+            self.alarms_raised += 1
+            self.active_alarms.add(key)
+        else:
+            self.active_alarms.discard(key)
+
+    def record_machine_state(self, data: Mapping[str, Any]) -> None:
+        """One ``telemetry.machine-states.v1`` event: the machine's current state."""
+        self.machine_states[str(data["machine_id"])] = str(data["state"])
+
+    def states_summary(self) -> str:
+        """``RUNNING 12, IDLE 6`` over the machines whose state was published."""
+        counts: dict[str, int] = {}
+        for state in self.machine_states.values():
+            counts[state] = counts.get(state, 0) + 1
+        return ", ".join(f"{s} {n}" for s, n in sorted(counts.items())) or "none yet"
 
     def readings_per_s(self, now: float) -> float:
         return self.meter.rate(now)

@@ -74,6 +74,14 @@ def counters_line(state: DemoState, now: float) -> str:
     )
 
 
+def alarms_line(state: DemoState) -> str:
+    """Active alarms (and how many were raised) and machines by published state."""
+    return (
+        f"alarms active {len(state.active_alarms)} (raised {state.alarms_raised})   "
+        f"machines {state.states_summary()}"
+    )
+
+
 def window_table(state: DemoState, max_rows: int) -> list[str]:
     """The latest window of each device, at most ``max_rows`` devices, then how many more."""
     if not state.latest:
@@ -90,7 +98,7 @@ def render_screen(
     state: DemoState, now: float, header: Sequence[str], footer: Sequence[str], rows: int
 ) -> str:
     """The whole screen for a terminal of ``rows`` lines, starting with the clear sequence."""
-    top = [*header, "", counters_line(state, now), ""]
+    top = [*header, "", counters_line(state, now), alarms_line(state), ""]
     room = max(3, rows - len(top) - len(footer) - 4)
     body = window_table(state, room)
     return CLEAR + "\n".join([*top, *body, "", *footer]) + "\n"
@@ -101,7 +109,9 @@ def summary_line(state: DemoState, now: float) -> str:
     line = (
         f"[{elapsed_label(now - state.started)}] devices={len(state.devices)} "
         f"readings={state.readings} rate={state.readings_per_s(now):.1f}/s "
-        f"windows={state.windows} dlq={state.dlq}"
+        f"windows={state.windows} dlq={state.dlq} "
+        f"alarms={len(state.active_alarms)}/{state.alarms_raised} "
+        f"machines={len(state.machine_states)}"
     )
     if state.latest:
         newest = max(state.latest.values(), key=lambda w: (w.window_end, -w.size_ms))

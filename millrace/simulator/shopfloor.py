@@ -121,7 +121,9 @@ async def place_orders(
     headers = {"Authorization": f"Bearer {cfg.token}"}
     while not stop.is_set():
         body = order_request(plant, rng, datetime.now(UTC))
-        key = {"Idempotency-Key": str(uuid.UUID(int=rng.getrandbits(128)))}
+        # A new key per order, not drawn from the seeded rng: a second demo on the same
+        # database would otherwise reuse the first run's keys and be answered 409.
+        key = {"Idempotency-Key": str(uuid.uuid4())}
         with contextlib.suppress(httpx.HTTPError):
             r = await client.post("/v1/orders", json=body, headers=headers | key)
             if r.status_code in (200, 201):

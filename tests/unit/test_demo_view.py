@@ -9,6 +9,7 @@ import pytest
 from millrace.demo.state import DemoState, RateMeter, Window
 from millrace.demo.view import (
     CLEAR,
+    alarms_line,
     counters_line,
     render_screen,
     size_label,
@@ -139,3 +140,15 @@ def test_counters_and_summary_line() -> None:
 )
 def test_size_label(ms: int, label: str) -> None:
     assert size_label(ms) == label
+
+
+def test_alarms_and_machine_states_are_counted() -> None:
+    state = DemoState(started=0.0)
+    state.record_alarm({"device_id": "press-0001", "rule": "hot", "state": "raised"})
+    state.record_alarm({"device_id": "press-0002", "rule": "hot", "state": "raised"})
+    state.record_alarm({"device_id": "press-0001", "rule": "hot", "state": "cleared"})
+    state.record_machine_state({"machine_id": "press-0001", "state": "RUNNING"})
+    state.record_machine_state({"machine_id": "press-0002", "state": "IDLE"})
+    state.record_machine_state({"machine_id": "press-0002", "state": "RUNNING"})
+    assert alarms_line(state) == "alarms active 1 (raised 2)   machines RUNNING 2"
+    assert "alarms=1/2 machines=2" in summary_line(state, 1.0)
