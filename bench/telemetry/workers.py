@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import signal
 import tempfile
@@ -49,10 +50,51 @@ def settings_for(args: argparse.Namespace) -> TelemetrySettings:
 
 
 class TimedAggregator(Aggregator):
+    """With ``BENCH_PROBE=<file>``, also records where the loop's time goes: each poll's
+    process and commit durations and the gap between polls (getmany), written on stop."""
+
+    probe: dict[str, list[float]] | None = None
+    _mark = 0.0
+
     async def process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         if batch and not FIRST:
             mark_first()
+        if self.probe is None:
+            await super().process(batch)
+            return
+        t0 = time.perf_counter()
+        if self._mark:
+            self.probe["getmany"].append(t0 - self._mark)
         await super().process(batch)
+        self._mark = time.perf_counter()
+        self.probe["process"].append(self._mark - t0)
+        marks = [p.windows.watermark for p in self.partitions.values() if p.windows.watermark > 0]
+        if batch and marks:
+            self.probe["watermark_lag"].append(time.time() - max(marks) / 1000)
+
+    async def commit(self) -> None:
+        if self.probe is None:
+            await super().commit()
+            return
+        t0 = time.perf_counter()
+        await super().commit()
+        self.probe["commit"].append(time.perf_counter() - t0)
+        self._mark += time.perf_counter() - t0
+
+
+def write_probe(probe: dict[str, list[float]], path: str) -> None:
+    out = {}
+    for name, values in probe.items():
+        ordered = sorted(values)
+        n = len(ordered)
+        out[name] = {
+            "n": n,
+            "total_s": round(sum(ordered), 3),
+            "p50_ms": round(1000 * ordered[n // 2], 2) if n else None,
+            "p99_ms": round(1000 * ordered[min(n - 1, int(0.99 * n))], 2) if n else None,
+            "max_ms": round(1000 * ordered[-1], 2) if n else None,
+        }
+    Path(path).write_text(json.dumps(out, indent=2))
 
 
 async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
@@ -71,9 +113,15 @@ async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
         monitor = Monitor(load_rules(Path(args.rules)), settings.telemetry_allowed_lateness_ms)
     agg = TimedAggregator(settings, consumer, producer, monitor)
     agg.readings_topic = args.topic
+    agg.emit_budget = int(os.environ.get("BENCH_EMIT_BUDGET", agg.emit_budget))
+    probe_path = os.environ.get("BENCH_PROBE")
+    if probe_path:
+        agg.probe = {"getmany": [], "process": [], "commit": [], "watermark_lag": []}
     try:
         await agg.run(stop)
     finally:
+        if agg.probe is not None and probe_path:
+            write_probe(agg.probe, probe_path)
         await consumer.stop()
         await producer.stop()
 

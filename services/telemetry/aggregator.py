@@ -32,6 +32,9 @@ from shared.dlq import DlqPublisher, InvalidMessageError
 from shared.logging import get_logger
 
 READINGS_TOPIC = "telemetry.readings.v1"
+# Windows closed and encoded per poll: a boundary closes one window per series and size at once
+# (100 k in the benchmark), and that burst must not hold back the next poll's alarms.
+EMIT_BUDGET = 20_000
 log = get_logger(__name__)
 
 
@@ -105,6 +108,8 @@ class Aggregator:
         self.readings_topic = READINGS_TOPIC
         self._size_labels = [f"{size}ms" for size in self.sizes]
         self._last_commit = time.monotonic()
+        self._backlog = False
+        self.emit_budget = EMIT_BUDGET
         self.healthy = False
 
     def subscribe(self) -> None:
@@ -116,17 +121,24 @@ class Aggregator:
         interval = self.settings.telemetry_commit_interval_ms / 1000
         while not stop.is_set():
             batch = await self.consumer.getmany(
-                timeout_ms=200, max_records=self.settings.telemetry_max_poll_records
+                timeout_ms=0 if self._backlog else 200,
+                max_records=self.settings.telemetry_max_poll_records,
             )
             await self.process(batch)
             self.healthy = True
-            if time.monotonic() - self._last_commit >= interval:
+            if self._commit_due(interval):
                 await self.commit()
         # Clean stop only: after an error nothing is committed and the restart replays.
+        for part in self.partitions.values():
+            self._emit(part, None)
+        if not self._out.empty:
+            self._pending.append(self._out.flush())
         await self.commit()
 
     async def process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        """Apply one poll's records, close due windows, queue emits (not awaited here)."""
+        """Apply one poll's records, send its alarms, then close and queue at most
+        ``emit_budget`` due windows (the rest in the next polls, which then do not wait for
+        records); sends are not awaited here."""
         await self._restore(tp for tp in batch if tp not in self.partitions)
         if not self._out.ready:
             await self._out.refresh()
@@ -141,11 +153,14 @@ class Aggregator:
             if tp not in batch and part.windows.open and now - part.idle_since_ms >= idle_after:
                 # A quiet partition's event time follows the wall clock, so its windows close.
                 part.windows.advance_to(part.wm_at_idle + (now - part.idle_since_ms))
-            # Alarms first: queued before this poll's window batches, they are sent first.
+            # Alarms of every partition first: sent before any window of this poll.
             self._pending += await self.monitor.flush(self.producer, tp, part.windows.watermark)
-            self._emit(part)
+        budget = self.emit_budget
+        for part in self.partitions.values():
+            budget -= self._emit(part, budget)
+        self._backlog = any(p.windows.due for p in self.partitions.values())
         if not self._out.empty:
-            self._pending += await self._out.flush()
+            self._pending.append(self._out.flush())
         self._observe(now)
 
     async def _apply(self, part: _Partition, records: list[ConsumerRecord], now: int) -> None:
@@ -200,10 +215,12 @@ class Aggregator:
             if mask >> i & 1:
                 m.LATE.labels(label).inc(count)
 
-    def _emit(self, part: _Partition) -> None:
-        closed = part.windows.close_due()
+    def _emit(self, part: _Partition, budget: int | None) -> int:
+        if budget is not None and budget <= 0:
+            return 0
+        closed = part.windows.close_due(budget)
         if not closed:
-            return
+            return 0
         part.dirty = True
         append, observe = self._out.append, m.EMIT_LAG.observe
         emitted: dict[int, int] = {}
@@ -214,6 +231,16 @@ class Aggregator:
             observe(max(0.0, (due - w.window_end) / 1000))
         for size, count in emitted.items():
             m.WINDOWS_EMITTED.labels(f"{size}ms").inc(count)
+        return len(closed)
+
+    def _commit_due(self, interval: float) -> bool:
+        """Commit once the interval has passed and every send queued so far is acknowledged,
+        so the loop does not stop to wait for a boundary's burst; after five intervals it
+        waits anyway, so a steady stream of emits cannot hold the commit back for long."""
+        elapsed = time.monotonic() - self._last_commit
+        if elapsed < interval:
+            return False
+        return elapsed >= 5 * interval or all(f.done() for f in self._pending)
 
     async def commit(self) -> None:
         """Await every pending send, then commit each partition's safe offset and watermark."""

@@ -20,9 +20,7 @@ AGGREGATES_TOPIC = "telemetry.aggregates.v1"
 _SOURCE = "/millrace/telemetry"
 _TYPE = ce_type_for(AGGREGATES_TOPIC)
 _SCHEMA = schema_id_for(AGGREGATES_TOPIC)
-_NS = _DERIVED_NS.bytes
-_UUID_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & (2**128 - 1)
-_UUID_V5 = (0x5000 << 64) | (0x8000 << 48)
+_PREFIX = hashlib.sha1(_DERIVED_NS.bytes + b"window\x1f")  # noqa: S324 (uuid5 is sha1)
 _H_SPEC = ("ce_specversion", SPECVERSION.encode())
 _H_SOURCE = ("ce_source", _SOURCE.encode())
 _H_TYPE = ("ce_type", _TYPE.encode())
@@ -34,13 +32,17 @@ _TIMES: dict[int, bytes] = {}
 def window_event_id(w: ClosedWindow) -> str:
     """Derived from (device_id, metric, window size, window_start): a replay yields the same id.
 
-    Equal to ``derived_id("window", ...)`` (uuid5), computed without building UUID objects
-    because it runs once per emitted window.
+    Equal to ``derived_id("window", ...)`` (uuid5), computed without building UUID objects and
+    from a copy of the hash state of the constant prefix, because it runs once per emitted
+    window and was half of the encoding cost.
     """
-    name = f"window\x1f{w.device_id}\x1f{w.metric}\x1f{w.size_ms}\x1f{w.window_start}"
-    digest = int.from_bytes(hashlib.sha1(_NS + name.encode()).digest()[:16])  # noqa: S324
-    h = f"{digest & _UUID_MASK | _UUID_V5:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = _PREFIX.copy()
+    h.update(f"{w.device_id}\x1f{w.metric}\x1f{w.size_ms}\x1f{w.window_start}".encode())
+    d = bytearray(h.digest()[:16])
+    d[6] = d[6] & 0x0F | 0x50
+    d[8] = d[8] & 0x3F | 0x80
+    x = d.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def _ce_time(window_end: int) -> bytes:
