@@ -17,8 +17,9 @@ SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 _TYPE_RE = re.compile(r"^io\.millrace\.[a-z0-9-]+\.[a-z0-9-]+\.v[0-9]+$")
 _SOURCE_RE = re.compile(r"^/millrace/[a-z0-9-]+$")
-# Namespace for deterministic ids of derived events (uuid5 over a stable name).
-_DERIVED_NS = uuid.UUID("5b0f6c9e-2d7a-4c1e-9f3b-6d1a2e4c8b70")
+# Namespace for deterministic ids of derived events (uuid5 over a stable name). Public because
+# hot paths precompute the uuid5 hash prefix (services/telemetry/emit.py); never change it.
+DERIVED_NAMESPACE = uuid.UUID("5b0f6c9e-2d7a-4c1e-9f3b-6d1a2e4c8b70")
 
 Headers = list[tuple[str, bytes]]
 
@@ -40,7 +41,7 @@ def schema_id_for(topic: str) -> str:
 def derived_id(*parts: object) -> str:
     """A deterministic event id, so that a replay produces the same ``ce_id``."""
     name = "\x1f".join(str(p) for p in parts)
-    return str(uuid.uuid5(_DERIVED_NS, name))
+    return str(uuid.uuid5(DERIVED_NAMESPACE, name))
 
 
 def random_id() -> str:

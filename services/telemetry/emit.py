@@ -7,8 +7,8 @@ import hashlib
 import orjson
 
 from contracts.envelope import (
-    _DERIVED_NS,
     CONTENT_TYPE,
+    DERIVED_NAMESPACE,
     SPECVERSION,
     ce_type_for,
     rfc3339_from_millis,
@@ -20,7 +20,7 @@ AGGREGATES_TOPIC = "telemetry.aggregates.v1"
 _SOURCE = "/millrace/telemetry"
 _TYPE = ce_type_for(AGGREGATES_TOPIC)
 _SCHEMA = schema_id_for(AGGREGATES_TOPIC)
-_PREFIX = hashlib.sha1(_DERIVED_NS.bytes + b"window\x1f")  # noqa: S324 (uuid5 is sha1)
+_PREFIX = hashlib.sha1(DERIVED_NAMESPACE.bytes + b"window\x1f")  # noqa: S324 (uuid5 is sha1)
 _H_SPEC = ("ce_specversion", SPECVERSION.encode())
 _H_SOURCE = ("ce_source", _SOURCE.encode())
 _H_TYPE = ("ce_type", _TYPE.encode())
