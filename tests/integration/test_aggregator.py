@@ -19,15 +19,12 @@ from support.telemetry import (
     assert_windows_equal,
     end_offsets,
     expected_windows,
-    free_port,
-    start_group_at_end,
+    start_telemetry,
     window_key,
 )
 
-from contracts.manifest import TOPICS
 from millrace.simulator.config import SimulatorConfig
 from millrace.simulator.runner import run_simulation
-from shared.kafka import ensure_topics
 from shared.settings import ServiceSettings
 
 READINGS = "telemetry.readings.v1"
@@ -36,24 +33,7 @@ AGGREGATES = "telemetry.aggregates.v1"
 
 @pytest.fixture
 async def telemetry(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[ServiceProcess]:
-    await ensure_topics(ServiceSettings(kafka_bootstrap=kafka_bootstrap), TOPICS)
-    group = f"it-{uuid.uuid4().hex[:8]}"
-    await start_group_at_end(kafka_bootstrap, group, READINGS)
-    service = ServiceProcess(
-        "telemetry",
-        {
-            "MILLRACE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "MILLRACE_TELEMETRY_WINDOWS": "1s,5s",
-            "MILLRACE_TELEMETRY_ALLOWED_LATENESS_MS": "500",
-            "MILLRACE_TELEMETRY_IDLE_CLOSE_MS": "500",
-            "MILLRACE_TELEMETRY_COMMIT_INTERVAL_MS": "100",
-            "MILLRACE_TELEMETRY_CONSUMER_GROUP": group,
-        },
-        tmp_path / "telemetry.log",
-        free_port(),
-    )
-    service.start()
-    await service.wait_ready()
+    service = await start_telemetry(kafka_bootstrap, tmp_path / "telemetry.log")
     yield service
     service.kill()
 

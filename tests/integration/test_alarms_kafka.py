@@ -18,14 +18,10 @@ from support.telemetry import (
     ServiceProcess,
     TopicReader,
     end_offsets,
-    free_port,
-    start_group_at_end,
+    start_telemetry,
 )
 
-from contracts.manifest import TOPICS
 from contracts.telemetry import AlarmEvent, MachineState
-from shared.kafka import ensure_topics
-from shared.settings import ServiceSettings
 
 READINGS = "telemetry.readings.v1"
 ALARMS = "telemetry.alarms.v1"
@@ -77,29 +73,18 @@ def rules_template() -> str:
 async def telemetry(
     kafka_bootstrap: str, database_url: str, tmp_path: Path, device: str, rules_template: str
 ) -> AsyncIterator[ServiceProcess]:
-    await ensure_topics(ServiceSettings(kafka_bootstrap=kafka_bootstrap), TOPICS)
-    group = f"it-alarms-{uuid.uuid4().hex[:8]}"
-    await start_group_at_end(kafka_bootstrap, group, READINGS)
     rules = tmp_path / "rules.yaml"
     rules.write_text(rules_template.format(device=device))
-    service = ServiceProcess(
-        "telemetry",
+    service = await start_telemetry(
+        kafka_bootstrap,
+        tmp_path / "telemetry.log",
         {
-            "MILLRACE_KAFKA_BOOTSTRAP": kafka_bootstrap,
             "MILLRACE_DATABASE_URL": database_url,
             "MILLRACE_TELEMETRY_ALARM_RULES": str(rules),
             "MILLRACE_TELEMETRY_ALARM_SNAPSHOT_INTERVAL_MS": "100",
             "MILLRACE_TELEMETRY_WINDOWS": "1s",
-            "MILLRACE_TELEMETRY_ALLOWED_LATENESS_MS": "500",
-            "MILLRACE_TELEMETRY_IDLE_CLOSE_MS": "500",
-            "MILLRACE_TELEMETRY_COMMIT_INTERVAL_MS": "100",
-            "MILLRACE_TELEMETRY_CONSUMER_GROUP": group,
         },
-        tmp_path / "telemetry.log",
-        free_port(),
     )
-    service.start()
-    await service.wait_ready()
     yield service
     service.kill()
 

@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -216,3 +217,35 @@ def read_with_confluent(
     finally:
         consumer.close()
     return out
+
+
+async def start_telemetry(
+    bootstrap: str, log: Path, env: Mapping[str, str] | None = None
+) -> ServiceProcess:
+    """``millrace run telemetry`` as a real process on fresh topics' ends: every manifest topic
+    exists, its consumer group starts at the end of the readings, windows are short and commits
+    frequent so tests run in seconds; ``env`` adds or overrides settings. Ready on return."""
+    from contracts.manifest import TOPICS  # noqa: PLC0415 - keep this module light to import
+    from shared.kafka import ensure_topics  # noqa: PLC0415
+    from shared.settings import ServiceSettings  # noqa: PLC0415
+
+    await ensure_topics(ServiceSettings(kafka_bootstrap=bootstrap), TOPICS)
+    group = f"it-{uuid.uuid4().hex[:8]}"
+    await start_group_at_end(bootstrap, group, "telemetry.readings.v1")
+    service = ServiceProcess(
+        "telemetry",
+        {
+            "MILLRACE_KAFKA_BOOTSTRAP": bootstrap,
+            "MILLRACE_TELEMETRY_WINDOWS": "1s,5s",
+            "MILLRACE_TELEMETRY_ALLOWED_LATENESS_MS": "500",
+            "MILLRACE_TELEMETRY_IDLE_CLOSE_MS": "500",
+            "MILLRACE_TELEMETRY_COMMIT_INTERVAL_MS": "100",
+            "MILLRACE_TELEMETRY_CONSUMER_GROUP": group,
+            **(env or {}),
+        },
+        log,
+        free_port(),
+    )
+    service.start()
+    await service.wait_ready()
+    return service
