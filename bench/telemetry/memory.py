@@ -52,7 +52,7 @@ async def fill(devices: int, metrics: int, partitions: int = 4) -> tuple[Aggrega
             chunk = {}
     if chunk:
         await agg.process(chunk)
-    return agg, sum(len(p.windows.open) for p in agg.partitions.values())
+    return agg, sum(p.windows.open_count for p in agg.partitions.values())
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -23,7 +23,7 @@ from services.telemetry import metrics as m
 from services.telemetry.alarms.engine import PartitionEngine
 from services.telemetry.alarms.monitor import Monitor
 from services.telemetry.batch_send import BatchSender
-from services.telemetry.decode_fast import decode_readings_fast
+from services.telemetry.decode_fast import FastReading, decode_readings_fast
 from services.telemetry.domain.windows import PartitionWindows
 from services.telemetry.emit import AGGREGATES_TOPIC, encode_window
 from services.telemetry.rules import RuleBook
@@ -150,7 +150,11 @@ class Aggregator:
             part.wm_at_idle = part.windows.watermark
         idle_after = self.settings.telemetry_idle_close_ms
         for tp, part in list(self.partitions.items()):
-            if tp not in batch and part.windows.open and now - part.idle_since_ms >= idle_after:
+            if (
+                tp not in batch
+                and part.windows.open_count
+                and now - part.idle_since_ms >= idle_after
+            ):
                 # A quiet partition's event time follows the wall clock, so its windows close.
                 part.windows.advance_to(part.wm_at_idle + (now - part.idle_since_ms))
             # Alarms of every partition first: sent before any window of this poll.
@@ -164,51 +168,58 @@ class Aggregator:
         self._observe(now)
 
     async def _apply(self, part: _Partition, records: list[ConsumerRecord], now: int) -> None:
-        windows = part.windows
-        engine, watched = part.engine, self.monitor.metrics
-        skew = self.settings.telemetry_max_future_skew_ms
-        add = windows.add
-        bad_quality = Quality.BAD
-        readings = bad = 0
-        late_masks: dict[int, int] = {}
-        for record in records:
-            try:
-                batch = decode_readings_fast(record.value, record.key, now, skew)
-            except InvalidMessageError as err:
-                if err.reason == "future_timestamp":
-                    m.FUTURE.inc()
-                self._pending.append(await self.dlq.send(record, err))
-                log.warning(
-                    "record dead-lettered",
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    reason=err.reason,
-                    error=err.detail,
-                )
-                continue
-            device = batch.device_id
-            offset = record.offset
-            for r in batch.readings:
-                if r.quality is bad_quality:
-                    bad += 1
-                    continue
-                metric, ts, value = r.metric, r.ts, float(r.value)
-                late = add(device, metric, ts, value, offset, observe=True)
-                if late:
-                    late_masks[late] = late_masks.get(late, 0) + 1
-                if metric in watched:
-                    engine.observe(device, metric, ts, value, offset)
-                readings += 1
+        rejected: list[tuple[ConsumerRecord, InvalidMessageError]] = []
+        decoded = self._decoded(part, records, now, rejected)
+        readings, bad, late = part.windows.add_records(decoded, Quality.BAD)
+        for record, err in rejected:
+            await self._dead_letter(record, err)
         m.RECORDS.inc(len(records))
         m.READINGS.inc(readings)
         if bad:
             m.BAD_QUALITY.inc(bad)
-        for mask, count in late_masks.items():
+        for mask, count in late.items():
             self._count_late(mask, count)
         if records:
             part.next_offset = records[-1].offset + 1
             part.dirty = True
+
+    def _decoded(
+        self,
+        part: _Partition,
+        records: list[ConsumerRecord],
+        now: int,
+        rejected: list[tuple[ConsumerRecord, InvalidMessageError]],
+    ) -> Iterator[tuple[str, list[FastReading], int]]:
+        """(device, readings, offset) of each record as it is decoded (nothing of a poll is
+        kept: holding a poll's decoded records made the garbage collector's work grow); the
+        alarm engine observes the good readings of its metrics on the way."""
+        skew = self.settings.telemetry_max_future_skew_ms
+        watched, engine, bad_quality = self.monitor.metrics, part.engine, Quality.BAD
+        for record in records:
+            try:
+                batch = decode_readings_fast(record.value, record.key, now, skew)
+            except InvalidMessageError as err:
+                rejected.append((record, err))
+                continue
+            device, offset = batch.device_id, record.offset
+            if watched:
+                for r in batch.readings:
+                    if r.metric in watched and r.quality is not bad_quality:
+                        engine.observe(device, r.metric, r.ts, float(r.value), offset)
+            yield device, batch.readings, offset
+
+    async def _dead_letter(self, record: ConsumerRecord, err: InvalidMessageError) -> None:
+        if err.reason == "future_timestamp":
+            m.FUTURE.inc()
+        self._pending.append(await self.dlq.send(record, err))
+        log.warning(
+            "record dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=err.reason,
+            error=err.detail,
+        )
 
     def _count_late(self, mask: int, count: int) -> None:
         for i, label in enumerate(self._size_labels):
@@ -222,15 +233,18 @@ class Aggregator:
         if not closed:
             return 0
         part.dirty = True
-        append, observe = self._out.append, m.EMIT_LAG.observe
-        emitted: dict[int, int] = {}
-        due = _wall_ms() - self.lateness
+        append = self._out.append
+        # Windows of a boundary share their size and end: count them per (size, end) and
+        # observe the emit lag once per group.
+        groups: dict[tuple[int, int], int] = {}
         for w in closed:
             append(*encode_window(w))
-            emitted[w.size_ms] = emitted.get(w.size_ms, 0) + 1
-            observe(max(0.0, (due - w.window_end) / 1000))
-        for size, count in emitted.items():
+            group = (w.size_ms, w.window_end)
+            groups[group] = groups.get(group, 0) + 1
+        due = _wall_ms() - self.lateness
+        for (size, end), count in groups.items():
             m.WINDOWS_EMITTED.labels(f"{size}ms").inc(count)
+            m.observe_many(m.EMIT_LAG, max(0.0, (due - end) / 1000), count)
         return len(closed)
 
     def _commit_due(self, interval: float) -> bool:
@@ -278,7 +292,7 @@ class Aggregator:
             log.info("partition restored", partition=tp.partition, watermark=restored)
 
     def _observe(self, now: int) -> None:
-        m.OPEN_WINDOWS.set(sum(len(p.windows.open) for p in self.partitions.values()))
+        m.OPEN_WINDOWS.set(sum(p.windows.open_count for p in self.partitions.values()))
         for tp, part in self.partitions.items():
             label = str(tp.partition)
             if part.windows.watermark >= 0:

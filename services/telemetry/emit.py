@@ -27,6 +27,8 @@ _H_TYPE = ("ce_type", _TYPE.encode())
 _H_SCHEMA = ("ce_dataschema", _SCHEMA.encode())
 _H_CONTENT = ("content-type", CONTENT_TYPE.encode())
 _TIMES: dict[int, bytes] = {}
+# The variant nibble of a uuid keeps its low two bits under a leading 0b10.
+_VARIANT = {f"{n:x}": f"{n & 0x3 | 0x8:x}" for n in range(16)}
 
 
 def window_event_id(w: ClosedWindow) -> str:
@@ -38,11 +40,9 @@ def window_event_id(w: ClosedWindow) -> str:
     """
     h = _PREFIX.copy()
     h.update(f"{w.device_id}\x1f{w.metric}\x1f{w.size_ms}\x1f{w.window_start}".encode())
-    d = bytearray(h.digest()[:16])
-    d[6] = d[6] & 0x0F | 0x50
-    d[8] = d[8] & 0x3F | 0x80
-    x = d.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    x = h.hexdigest()
+    # uuid5: version nibble 5, variant bits 10 (RFC 4122), set on the hex text directly.
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
 def _ce_time(window_end: int) -> bytes:

@@ -180,6 +180,21 @@ def test_key_and_future_reasons_are_identical() -> None:
     check(doc(readings=reading() + b"," + reading(ts=future)))
 
 
+def test_a_remembered_key_vouches_for_nothing_else() -> None:
+    """The fast path remembers key -> device id; a record with that key and another device,
+    a bad metric or a bad value still gets the contract's outcome."""
+    check(doc(), b"a")  # remembered now
+    for raw in (
+        doc(b'"device_id":"b"'),
+        doc(b'"device_id":"a"', b'{"metric":"bad metric","ts":1,"value":1}'),
+        doc(b'"device_id":"a"', reading(value=str(2**70).encode())),
+        doc(b'"device_id":"a"', reading(ts=str(NOW + SKEW + 1).encode())),
+        doc(b'"device_id":"a\\n"'),
+    ):
+        check(raw, b"a")
+        check(raw, b"b")
+
+
 # -- hypothesis -------------------------------------------------------------------------------
 
 
@@ -346,6 +361,19 @@ def test_mutated_documents_have_identical_outcomes(
         i = at % (len(data) + 1)
         data[i : i + len(chunk) % 2] = chunk
     check(bytes(data))
+
+
+@FUZZ
+@given(
+    readings_docs(),
+    st.one_of(st.none(), st.sampled_from([b"a", b"dev-1", b""]), st.binary(max_size=6)),
+)
+def test_keyed_documents_have_identical_outcomes(raw: bytes, key: bytes | None) -> None:
+    if key:
+        # Let the fast path remember the key with a valid device first, when it can be one.
+        check(doc(b'"device_id":' + json.dumps(key.decode("latin-1")).encode()), key)
+    check(raw, key)
+    check(raw, key)
 
 
 @FUZZ

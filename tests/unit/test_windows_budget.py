@@ -33,6 +33,7 @@ def test_chunks_equal_one_close(seed: int, limit: int) -> None:
         got.extend(chunk)
     assert got == expected
     assert chunked.open == {}
+    assert chunked.open_count == 0
 
 
 def test_due_windows_hold_the_safe_offset() -> None:

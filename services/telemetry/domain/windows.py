@@ -11,6 +11,12 @@ owner restores that watermark and replays from that offset; readings of windows 
 already closed are recognised by the restored watermark and skipped, and the open windows are
 rebuilt from exactly the readings they had, in the same order, so a re-emitted window is
 identical (same ``ce_id``, same content).
+
+Layout for the hot path: open windows hang off their *series* (device, metric), which keeps
+its current window of every size. A reading inside all of them (nearly every reading) costs
+one dict lookup and the statistics updates, not a key, lookup and lateness check per size; the
+rest (a new window, an out-of-order reading for an older one, a late reading) take
+:meth:`PartitionWindows.add`, which decides everything from scratch.
 """
 
 from __future__ import annotations
@@ -19,16 +25,35 @@ import heapq
 import math
 import sys
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 WindowKey = tuple[str, str, int, int]  # device_id, metric, size_ms, window_start
 
 
-@dataclass(slots=True)
+class ReadingLike(Protocol):
+    """What the windows need of a decoded reading (``decode_fast.FastReading`` fits)."""
+
+    @property
+    def metric(self) -> str: ...
+    @property
+    def ts(self) -> int: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def quality(self) -> object: ...
+
+
+@dataclass(slots=True, eq=False)
 class WindowStats:
-    """Running statistics (Welford), numerically stable for long windows."""
+    """One open window: running statistics (Welford, numerically stable for long windows)."""
 
     first_offset: int
+    start: int = 0
+    size_index: int = 0
+    # None once the window has closed.
+    series: _Series | None = None
     count: int = 0
     min: float = math.inf
     max: float = -math.inf
@@ -57,6 +82,32 @@ class WindowStats:
         return math.sqrt(self.m2 / self.count) if self.count else 0.0
 
 
+_MAX_SHARED_INTS = 10_000
+_NONE = WindowStats(first_offset=-1, start=-1)  # "no current window of this size"
+
+
+class _Series:
+    """The open windows of one (device, metric): the newest of each size in ``current``,
+    older ones still within the lateness in ``older``. ``lo <= ts < hi`` is the event time
+    covered by every current window; ``deadline`` is when the first of them closes, or -1
+    when some size has no current window (then every reading takes the slow path)."""
+
+    __slots__ = ("current", "deadline", "device_id", "hi", "lo", "metric", "older")
+
+    def __init__(self, device_id: str, metric: str, sizes: int) -> None:
+        self.device_id = device_id
+        self.metric = metric
+        self.current: list[WindowStats] = [_NONE] * sizes
+        self.older: list[WindowStats] | None = None
+        self.lo = 0
+        self.hi = 0
+        self.deadline = -1
+
+    @property
+    def empty(self) -> bool:
+        return self.older is None and all(w is _NONE for w in self.current)
+
+
 @dataclass(slots=True, unsafe_hash=True)
 class ClosedWindow:
     """One emitted window. Not ``frozen``: a frozen dataclass's ``__init__`` costs about five
@@ -82,78 +133,165 @@ class PartitionWindows:
     sizes_ms: tuple[int, ...]
     lateness_ms: int
     watermark: int = -1
-    open: dict[WindowKey, WindowStats] = field(default_factory=dict)
-    # Windows that close together share one entry: deadline -> keys, plus a heap of deadlines.
-    _closing: dict[int, list[WindowKey]] = field(default_factory=dict)
+    open_count: int = 0
+    _series: dict[tuple[str, str], _Series] = field(default_factory=dict)
+    # Windows that close together share one entry: deadline -> windows, plus a heap of deadlines.
+    _closing: dict[int, list[WindowStats]] = field(default_factory=dict)
     _deadlines: list[int] = field(default_factory=list)
     # Windows in creation order, which is offset order: the first open one is the safe offset.
-    _by_offset: deque[WindowKey] = field(default_factory=deque)
+    _by_offset: deque[WindowStats] = field(default_factory=deque)
+    # Window starts, ends and deadlines are the same few numbers for every series (windows are
+    # aligned to the epoch): one shared int object each instead of one per window and series.
+    _ints: dict[int, int] = field(default_factory=dict)
+
+    def _shared(self, n: int) -> int:
+        ints = self._ints
+        if len(ints) >= _MAX_SHARED_INTS:
+            ints.clear()
+        return ints.setdefault(n, n)
 
     def is_closed(self, window_end: int) -> bool:
         return window_end + self.lateness_ms <= self.watermark
 
-    def add(
-        self,
-        device_id: str,
-        metric: str,
-        ts: int,
-        value: float,
-        offset: int,
-        *,
-        observe: bool = False,
-    ) -> int:
-        """Add one reading to its window of every size (and, with ``observe``, then advance the
-        watermark with it: one call per reading on the hot path).
+    @property
+    def open(self) -> dict[WindowKey, WindowStats]:
+        """Every open window by key (for inspection and tests; the hot path never builds it)."""
+        out: dict[WindowKey, WindowStats] = {}
+        for (device, metric), series in self._series.items():
+            for w in [*series.current, *(series.older or ())]:
+                if w is not _NONE:
+                    out[(device, metric, self.sizes_ms[w.size_index], w.start)] = w
+        return out
+
+    def add_records(
+        self, records: Iterable[tuple[str, Sequence[ReadingLike], int]], skip: object
+    ) -> tuple[int, int, dict[int, int]]:
+        """Add every reading of ``(device_id, readings, offset)`` records in order, advancing
+        the watermark after each (the hot path: one call per poll and partition).
+
+        Readings whose ``quality`` is ``skip`` are left out. Returns the number of readings
+        added, the number left out, and how many readings were late per late mask (see
+        :meth:`add`).
+        """
+        get = self._series.get
+        slow = self._add
+        wm = self.watermark
+        added = skipped = 0
+        late: dict[int, int] = {}
+        for device, readings, offset in records:
+            for r in readings:
+                if r.quality is skip:
+                    skipped += 1
+                    continue
+                metric, ts, value = r.metric, r.ts, float(r.value)
+                key = (device, metric)
+                series = get(key)
+                if series is not None and series.deadline > wm and series.lo <= ts < series.hi:
+                    # WindowStats.add inlined: this is the innermost loop of the hot path.
+                    for s in series.current:
+                        n = s.count = s.count + 1
+                        delta = value - s.mean
+                        s.mean += delta / n
+                        s.m2 += delta * (value - s.mean)
+                        if value < s.min:  # noqa: PLR1730 (a call per reading costs more)
+                            s.min = value
+                        if value > s.max:  # noqa: PLR1730 (a call per reading costs more)
+                            s.max = value
+                        if ts >= s.last_ts:
+                            s.last_ts = ts
+                            s.last = value
+                else:
+                    self.watermark = wm
+                    mask = slow(series, key, ts, value, offset)
+                    if mask:
+                        late[mask] = late.get(mask, 0) + 1
+                wm = max(wm, ts)
+                added += 1
+        self.watermark = wm
+        return added, skipped, late
+
+    def add(self, device_id: str, metric: str, ts: int, value: float, offset: int) -> int:
+        """Add one reading to its window of every size (the watermark is not moved: call
+        :meth:`observe` after it).
 
         Returns a bit mask of the sizes (bit i for ``sizes_ms[i]``) whose window had already
         closed, so the reading was late there and left out; 0 when it was on time everywhere.
         """
+        key = (device_id, metric)
+        return self._add(self._series.get(key), key, ts, value, offset)
+
+    def _add(
+        self, series: _Series | None, key: tuple[str, str], ts: int, value: float, offset: int
+    ) -> int:
         late = 0
-        bit = 1
         lateness = self.lateness_ms
-        closed_to = self.watermark - lateness
-        windows = self.open
-        for size in self.sizes_ms:
+        wm = self.watermark
+        for i, size in enumerate(self.sizes_ms):
             start = ts - ts % size
             # Decided by the watermark alone, not by whether close_due() ran yet, so that a
             # replay with other poll boundaries builds exactly the same windows.
-            if start + size <= closed_to:
-                late |= bit
+            if start + size + lateness <= wm:
+                late |= 1 << i
             else:
-                key = (device_id, metric, size, start)
-                s = windows.get(key)
-                if s is None:
-                    s = self._open_window(key, start + size + lateness, offset)
-                # WindowStats.add inlined: this is the innermost loop of the hot path.
-                n = s.count = s.count + 1
-                delta = value - s.mean
-                s.mean += delta / n
-                s.m2 += delta * (value - s.mean)
-                if value < s.min:  # noqa: PLR1730 (a call per reading costs more)
-                    s.min = value
-                if value > s.max:  # noqa: PLR1730 (a call per reading costs more)
-                    s.max = value
-                if ts >= s.last_ts:
-                    s.last_ts = ts
-                    s.last = value
-            bit <<= 1
-        if observe and ts > self.watermark:
-            self.watermark = ts
+                if series is None:
+                    # Interned ids: a million open windows must not each hold copies of them.
+                    device_id, metric = sys.intern(key[0]), sys.intern(key[1])
+                    series = self._series[(device_id, metric)] = _Series(
+                        device_id, metric, len(self.sizes_ms)
+                    )
+                w = series.current[i]
+                if w.start != start:
+                    w = self._window(series, i, start, offset)
+                w.add(ts, value)
+        if series is not None:
+            self._refresh(series)
         return late
 
-    def _open_window(self, key: WindowKey, deadline: int, offset: int) -> WindowStats:
-        device_id, metric, size, start = key
-        # Interned names: a million open windows must not each hold copies of their ids.
-        key = (sys.intern(device_id), sys.intern(metric), size, start)
-        stats = self.open[key] = WindowStats(first_offset=offset)
+    def _window(self, series: _Series, i: int, start: int, offset: int) -> WindowStats:
+        """The open window of ``series`` at ``start`` of size ``i`` (not the current one)."""
+        if series.older is not None:
+            for w in series.older:
+                if w.start == start and w.size_index == i:
+                    return w
+        w = WindowStats(offset, self._shared(start), i, series)
+        deadline = start + self.sizes_ms[i] + self.lateness_ms
         closing = self._closing.get(deadline)
         if closing is None:
-            self._closing[deadline] = [key]
+            self._closing[deadline] = [w]
             heapq.heappush(self._deadlines, deadline)
         else:
-            closing.append(key)
-        self._by_offset.append(key)
-        return stats
+            closing.append(w)
+        self._by_offset.append(w)
+        self.open_count += 1
+        current = series.current[i]
+        if current is _NONE:
+            series.current[i] = w
+            return w
+        if start > current.start:
+            # A newer window becomes current; the previous one waits out its lateness.
+            series.current[i], older = w, current
+        else:
+            older = w  # an out-of-order reading opened a window older than the current one
+        if series.older is None:
+            series.older = [older]
+        else:
+            series.older.append(older)
+        return w
+
+    def _refresh(self, series: _Series) -> None:
+        sizes = self.sizes_ms
+        lo, hi = -1, sys.maxsize
+        for w in series.current:
+            if w is _NONE:
+                series.deadline = -1
+                return
+            start = w.start
+            lo = max(lo, start)
+            end = start + sizes[w.size_index]
+            hi = min(hi, end)
+        shared = self._shared
+        series.lo, series.hi = lo, shared(hi)
+        series.deadline = shared(hi + self.lateness_ms)
 
     def observe(self, ts: int) -> None:
         """Advance the watermark with a reading's event time (call after adding it)."""
@@ -172,26 +310,30 @@ class PartitionWindows:
         """
         closed: list[ClosedWindow] = []
         heap = self._deadlines
-        append, pop = closed.append, self.open.pop
+        append = closed.append
+        sizes = self.sizes_ms
         while heap and heap[0] <= self.watermark:
-            keys = self._closing[heap[0]]
-            room = len(keys) if limit is None else limit - len(closed)
+            windows = self._closing[heap[0]]
+            room = len(windows) if limit is None else limit - len(closed)
             if room <= 0:
                 break
-            if room < len(keys):
-                keys, self._closing[heap[0]] = keys[:room], keys[room:]
+            if room < len(windows):
+                windows, self._closing[heap[0]] = windows[:room], windows[room:]
             else:
                 del self._closing[heapq.heappop(heap)]
-            for key in keys:
-                s = pop(key)
-                device_id, metric, size, start = key
+            for s in windows:
+                series = s.series
+                assert series is not None
+                s.series = None
+                self._detach(series, s)
+                size = sizes[s.size_index]
                 append(
                     ClosedWindow(
-                        device_id,
-                        metric,
+                        series.device_id,
+                        series.metric,
                         size,
-                        start,
-                        start + size,
+                        s.start,
+                        s.start + size,
                         s.count,
                         s.min,
                         s.max,
@@ -200,7 +342,19 @@ class PartitionWindows:
                         s.last,
                     )
                 )
+        self.open_count -= len(closed)
         return closed
+
+    def _detach(self, series: _Series, w: WindowStats) -> None:
+        if series.current[w.size_index] is w:
+            series.current[w.size_index] = _NONE
+            series.deadline = -1
+        elif series.older is not None:
+            series.older.remove(w)
+            if not series.older:
+                series.older = None
+        if series.empty:
+            del self._series[(series.device_id, series.metric)]
 
     @property
     def due(self) -> bool:
@@ -211,8 +365,7 @@ class PartitionWindows:
         """The offset to commit: below it every reading belongs to an emitted window."""
         queue = self._by_offset
         while queue:
-            stats = self.open.get(queue[0])
-            if stats is not None:
-                return stats.first_offset
+            if queue[0].series is not None:
+                return queue[0].first_offset
             queue.popleft()  # that window has closed since; drop the stale entry
         return next_offset
