@@ -9,6 +9,7 @@ reading's ``ts`` (the paced producer's wall clock when it sent the reading) is m
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from bench.telemetry.kafka import producer, recreate_topic, stamp_on_append
+from bench.telemetry.kafka import paced_producer, recreate_topic, stamp_on_append
 from bench.telemetry.runs import Worker
 from bench.telemetry.topics import end_offsets_of, read_all
 
@@ -46,7 +47,7 @@ def paced(
 ) -> int:
     """Send ``rate`` readings/s (one per message) for ``seconds``; alarm devices flip every
     250 ms. Returns the wall-clock ms of the last send."""
-    p = producer(bootstrap)
+    p = paced_producer(bootstrap)
     tick = 0.01
     per_tick = rate * tick
     sent = 0.0
@@ -96,13 +97,17 @@ def measure(bootstrap: str, rate: float, seconds: float, lateness_ms: int) -> di
     topic = "bench.latency"
     recreate_topic(bootstrap, topic, 4)
     stamp_on_append(bootstrap, ALARMS)
+    stamp_on_append(bootstrap, topic)
     aggregates_from = end_offsets_of(bootstrap, AGGREGATES)
     alarms_from = end_offsets_of(bootstrap, ALARMS)
     with tempfile.TemporaryDirectory() as tmp:
         rules = Path(tmp) / "rules.yaml"
         rules.write_text(RULES)
         group = f"bench-latency-{uuid.uuid4().hex[:8]}"
-        worker = Worker("millrace", bootstrap, topic, group, "--rules", str(rules))
+        extra = ["--rules", str(rules)]
+        if os.environ.get("BENCH_WINDOWS"):  # e.g. "60s": how much the window bursts cost
+            extra += ["--windows", os.environ["BENCH_WINDOWS"]]
+        worker = Worker("millrace", bootstrap, topic, group, *extra)
         time.sleep(6)  # join the group before the first reading
         started = time.time_ns() // 1_000_000
         last_send = paced(bootstrap, topic, rate, seconds, devices=10_000, metrics=5)
@@ -114,6 +119,13 @@ def measure(bootstrap: str, rate: float, seconds: float, lateness_ms: int) -> di
         due = w["window_end"] + lateness_ms
         if w["window_start"] >= started and due <= last_send:
             delays.append(msg.timestamp()[1] - due)
+    # How late the alarm devices' readings reached the broker (its append time minus the
+    # producer's wall clock in ts): the part of alarm latency before the aggregator.
+    arrival = [
+        msg.timestamp()[1] - orjson.loads(msg.value())["readings"][0]["ts"]
+        for msg in read_all(bootstrap, topic, {})
+        if msg.key() and msg.key().startswith(b"alarm-dev-")
+    ]
     alarm_lat = []
     for msg in read_all(bootstrap, ALARMS, alarms_from):
         a = orjson.loads(msg.value())
@@ -130,5 +142,7 @@ def measure(bootstrap: str, rate: float, seconds: float, lateness_ms: int) -> di
         "alarm_latency_p50_ms": _pct(alarm_lat, 0.5),
         "alarm_latency_p99_ms": _pct(alarm_lat, 0.99),
         "alarm_latency_mean_ms": statistics.fmean(alarm_lat) if alarm_lat else None,
+        "alarm_reading_arrival_p50_ms": _pct(arrival, 0.5),
+        "alarm_reading_arrival_p99_ms": _pct(arrival, 0.99),
         "aggregator_rss_peak_mib": report.get("rss_sampled_peak_mib"),
     }

@@ -106,12 +106,14 @@ async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
         max_poll_records=settings.telemetry_max_poll_records,
     )
     producer = make_producer(settings, role="aggregator")
+    events = make_producer(settings.model_copy(update={"kafka_linger_ms": 0}), role="events")
     await producer.start()
+    await events.start()
     await consumer.start()
     monitor = None
     if args.rules:
         monitor = Monitor(load_rules(Path(args.rules)), settings.telemetry_allowed_lateness_ms)
-    agg = TimedAggregator(settings, consumer, producer, monitor)
+    agg = TimedAggregator(settings, consumer, producer, monitor, events)
     agg.readings_topic = args.topic
     agg.emit_budget = int(os.environ.get("BENCH_EMIT_BUDGET", agg.emit_budget))
     probe_path = os.environ.get("BENCH_PROBE")
@@ -124,6 +126,7 @@ async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
             write_probe(agg.probe, probe_path)
         await consumer.stop()
         await producer.stop()
+        await events.stop()
 
 
 async def ceiling(args: argparse.Namespace, stop: asyncio.Event) -> None:

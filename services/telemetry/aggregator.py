@@ -94,10 +94,14 @@ class Aggregator:
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
         monitor: Monitor | None = None,
+        events_producer: AIOKafkaProducer | None = None,
     ) -> None:
         self.settings = settings
         self.consumer = consumer
         self.producer = producer
+        # Alarms and machine states go out on their own connection, so that they never queue
+        # behind a boundary's window batches (one request in flight per broker connection).
+        self.events_producer = events_producer or producer
         self.dlq = DlqPublisher(producer, settings.service_name)
         self.sizes = settings.window_sizes_ms
         self.lateness = settings.telemetry_allowed_lateness_ms
@@ -158,7 +162,9 @@ class Aggregator:
                 # A quiet partition's event time follows the wall clock, so its windows close.
                 part.windows.advance_to(part.wm_at_idle + (now - part.idle_since_ms))
             # Alarms of every partition first: sent before any window of this poll.
-            self._pending += await self.monitor.flush(self.producer, tp, part.windows.watermark)
+            self._pending += await self.monitor.flush(
+                self.events_producer, tp, part.windows.watermark
+            )
         budget = self.emit_budget
         for part in self.partitions.values():
             budget -= self._emit(part, budget)

@@ -30,14 +30,19 @@ from shared.migrations import migrate_pool
 log = get_logger(__name__)
 
 
-def _clients(settings: TelemetrySettings) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
+def _clients(
+    settings: TelemetrySettings,
+) -> tuple[AIOKafkaConsumer, AIOKafkaProducer, AIOKafkaProducer]:
+    """The aggregator's consumer, its producer of windows, and a producer of alarms and
+    machine states that sends each event at once (no linger) on a connection of its own."""
     consumer = make_consumer(
         settings,
         group_id=settings.telemetry_consumer_group,
         role="aggregator",
         max_poll_records=settings.telemetry_max_poll_records,
     )
-    return consumer, make_producer(settings, role="aggregator")
+    events = make_producer(settings.model_copy(update={"kafka_linger_ms": 0}), role="events")
+    return consumer, make_producer(settings, role="aggregator"), events
 
 
 async def supervise_aggregator(
@@ -50,11 +55,13 @@ async def supervise_aggregator(
     committed offsets, with capped exponential backoff. Nothing is skipped or dead-lettered."""
     backoff = 1.0
     while not stop.is_set():
-        consumer, producer = _clients(settings)
+        consumer, producer, events = _clients(settings)
         try:
             await producer.start()
+            await events.start()
             await consumer.start()
-            agg = Aggregator(settings, consumer, producer, _monitor(settings, pool))
+            monitor = _monitor(settings, pool)
+            agg = Aggregator(settings, consumer, producer, monitor, events)
             state["aggregator"] = agg
             await agg.run(stop)
             backoff = 1.0
@@ -67,6 +74,8 @@ async def supervise_aggregator(
                 await consumer.stop()
             with contextlib.suppress(Exception):
                 await producer.stop()
+            with contextlib.suppress(Exception):
+                await events.stop()
         if not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff)
