@@ -57,7 +57,14 @@ class Worker:
         argv += ["--bootstrap", bootstrap, "--topic", topic, "--group", group, *extra]
         env = {**os.environ, "MILLRACE_LOG_LEVEL": "WARNING"}
         self.proc = subprocess.Popen(
-            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
+            argv,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=open(os.environ["BENCH_WORKER_STDERR"], "a")  # noqa: SIM115
+            if os.environ.get("BENCH_WORKER_STDERR")
+            else subprocess.DEVNULL,
+            env=env,
+            text=True,
         )
         self.rss_peak = 0.0
         self._sampler = threading.Thread(target=self._sample, daemon=True)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
 import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -82,6 +84,34 @@ class TimedAggregator(Aggregator):
         self._mark += time.perf_counter() - t0
 
 
+async def _loop_lag(out: list[float], stop: asyncio.Event) -> None:
+    """How late a 5 ms sleep wakes up: how long something held the event loop."""
+    while not stop.is_set():
+        t0, c0 = time.perf_counter(), time.process_time()
+        await asyncio.sleep(0.005)
+        lag = time.perf_counter() - t0 - 0.005
+        out.append(lag)
+        if lag > 0.1:  # was the process running (its own work) or waiting for a core?
+            print(
+                f"loop lag {lag * 1000:.0f} ms, cpu {1000 * (time.process_time() - c0):.0f} ms",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def _gc_timer(probe: dict[str, list[float]]) -> Any:
+    """A gc callback that records how long each collection took, per generation."""
+    started = [0.0]
+
+    def timer(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            probe[f"gc_gen{info['generation']}"].append(time.perf_counter() - started[0])
+
+    return timer
+
+
 def write_probe(probe: dict[str, list[float]], path: str) -> None:
     out = {}
     for name, values in probe.items():
@@ -117,11 +147,18 @@ async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
     agg.readings_topic = args.topic
     agg.emit_budget = int(os.environ.get("BENCH_EMIT_BUDGET", agg.emit_budget))
     probe_path = os.environ.get("BENCH_PROBE")
+    lag_task: asyncio.Task[None] | None = None
     if probe_path:
         agg.probe = {"getmany": [], "process": [], "commit": [], "watermark_lag": []}
+        agg.probe |= {f"gc_gen{g}": [] for g in range(3)}
+        agg.probe["loop_lag"] = []
+        gc.callbacks.append(_gc_timer(agg.probe))
+        lag_task = asyncio.create_task(_loop_lag(agg.probe["loop_lag"], stop))
     try:
         await agg.run(stop)
     finally:
+        if lag_task is not None:
+            lag_task.cancel()
         if agg.probe is not None and probe_path:
             write_probe(agg.probe, probe_path)
         await consumer.stop()
