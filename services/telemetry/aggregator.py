@@ -35,7 +35,7 @@ from shared.logging import get_logger
 READINGS_TOPIC = "telemetry.readings.v1"
 # Windows closed and encoded per poll: a boundary closes one window per series and size at once
 # (100 k in the benchmark), and that burst must not hold back the next poll's alarms.
-EMIT_BUDGET = 5_000
+EMIT_BUDGET = 20_000
 log = get_logger(__name__)
 
 

@@ -1,0 +1,117 @@
+"""The aggregator loop on fake clients: it yields to the event loop after every poll even when
+records are always ready, and alarms go out on the events producer, windows on the other."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.producer.message_accumulator import BatchBuilder
+
+from services.telemetry.aggregator import Aggregator
+from services.telemetry.alarms.monitor import Monitor
+from services.telemetry.rules import parse_rules
+from services.telemetry.settings import TelemetrySettings
+
+TOPIC = "telemetry.readings.v1"
+TP = TopicPartition(TOPIC, 0)
+BOOK = parse_rules(
+    {"alarms": [{"id": "hot", "severity": "major", "when": {"metric": "t", "above": 90}}]}
+)
+
+
+def _done() -> asyncio.Future[None]:
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    fut.set_result(None)
+    return fut
+
+
+class Producer:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.batched = 0
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes, headers: Any
+    ) -> asyncio.Future[None]:
+        self.sent.append(topic)
+        return _done()
+
+    def create_batch(self) -> Any:
+        return BatchBuilder(256 * 1024, 0, is_transactional=0)
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1}
+
+    async def send_batch(self, batch: Any, topic: str, partition: int) -> asyncio.Future[None]:
+        self.batched += batch.record_count()
+        batch.close()
+        return _done()
+
+
+class Coordinator:
+    async def fetch_committed_offsets(self, tps: Any) -> dict[Any, Any]:
+        return {}
+
+
+class Consumer:
+    """Always has records ready, and never suspends in getmany (like a full fetch buffer)."""
+
+    def __init__(self, polls: int, stop: asyncio.Event) -> None:
+        self._coordinator = Coordinator()
+        self.polls, self.stop, self.offset = polls, stop, 0
+
+    def subscribe(self, topics: list[str], listener: Any) -> None:
+        pass
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
+        self.polls -= 1
+        if self.polls <= 0:
+            self.stop.set()
+        records = []
+        for _ in range(10):
+            ts = 1_700_000_000_000 + self.offset * 1000
+            value = orjson.dumps(
+                {"device_id": "press-1", "readings": [{"metric": "t", "ts": ts, "value": 95.0}]}
+            )
+            records.append(
+                ConsumerRecord(TOPIC, 0, self.offset, 0, 0, b"press-1", value, None, 7, 0, ())
+            )
+            self.offset += 1
+        return {TP: records}
+
+    async def commit(self, offsets: Any) -> None:
+        pass
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return None
+
+
+async def test_the_loop_yields_after_every_poll_and_alarms_use_their_own_producer() -> None:
+    stop = asyncio.Event()
+    consumer = Consumer(polls=50, stop=stop)
+    windows, events = Producer(), Producer()
+    agg = Aggregator(
+        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, windows),
+        Monitor(BOOK, 5000),
+        cast(AIOKafkaProducer, events),
+    )
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while not stop.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_task())
+    await asyncio.wait_for(agg.run(stop), 10)
+    await other
+    assert turns >= 45  # another task ran between (nearly) every two polls
+    assert events.sent == ["telemetry.alarms.v1"]  # raised once, never cleared
+    assert windows.sent == []
+    assert windows.batched > 0  # 500 s of readings: windows of 10 s closed and batched
