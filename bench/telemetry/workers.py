@@ -24,6 +24,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from services.telemetry.aggregator import Aggregator
 from services.telemetry.alarms.monitor import Monitor
+from services.telemetry.app import make_events_producer
 from services.telemetry.decode_fast import decode_readings_fast
 from services.telemetry.rules import load_rules
 from services.telemetry.settings import TelemetrySettings
@@ -136,7 +137,7 @@ async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
         max_poll_records=settings.telemetry_max_poll_records,
     )
     producer = make_producer(settings, role="aggregator")
-    events = make_producer(settings.model_copy(update={"kafka_linger_ms": 0}), role="events")
+    events = make_events_producer(settings)
     await producer.start()
     await events.start()
     await consumer.start()

@@ -41,8 +41,12 @@ def _clients(
         role="aggregator",
         max_poll_records=settings.telemetry_max_poll_records,
     )
-    events = make_producer(settings.model_copy(update={"kafka_linger_ms": 0}), role="events")
-    return consumer, make_producer(settings, role="aggregator"), events
+    return consumer, make_producer(settings, role="aggregator"), make_events_producer(settings)
+
+
+def make_events_producer(settings: TelemetrySettings) -> AIOKafkaProducer:
+    """The producer of alarms and machine states: each event is sent at once (no linger)."""
+    return make_producer(settings.model_copy(update={"kafka_linger_ms": 0}), role="events")
 
 
 async def supervise_aggregator(

@@ -3,20 +3,17 @@ Kafka, read by a plain aiokafka consumer and checked against an independent comp
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from support.telemetry import (
-    ServiceProcess,
     TopicReader,
     assert_windows_equal,
     end_offsets,
     expected_windows,
-    free_port,
     read_with_confluent,
-    start_group_at_end,
+    start_telemetry,
     window_key,
 )
 
@@ -36,25 +33,15 @@ async def test_simulated_fleet_to_exact_windows(kafka_bootstrap: str, tmp_path: 
     settings = ServiceSettings(kafka_bootstrap=kafka_bootstrap)
     await ensure_topics(settings, TOPICS)
     start = await end_offsets(kafka_bootstrap, "telemetry.aggregates.v1")
-    group = f"e2e-{uuid.uuid4().hex[:8]}"
-    await start_group_at_end(kafka_bootstrap, group, "telemetry.readings.v1")
-
-    service = ServiceProcess(
-        "telemetry",
-        {
-            "MILLRACE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "MILLRACE_TELEMETRY_WINDOWS": "1s,5s",
-            "MILLRACE_TELEMETRY_ALLOWED_LATENESS_MS": "1500",
-            "MILLRACE_TELEMETRY_IDLE_CLOSE_MS": "500",
-            "MILLRACE_TELEMETRY_COMMIT_INTERVAL_MS": "200",
-            "MILLRACE_TELEMETRY_CONSUMER_GROUP": group,
-        },
+    service = await start_telemetry(
+        kafka_bootstrap,
         tmp_path / "telemetry.log",
-        free_port(),
+        {
+            "MILLRACE_TELEMETRY_ALLOWED_LATENESS_MS": "1500",
+            "MILLRACE_TELEMETRY_COMMIT_INTERVAL_MS": "200",
+        },
     )
-    service.start()
     try:
-        await service.wait_ready()
         cfg = SimulatorConfig(
             devices=12,
             metrics=3,

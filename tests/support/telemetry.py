@@ -247,5 +247,9 @@ async def start_telemetry(
         free_port(),
     )
     service.start()
-    await service.wait_ready()
+    try:
+        await service.wait_ready()
+    except BaseException:
+        service.kill()
+        raise
     return service

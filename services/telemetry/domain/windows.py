@@ -83,10 +83,6 @@ class WindowStats(msgspec.Struct, gc=False):
             self.last_ts = ts
             self.last = value
 
-    @property
-    def stddev(self) -> float:
-        return math.sqrt(self.m2 / self.count) if self.count else 0.0
-
 
 _MAX_SHARED_INTS = 10_000
 _NONE = WindowStats(first_offset=-1, start=-1)  # "no current window of this size"
@@ -156,9 +152,6 @@ class PartitionWindows:
         if len(ints) >= _MAX_SHARED_INTS:
             ints.clear()
         return ints.setdefault(n, n)
-
-    def is_closed(self, window_end: int) -> bool:
-        return window_end + self.lateness_ms <= self.watermark
 
     @property
     def open(self) -> dict[WindowKey, WindowStats]:
