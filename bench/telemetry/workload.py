@@ -42,12 +42,18 @@ class Workload:
 
 
 def readings(w: Workload) -> Iterator[tuple[str, Reading]]:
-    """(device_id, reading) in send order: second by second, device by device."""
+    """(device_id, reading) in send order: second by second, device by device; with more
+    readings per message than metrics, each device sends the seconds one message spans
+    together (a gateway that buffers 2 s sends 10 readings of 5 metrics at once)."""
     rng = random.Random(w.seed)
-    per_second = w.devices * w.metrics
+    span = max(1, w.per_message // w.metrics)  # seconds of one device in one message
+    per_device = w.metrics * span
+    per_block = w.devices * per_device
     for i in range(w.readings):
-        second, rest = divmod(i, per_second)
-        device, metric = divmod(rest, w.metrics)
+        block, rest = divmod(i, per_block)
+        device, rest = divmod(rest, per_device)
+        in_block, metric = divmod(rest, w.metrics)
+        second = block * span + in_block
         ts = w.base_ts + second * 1000 + device % 1000
         roll = rng.random()
         if roll < w.late_share:
