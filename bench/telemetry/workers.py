@@ -146,7 +146,7 @@ async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
         monitor = Monitor(load_rules(Path(args.rules)), settings.telemetry_allowed_lateness_ms)
     agg = TimedAggregator(settings, consumer, producer, monitor, events)
     agg.readings_topic = args.topic
-    agg.emit_budget = int(os.environ.get("BENCH_EMIT_BUDGET", agg.emit_budget))
+    agg.emit_slice_s = float(os.environ.get("BENCH_EMIT_SLICE_S", agg.emit_slice_s))
     probe_path = os.environ.get("BENCH_PROBE")
     lag_task: asyncio.Task[None] | None = None
     if probe_path:

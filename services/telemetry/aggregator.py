@@ -33,9 +33,19 @@ from shared.dlq import DlqPublisher, InvalidMessageError
 from shared.logging import get_logger
 
 READINGS_TOPIC = "telemetry.readings.v1"
-# Windows closed and encoded per poll: a boundary closes one window per series and size at once
-# (100 k in the benchmark), and that burst must not hold back the next poll's alarms.
-EMIT_BUDGET = 20_000
+# A boundary closes one window per series and size at once (100 k in the benchmark). A poll
+# closes and encodes them for at most EMIT_SLICE_S, in chunks of EMIT_CHUNK, then polls again,
+# so readings (alarm readings above all) are never held back by a whole burst.
+EMIT_SLICE_S = 0.01
+EMIT_CHUNK = 500
+# While windows are due, the loop yields this many times between polls: the consumer's fetcher
+# needs about that many turns of the event loop (wake, send the fetch, read the response, hand
+# the records over), and with one turn per slice a fetch took several slices, so the readings
+# (alarm readings too) behind a boundary waited for hundreds of milliseconds.
+BACKLOG_YIELDS = 4
+# After a poll queued alarms or machine states, the loop waits this long at most for them to be
+# acknowledged before it emits windows: enough for the events producer to put them on the wire.
+EVENTS_HANDOFF_S = 0.005
 log = get_logger(__name__)
 
 
@@ -114,7 +124,7 @@ class Aggregator:
         self._size_labels = [f"{size}ms" for size in self.sizes]
         self._last_commit = time.monotonic()
         self._backlog = False
-        self.emit_budget = EMIT_BUDGET
+        self.emit_slice_s = EMIT_SLICE_S
         self.healthy = False
 
     def subscribe(self) -> None:
@@ -138,7 +148,8 @@ class Aggregator:
             # getmany() returns at once while records are buffered and process() only queues
             # its sends, so without this the loop could run for most of a second without ever
             # letting the producers' sender tasks (alarms!) or the fetcher run.
-            await asyncio.sleep(0)
+            for _ in range(BACKLOG_YIELDS if self._backlog else 1):
+                await asyncio.sleep(0)
             self.healthy = True
             if self._commit_due(interval):
                 await self.commit()
@@ -150,9 +161,9 @@ class Aggregator:
         await self.commit()
 
     async def process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        """Apply one poll's records, send its alarms, then close and queue at most
-        ``emit_budget`` due windows (the rest in the next polls, which then do not wait for
-        records); sends are not awaited here."""
+        """Apply one poll's records, send its alarms, then close and queue due windows for at
+        most ``emit_slice_s`` (the rest in the next polls, which then do not wait for
+        records); window sends are not awaited here."""
         await self._restore(tp for tp in batch if tp not in self.partitions)
         if not self._out.ready:
             await self._out.refresh()
@@ -163,6 +174,7 @@ class Aggregator:
             part.idle_since_ms = now
             part.wm_at_idle = part.windows.watermark
         idle_after = self.settings.telemetry_idle_close_ms
+        events: list[asyncio.Future[Any]] = []
         for tp, part in list(self.partitions.items()):
             if (
                 tp not in batch
@@ -172,13 +184,13 @@ class Aggregator:
                 # A quiet partition's event time follows the wall clock, so its windows close.
                 part.windows.advance_to(part.wm_at_idle + (now - part.idle_since_ms))
             # Alarms of every partition first: sent before any window of this poll.
-            self._pending += await self.monitor.flush(
-                self.events_producer, tp, part.windows.watermark
-            )
-        budget = self.emit_budget
-        for part in self.partitions.values():
-            budget -= self._emit(part, budget)
-        self._backlog = any(p.windows.due for p in self.partitions.values())
+            events += await self.monitor.flush(self.events_producer, tp, part.windows.watermark)
+        if events:
+            # Let the events producer's sender put them on the wire before the windows' CPU
+            # work starts; queued but unsent, they would wait for the whole slice.
+            self._pending += events
+            await asyncio.wait(events, timeout=EVENTS_HANDOFF_S)
+        self._backlog = self._emit_slice()
         if not self._out.empty:
             self._pending.append(self._out.flush())
         self._observe(now)
@@ -242,9 +254,20 @@ class Aggregator:
             if mask >> i & 1:
                 m.LATE.labels(label).inc(count)
 
+    def _emit_slice(self) -> bool:
+        """Close and queue due windows, a chunk per partition in turn, until none is due or
+        the slice is used up; whether windows are still due."""
+        until = time.perf_counter() + self.emit_slice_s
+        due = [p for p in self.partitions.values() if p.windows.due]
+        while due:
+            for part in due:
+                self._emit(part, EMIT_CHUNK)
+                if time.perf_counter() >= until:
+                    return any(p.windows.due for p in due)
+            due = [p for p in due if p.windows.due]
+        return False
+
     def _emit(self, part: _Partition, budget: int | None) -> int:
-        if budget is not None and budget <= 0:
-            return 0
         closed = part.windows.close_due(budget)
         if not closed:
             return 0

@@ -10,7 +10,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from services.telemetry.aggregator import Aggregator
+from services.telemetry.aggregator import EMIT_CHUNK, Aggregator
 from services.telemetry.alarms.monitor import Monitor
 from services.telemetry.rules import parse_rules
 from services.telemetry.settings import TelemetrySettings
@@ -115,3 +115,73 @@ async def test_the_loop_yields_after_every_poll_and_alarms_use_their_own_produce
     assert events.sent == ["telemetry.alarms.v1"]  # raised once, never cleared
     assert windows.sent == []
     assert windows.batched > 0  # 500 s of readings: windows of 10 s closed and batched
+
+
+class ScriptedConsumer(Consumer):
+    """Returns the given polls, then empty ones."""
+
+    def __init__(self, polls: list[list[ConsumerRecord]]) -> None:
+        super().__init__(polls=len(polls), stop=asyncio.Event())
+        self.script = polls
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
+        return {TP: self.script.pop(0)} if self.script else {}
+
+
+def _record(offset: int, device: str, ts: int, value: float = 1.0) -> ConsumerRecord:
+    value_ = orjson.dumps(
+        {"device_id": device, "readings": [{"metric": "t", "ts": ts, "value": value}]}
+    )
+    return ConsumerRecord(TOPIC, 0, offset, 0, 0, device.encode(), value_, None, 7, 0, ())
+
+
+async def test_a_boundary_is_emitted_in_slices_and_every_window_once() -> None:
+    devices = [f"press-{i}" for i in range(2 * EMIT_CHUNK + 10)]
+    t0 = 1_700_000_000_000
+    first = [_record(i, d, t0 + 1000) for i, d in enumerate(devices)]
+    closing = [_record(len(devices), devices[0], t0 + 16_000)]  # watermark past 10 s + 5 s
+    windows = Producer()
+    consumer = ScriptedConsumer([first, closing])
+    agg = Aggregator(
+        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, windows),
+    )
+    agg.emit_slice_s = 0.0  # one chunk per poll
+    emitted = []
+    for _ in range(6):
+        await agg.process(await consumer.getmany(0, 5000))
+        await agg.commit()  # awaits the handed-over batches
+        emitted.append(windows.batched)
+    # The boundary's 2 * EMIT_CHUNK + 10 windows left in chunks of EMIT_CHUNK, one per poll.
+    assert emitted == [0, EMIT_CHUNK, 2 * EMIT_CHUNK, len(devices), len(devices), len(devices)]
+    assert not agg._backlog
+
+
+class SilentEvents(Producer):
+    """Takes events but never acknowledges them."""
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes, headers: Any
+    ) -> asyncio.Future[None]:
+        self.sent.append(topic)
+        return asyncio.get_running_loop().create_future()
+
+
+async def test_a_poll_waits_only_briefly_for_its_alarms_to_leave() -> None:
+    t0 = 1_700_000_000_000
+    events = SilentEvents()
+    consumer = ScriptedConsumer([[_record(0, "press-1", t0), _record(1, "press-1", t0, 95.0)]])
+    agg = Aggregator(
+        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, Producer()),
+        Monitor(BOOK, 5000),
+        cast(AIOKafkaProducer, events),
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await agg.process(await consumer.getmany(0, 5000))
+    assert events.sent == ["telemetry.alarms.v1"]
+    # Bounded by EVENTS_HANDOFF_S, not by an acknowledgement that never comes.
+    assert loop.time() - started < 1.0
