@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import msgspec
 import orjson
 
 from contracts.envelope import (
@@ -55,8 +56,33 @@ def _ce_time(window_end: int) -> bytes:
     return text
 
 
-def encode_window(w: ClosedWindow) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    """Key, value and headers of one aggregate record (the headers of ``CloudEvent.headers``)."""
+class WindowRecord(msgspec.Struct, gc=False):
+    """One aggregate record before it is appended: what differs between windows, in an object
+    the garbage collector does not track (a boundary's records are made ahead of their close
+    and wait there for seconds; as tuples and lists they made full collections walk them)."""
+
+    key: bytes
+    value: bytes
+    ce_id: bytes
+    ce_time: bytes
+    size_ms: int
+    window_end: int
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """The headers of ``CloudEvent.headers``."""
+        return [
+            _H_SPEC,
+            ("ce_id", self.ce_id),
+            _H_SOURCE,
+            _H_TYPE,
+            ("ce_time", self.ce_time),
+            ("ce_subject", self.key),
+            _H_SCHEMA,
+            _H_CONTENT,
+        ]
+
+
+def window_record(w: ClosedWindow) -> WindowRecord:
     value = orjson.dumps(
         {
             "device_id": w.device_id,
@@ -71,15 +97,17 @@ def encode_window(w: ClosedWindow) -> tuple[bytes, bytes, list[tuple[str, bytes]
             "last": w.last,
         }
     )
-    key = w.device_id.encode()
-    headers = [
-        _H_SPEC,
-        ("ce_id", window_event_id(w).encode()),
-        _H_SOURCE,
-        _H_TYPE,
-        ("ce_time", _ce_time(w.window_end)),
-        ("ce_subject", key),
-        _H_SCHEMA,
-        _H_CONTENT,
-    ]
-    return key, value, headers
+    return WindowRecord(
+        w.device_id.encode(),
+        value,
+        window_event_id(w).encode(),
+        _ce_time(w.window_end),
+        w.size_ms,
+        w.window_end,
+    )
+
+
+def encode_window(w: ClosedWindow) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """Key, value and headers of one aggregate record."""
+    r = window_record(w)
+    return r.key, r.value, r.headers()
