@@ -75,12 +75,12 @@ class TimedAggregator(Aggregator):
         if batch and marks:
             self.probe["watermark_lag"].append(time.time() - max(marks) / 1000)
 
-    async def commit(self) -> None:
+    async def commit(self, *, background: bool = False) -> None:
         if self.probe is None:
-            await super().commit()
+            await super().commit(background=background)
             return
         t0 = time.perf_counter()
-        await super().commit()
+        await super().commit(background=background)
         self.probe["commit"].append(time.perf_counter() - t0)
         self._mark += time.perf_counter() - t0
 
@@ -147,6 +147,7 @@ async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
     agg = TimedAggregator(settings, consumer, producer, monitor, events)
     agg.readings_topic = args.topic
     agg.emit_slice_s = float(os.environ.get("BENCH_EMIT_SLICE_S", agg.emit_slice_s))
+    agg.seal_slice_s = float(os.environ.get("BENCH_SEAL_SLICE_S", agg.seal_slice_s))
     probe_path = os.environ.get("BENCH_PROBE")
     lag_task: asyncio.Task[None] | None = None
     if probe_path:

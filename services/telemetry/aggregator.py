@@ -11,6 +11,7 @@ poll, not per reading. See docs/decisions/0004-hot-path-decoder.md for the decod
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,7 +27,7 @@ from services.telemetry.alarms.monitor import Monitor
 from services.telemetry.batch_send import BatchSender
 from services.telemetry.decode_fast import FastReading, decode_readings_fast
 from services.telemetry.domain.windows import PartitionWindows
-from services.telemetry.emit import AGGREGATES_TOPIC, encode_window
+from services.telemetry.emit import AGGREGATES_TOPIC, window_record
 from services.telemetry.rules import RuleBook
 from services.telemetry.settings import TelemetrySettings
 from shared.dlq import DlqPublisher, InvalidMessageError
@@ -38,6 +39,9 @@ READINGS_TOPIC = "telemetry.readings.v1"
 # so readings (alarm readings above all) are never held back by a whole burst.
 EMIT_SLICE_S = 0.01
 EMIT_CHUNK = 500
+# Windows that have ended are encoded ahead of their close, in the allowed lateness, for at
+# most SEAL_SLICE_S per poll while no window is due (0 turns it off).
+SEAL_SLICE_S = 0.005
 # While windows are due, the loop yields this many times between polls: the consumer's fetcher
 # needs about that many turns of the event loop (wake, send the fetch, read the response, hand
 # the records over), and with one turn per slice a fetch took several slices, so the readings
@@ -83,8 +87,10 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._agg = agg
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        # Pending sends and commits happen inside the poll loop, never across a poll, so the
-        # state can simply be dropped: the next owner replays from the committed offset.
+        # Pending sends and commits happen inside the poll loop, never across a poll (a commit
+        # in flight is waited for here), so the state can simply be dropped: the next owner
+        # replays from the committed offset.
+        await self._agg.settle_commit()
         for tp in revoked:
             self._agg.partitions.pop(tp, None)
         self._agg.monitor.drop(revoked)
@@ -124,7 +130,9 @@ class Aggregator:
         self._size_labels = [f"{size}ms" for size in self.sizes]
         self._last_commit = time.monotonic()
         self._backlog = False
+        self._committing: asyncio.Future[None] | None = None
         self.emit_slice_s = EMIT_SLICE_S
+        self.seal_slice_s = SEAL_SLICE_S
         self.healthy = False
 
     def subscribe(self) -> None:
@@ -151,8 +159,11 @@ class Aggregator:
             for _ in range(BACKLOG_YIELDS if self._backlog else 1):
                 await asyncio.sleep(0)
             self.healthy = True
-            if self._commit_due(interval):
-                await self.commit()
+            if self._committing is not None and self._committing.done():
+                committing, self._committing = self._committing, None
+                committing.result()  # a failed commit fails the loop (the supervisor restarts)
+            if self._committing is None and self._commit_due(interval):
+                await self.commit(background=True)
         # Clean stop only: after an error nothing is committed and the restart replays.
         for part in self.partitions.values():
             self._emit(part, None)
@@ -173,27 +184,31 @@ class Aggregator:
             await self._apply(part, records, now)
             part.idle_since_ms = now
             part.wm_at_idle = part.windows.watermark
+            # A partition's alarms leave before the next partition's records are applied.
+            await self._send_events(tp, part)
         idle_after = self.settings.telemetry_idle_close_ms
-        events: list[asyncio.Future[Any]] = []
         for tp, part in list(self.partitions.items()):
-            if (
-                tp not in batch
-                and part.windows.open_count
-                and now - part.idle_since_ms >= idle_after
-            ):
+            if tp in batch:
+                continue
+            if part.windows.open_count and now - part.idle_since_ms >= idle_after:
                 # A quiet partition's event time follows the wall clock, so its windows close.
                 part.windows.advance_to(part.wm_at_idle + (now - part.idle_since_ms))
-            # Alarms of every partition first: sent before any window of this poll.
-            events += await self.monitor.flush(self.events_producer, tp, part.windows.watermark)
-        if events:
-            # Let the events producer's sender put them on the wire before the windows' CPU
-            # work starts; queued but unsent, they would wait for the whole slice.
-            self._pending += events
-            await asyncio.wait(events, timeout=EVENTS_HANDOFF_S)
+            await self._send_events(tp, part)
         self._backlog = self._emit_slice()
+        if not self._backlog and self.seal_slice_s > 0:
+            self._seal_slice()
         if not self._out.empty:
             self._pending.append(self._out.flush())
         self._observe(now)
+
+    async def _send_events(self, tp: TopicPartition, part: _Partition) -> None:
+        """Advance the partition's alarm engine and send its events; then wait a moment for
+        the events producer's sender to put them on the wire before the windows' CPU work
+        (queued but unsent, they would wait for all of it)."""
+        events = await self.monitor.flush(self.events_producer, tp, part.windows.watermark)
+        if events:
+            self._pending += events
+            await asyncio.wait(events, timeout=EVENTS_HANDOFF_S)
 
     async def _apply(self, part: _Partition, records: list[ConsumerRecord], now: int) -> None:
         rejected: list[tuple[ConsumerRecord, InvalidMessageError]] = []
@@ -267,8 +282,21 @@ class Aggregator:
             due = [p for p in due if p.windows.due]
         return False
 
+    def _seal_slice(self) -> None:
+        """Encode windows that have ended and wait out the allowed lateness, for at most
+        ``seal_slice_s``: at their close only the bookkeeping and the append are left, so a
+        boundary's burst costs about half (see ``PartitionWindows.seal_ended``)."""
+        until = time.perf_counter() + self.seal_slice_s
+        # Windows are left to settle for half the lateness first: right after a boundary every
+        # series opens its new windows (the roll), and sealing then would add to that burst.
+        settle = self.lateness // 2
+        for part in self.partitions.values():
+            while part.windows.seal_ended(window_record, EMIT_CHUNK, settle):
+                if time.perf_counter() >= until:
+                    return
+
     def _emit(self, part: _Partition, budget: int | None) -> int:
-        closed = part.windows.close_due(budget)
+        closed = part.windows.close_due_as(window_record, budget)
         if not closed:
             return 0
         part.dirty = True
@@ -276,9 +304,9 @@ class Aggregator:
         # Windows of a boundary share their size and end: count them per (size, end) and
         # observe the emit lag once per group.
         groups: dict[tuple[int, int], int] = {}
-        for w in closed:
-            append(*encode_window(w))
-            group = (w.size_ms, w.window_end)
+        for r in closed:
+            append(r.key, r.value, r.headers())
+            group = (r.size_ms, r.window_end)
             groups[group] = groups.get(group, 0) + 1
         due = _wall_ms() - self.lateness
         for (size, end), count in groups.items():
@@ -295,8 +323,22 @@ class Aggregator:
             return False
         return elapsed >= 5 * interval or all(f.done() for f in self._pending)
 
-    async def commit(self) -> None:
-        """Await every pending send, then commit each partition's safe offset and watermark."""
+    async def settle_commit(self) -> None:
+        """Wait for a commit in flight (its failure is dropped: a later commit covers it)."""
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            with contextlib.suppress(Exception):
+                await committing
+
+    async def commit(self, *, background: bool = False) -> None:
+        """Await every pending send, then commit each partition's safe offset and watermark.
+
+        ``background``: the Kafka commit itself (a round trip to the group coordinator, up to
+        about 0.1 s while a boundary's windows reach the broker) runs as a task, so polls and
+        alarms go on meanwhile; the next commit waits for it."""
+        if self._committing is not None:
+            committing, self._committing = self._committing, None
+            await committing
         if self._pending:
             pending, self._pending = self._pending, []
             await asyncio.gather(*pending)
@@ -311,7 +353,9 @@ class Aggregator:
                 safe = self.monitor.clamp(tp, part.windows.safe_offset(part.next_offset))
                 offsets[tp] = (safe, encode_metadata(part.windows.watermark))
                 part.dirty = False
-        if offsets:
+        if offsets and background:
+            self._committing = asyncio.ensure_future(self.consumer.commit(offsets))
+        elif offsets:
             await self.consumer.commit(offsets)
         self._last_commit = time.monotonic()
 

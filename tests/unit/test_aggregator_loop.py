@@ -185,3 +185,58 @@ async def test_a_poll_waits_only_briefly_for_its_alarms_to_leave() -> None:
     assert events.sent == ["telemetry.alarms.v1"]
     # Bounded by EVENTS_HANDOFF_S, not by an acknowledgement that never comes.
     assert loop.time() - started < 1.0
+
+
+class SlowCommits(ScriptedConsumer):
+    """Each Kafka commit takes until ``release`` is set."""
+
+    def __init__(self, polls: list[list[ConsumerRecord]]) -> None:
+        super().__init__(polls)
+        self.release = asyncio.Event()
+        self.started: list[dict[Any, Any]] = []
+        self.finished: list[dict[Any, Any]] = []
+
+    async def commit(self, offsets: Any) -> None:
+        self.started.append(offsets)
+        await self.release.wait()
+        self.finished.append(offsets)
+
+
+async def test_a_background_commit_does_not_hold_the_loop_and_commits_stay_in_order() -> None:
+    t0 = 1_700_000_000_000
+    consumer = SlowCommits([[_record(0, "press-1", t0)], [_record(1, "press-1", t0 + 1)]])
+    agg = Aggregator(
+        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, Producer()),
+    )
+    await agg.process(await consumer.getmany(0, 5000))
+    await asyncio.wait_for(agg.commit(background=True), 1)  # returns with the commit in flight
+    await asyncio.sleep(0)
+    assert len(consumer.started) == 1
+    assert consumer.finished == []
+    await agg.process(await consumer.getmany(0, 5000))  # the loop goes on meanwhile
+    second = asyncio.ensure_future(agg.commit())
+    await asyncio.sleep(0.01)
+    assert len(consumer.started) == 1  # the next commit waits for the one in flight
+    consumer.release.set()
+    await asyncio.wait_for(second, 1)
+    assert [next(iter(c.values()))[0] for c in consumer.finished] == [0, 0]
+    assert len(consumer.started) == 2
+
+
+async def test_a_revoke_waits_for_the_commit_in_flight() -> None:
+    consumer = SlowCommits([[_record(0, "press-1", 1_700_000_000_000)]])
+    agg = Aggregator(
+        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, Producer()),
+    )
+    await agg.process(await consumer.getmany(0, 5000))
+    await agg.commit(background=True)
+    revoke = asyncio.ensure_future(agg.settle_commit())
+    await asyncio.sleep(0.01)
+    assert not revoke.done()
+    consumer.release.set()
+    await asyncio.wait_for(revoke, 1)
+    assert len(consumer.finished) == 1
