@@ -219,7 +219,8 @@ class PartitionWindows:
                     mask = slow(series, key, ts, value, offset)
                     if mask:
                         late[mask] = late.get(mask, 0) + 1
-                wm = max(wm, ts)
+                if ts > wm:  # noqa: PLR1730 (a call per reading costs more)
+                    wm = ts
                 added += 1
         self.watermark = wm
         return added, skipped, late
