@@ -47,8 +47,9 @@ SEAL_SLICE_S = 0.005
 # the records over), and with one turn per slice a fetch took several slices, so the readings
 # (alarm readings too) behind a boundary waited for hundreds of milliseconds.
 BACKLOG_YIELDS = 4
-# After a poll queued alarms or machine states, the loop waits this long at most for them to be
-# acknowledged before it emits windows: enough for the events producer to put them on the wire.
+# After a partition's records queued alarms or machine states, the loop waits this long at most
+# for them to be acknowledged before it goes on (next partition, windows): enough for the events
+# producer to put them on the wire.
 EVENTS_HANDOFF_S = 0.005
 log = get_logger(__name__)
 
@@ -180,7 +181,9 @@ class Aggregator:
             await self._out.refresh()
         now = _wall_ms()
         for tp, records in batch.items():
-            part = self.partitions[tp]
+            part = self.partitions.get(tp)
+            if part is None:
+                continue  # revoked while this poll was being applied: the next owner replays
             await self._apply(part, records, now)
             part.idle_since_ms = now
             part.wm_at_idle = part.windows.watermark
