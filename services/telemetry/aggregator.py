@@ -40,7 +40,7 @@ READINGS_TOPIC = "telemetry.readings.v1"
 EMIT_SLICE_S = 0.01
 EMIT_CHUNK = 500
 # Windows that have ended are encoded ahead of their close, in the allowed lateness, for at
-# most SEAL_SLICE_S per poll while no window is due (0 turns it off).
+# most SEAL_SLICE_S per poll while no window is due and the poll was not full (0 turns it off).
 SEAL_SLICE_S = 0.005
 # While windows are due, the loop yields this many times between polls: the consumer's fetcher
 # needs about that many turns of the event loop (wake, send the fetch, read the response, hand
@@ -198,7 +198,10 @@ class Aggregator:
                 part.windows.advance_to(part.wm_at_idle + (now - part.idle_since_ms))
             await self._send_events(tp, part)
         self._backlog = self._emit_slice()
-        if not self._backlog and self.seal_slice_s > 0:
+        # Sealing spends idle time: a consumer catching up (a full poll) has none, and the
+        # windows it closes are late anyway.
+        full = sum(map(len, batch.values())) >= self.settings.telemetry_max_poll_records
+        if not self._backlog and not full and self.seal_slice_s > 0:
             self._seal_slice()
         if not self._out.empty:
             self._pending.append(self._out.flush())

@@ -240,3 +240,27 @@ async def test_a_revoke_waits_for_the_commit_in_flight() -> None:
     consumer.release.set()
     await asyncio.wait_for(revoke, 1)
     assert len(consumer.finished) == 1
+
+
+async def test_ended_windows_are_sealed_in_idle_polls_only() -> None:
+    t0 = 1_700_000_000_000
+    ended = [_record(i, f"press-{i}", t0 + 1000) for i in range(3)]
+    # Watermark 10 s past the windows' end: ended, settled (half the 5 s lateness), not due.
+    later = [_record(3, "press-0", t0 + 13_000), _record(4, "press-0", t0 + 13_001)]
+    sealed_after = []
+    for max_poll in (2, 100):  # the second poll is full, then not
+        consumer = ScriptedConsumer([list(ended), list(later)])
+        agg = Aggregator(
+            TelemetrySettings(
+                kafka_bootstrap="127.0.0.1:9",
+                telemetry_windows="10s",
+                telemetry_max_poll_records=max_poll,
+            ),
+            cast(AIOKafkaConsumer, consumer),
+            cast(AIOKafkaProducer, Producer()),
+        )
+        for _ in range(2):
+            await agg.process(await consumer.getmany(0, 5000))
+        windows = next(iter(agg.partitions.values())).windows
+        sealed_after.append(sum(w.sealed is not None for w in windows.open.values()))
+    assert sealed_after == [0, 3]  # a full poll is catching up: no idle time to seal in
