@@ -2,44 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.windows import BAD, R, configs, records
 
 from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
-
-BAD = object()
-
-
-@dataclass
-class R:
-    metric: str
-    ts: int
-    value: float
-    quality: object = None
-
-
-records = st.lists(
-    st.tuples(
-        st.sampled_from(["d0", "d1", "d2"]),
-        st.lists(
-            st.builds(
-                R,
-                st.sampled_from(["t", "p"]),
-                st.integers(0, 30_000),
-                st.floats(-1e6, 1e6, allow_nan=False),
-                st.sampled_from([None, None, None, BAD]),
-            ),
-            min_size=1,
-            max_size=4,
-        ),
-    ),
-    max_size=120,
-)
-configs = st.sampled_from(
-    [((1000, 5000), 500), ((1000,), 0), ((1000, 3000, 6000), 2500), ((500,), 1700)]
-)
 
 
 @settings(max_examples=300, deadline=None)

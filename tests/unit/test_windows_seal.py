@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_windows_batch import BAD, R, configs, records
+from support.windows import BAD, R, configs, records
 
 from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
 
