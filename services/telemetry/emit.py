@@ -105,9 +105,3 @@ def window_record(w: ClosedWindow) -> WindowRecord:
         w.size_ms,
         w.window_end,
     )
-
-
-def encode_window(w: ClosedWindow) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    """Key, value and headers of one aggregate record."""
-    r = window_record(w)
-    return r.key, r.value, r.headers()

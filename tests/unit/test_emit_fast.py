@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from contracts.envelope import CloudEvent, derived_id, rfc3339_from_millis
 from services.telemetry.domain.windows import ClosedWindow
-from services.telemetry.emit import _SCHEMA, _SOURCE, _TYPE, encode_window, window_event_id
+from services.telemetry.emit import _SCHEMA, _SOURCE, _TYPE, window_event_id, window_record
 
 windows = st.builds(
     ClosedWindow,
@@ -29,7 +29,8 @@ windows = st.builds(
 def test_ids_and_headers_equal_the_envelope(w: ClosedWindow) -> None:
     expected_id = derived_id("window", w.device_id, w.metric, w.size_ms, w.window_start)
     assert window_event_id(w) == expected_id
-    key, _, headers = encode_window(w)
+    record = window_record(w)
+    key, headers = record.key, record.headers()
     event = CloudEvent(
         id=expected_id,
         source=_SOURCE,
