@@ -151,6 +151,27 @@ def test_safe_offset_is_first_reading_of_oldest_open_window() -> None:
     assert pw.safe_offset(next_offset=4) == 4
 
 
+
+def test_safe_offset_is_the_oldest_first_reading_over_every_deadline() -> None:
+    # An out-of-order reading opens an older window (earlier deadline) after a newer one, and
+    # a second series' window opens in between: the safe offset is the smallest first offset
+    # of all open windows, whichever deadline they close at.
+    pw = PartitionWindows((1000,), 500)
+    for offset, (device, ts) in enumerate([("a", 1100), ("b", 1200), ("a", 900), ("b", 1300)]):
+        pw.add(device, "m", ts, 1.0, offset)
+        pw.observe(ts)
+    assert pw.safe_offset(next_offset=4) == 0  # [1000,2000) of a, opened by offset 0
+    pw.add("a", "m", 1600, 1.0, 4)
+    pw.observe(1600)
+    [closed] = pw.close_due()  # [0,1000) of a (deadline 1500), opened by offset 2
+    assert (closed.device_id, closed.window_start) == ("a", 0)
+    assert pw.safe_offset(next_offset=5) == 0
+    pw.add("a", "m", 2600, 1.0, 5)
+    pw.observe(2600)
+    assert {(w.device_id, w.window_start) for w in pw.close_due()} == {("a", 1000), ("b", 1000)}
+    assert pw.safe_offset(next_offset=6) == 5
+
+
 readings_strategy = st.lists(
     st.tuples(
         st.sampled_from(["d1", "d2", "d3"]),

@@ -24,10 +24,9 @@ from __future__ import annotations
 import heapq
 import math
 import sys
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -147,8 +146,6 @@ class PartitionWindows:
     # Windows that close together share one entry: deadline -> windows, plus a heap of deadlines.
     _closing: dict[int, list[WindowStats]] = field(default_factory=dict)
     _deadlines: list[int] = field(default_factory=list)
-    # Windows in creation order, which is offset order: the first open one is the safe offset.
-    _by_offset: deque[WindowStats] = field(default_factory=deque)
     # Window starts, ends and deadlines are the same few numbers for every series (windows are
     # aligned to the epoch): one shared int object each instead of one per window and series.
     _ints: dict[int, int] = field(default_factory=dict)
@@ -273,7 +270,6 @@ class PartitionWindows:
             heapq.heappush(self._deadlines, deadline)
         else:
             closing.append(w)
-        self._by_offset.append(w)
         self.open_count += 1
         current = series.current[i]
         if current is _NONE:
@@ -347,7 +343,7 @@ class PartitionWindows:
                 key = s.key
                 assert key is not None
                 if s.sealed_count == s.count and same_make:
-                    append(cast(T, s.sealed))  # made by this very ``make``
+                    append(s.sealed)  # type: ignore[arg-type]  # made by this very ``make``
                 else:
                     append(make(self._snapshot(s, key)))
                 s.sealed = None
@@ -410,7 +406,9 @@ class PartitionWindows:
             series.replace_current(w.size_index, _NONE)
             series.deadline = -1
         else:
-            series.older = tuple(o for o in series.older if o is not w)
+            older = series.older
+            # Windows close oldest first, so it is nearly always the first of the older ones.
+            series.older = older[1:] if older[0] is w else tuple(o for o in older if o is not w)
         if not series.older and series.current == self._no_windows:
             del self._series[series.key]
 
@@ -420,10 +418,10 @@ class PartitionWindows:
         return bool(self._deadlines) and self._deadlines[0] <= self.watermark
 
     def safe_offset(self, next_offset: int) -> int:
-        """The offset to commit: below it every reading belongs to an emitted window."""
-        queue = self._by_offset
-        while queue:
-            if queue[0].key is not None:
-                return queue[0].first_offset
-            queue.popleft()  # that window has closed since; drop the stale entry
-        return next_offset
+        """The offset to commit: below it every reading belongs to an emitted window.
+
+        Each deadline's list holds open windows only, in creation order, which is offset
+        order: its first window is its oldest, and the oldest of those is the safe offset."""
+        if not self._closing:
+            return next_offset
+        return min(windows[0].first_offset for windows in self._closing.values())
