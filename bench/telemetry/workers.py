@@ -24,7 +24,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from services.telemetry.aggregator import Aggregator
 from services.telemetry.alarms.monitor import Monitor
-from services.telemetry.app import make_events_producer
+from services.telemetry.app import make_aggregator_consumer, make_events_producer
 from services.telemetry.decode_fast import decode_readings_fast
 from services.telemetry.rules import load_rules
 from services.telemetry.settings import TelemetrySettings
@@ -130,12 +130,7 @@ def write_probe(probe: dict[str, list[float]], path: str) -> None:
 
 async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
     settings = settings_for(args)
-    consumer = make_consumer(
-        settings,
-        group_id=settings.telemetry_consumer_group,
-        role="aggregator",
-        max_poll_records=settings.telemetry_max_poll_records,
-    )
+    consumer = make_aggregator_consumer(settings)
     producer = make_producer(settings, role="aggregator")
     events = make_events_producer(settings)
     await producer.start()

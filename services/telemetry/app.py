@@ -35,13 +35,18 @@ def _clients(
 ) -> tuple[AIOKafkaConsumer, AIOKafkaProducer, AIOKafkaProducer]:
     """The aggregator's consumer, its producer of windows, and a producer of alarms and
     machine states that sends each event at once (no linger) on a connection of its own."""
-    consumer = make_consumer(
+    consumer = make_aggregator_consumer(settings)
+    return consumer, make_producer(settings, role="aggregator"), make_events_producer(settings)
+
+
+def make_aggregator_consumer(settings: TelemetrySettings) -> AIOKafkaConsumer:
+    """The aggregator's consumer of readings (not yet subscribed)."""
+    return make_consumer(
         settings,
         group_id=settings.telemetry_consumer_group,
         role="aggregator",
         max_poll_records=settings.telemetry_max_poll_records,
     )
-    return consumer, make_producer(settings, role="aggregator"), make_events_producer(settings)
 
 
 def make_events_producer(settings: TelemetrySettings) -> AIOKafkaProducer:
