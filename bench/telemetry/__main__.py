@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.telemetry.check import same_windows
 from bench.telemetry.kafka import broker, ensure_manifest_topics
-from bench.telemetry.latency import measure
+from bench.telemetry.latency import measure, measure_runs
 from bench.telemetry.runs import ROOT, Result, prefill, timed_run
 from bench.telemetry.workload import Workload
 
@@ -113,7 +113,9 @@ def main() -> None:
         ten = throughput(bootstrap, batched, runs)
         rate = 0.5 * one["readings_per_s"]["millrace"]
         print(f"latency at {rate:,.0f} readings/s (50 % of Millrace's max) ...", flush=True)
-        lat = measure(bootstrap, rate, float(os.environ.get("BENCH_LATENCY_S", "40")), LATENESS_MS)
+        seconds = float(os.environ.get("BENCH_LATENCY_S", "40"))
+        lat_runs = int(os.environ.get("BENCH_LATENCY_RUNS", "3"))
+        lat = measure_runs(bootstrap, rate, seconds, LATENESS_MS, lat_runs)
     print("memory, 100 k devices x 10 metrics open ...", flush=True)
     mem = memory()
     rates = one["readings_per_s"]
