@@ -5,8 +5,9 @@ and Quix produce the same windows, time the three systems on two pre-filled work
 of alternating runs), measure latency at half of Millrace's maximum rate, and the memory of
 100 k devices x 10 metrics of open windows. Writes ``bench/results/telemetry.json``.
 
-Sizes: ``BENCH_READINGS`` (default 2,000,000) and ``BENCH_RUNS`` (default 3); committed
-results come from the defaults.
+Sizes: ``BENCH_READINGS`` (default 2,000,000), ``BENCH_RUNS`` (default 3), ``BENCH_LATENCY_S``
+(default 40) and ``BENCH_LATENCY_RUNS`` (default 3, medians reported); committed results come
+from the defaults.
 """
 
 from __future__ import annotations
