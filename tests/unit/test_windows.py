@@ -151,7 +151,6 @@ def test_safe_offset_is_first_reading_of_oldest_open_window() -> None:
     assert pw.safe_offset(next_offset=4) == 4
 
 
-
 def test_safe_offset_is_the_oldest_first_reading_over_every_deadline() -> None:
     # An out-of-order reading opens an older window (earlier deadline) after a newer one, and
     # a second series' window opens in between: the safe offset is the smallest first offset
