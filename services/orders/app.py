@@ -16,8 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.orders import metrics as m
 from services.orders.adapters.consumer import TOPICS, LifecycleConsumer
 from services.orders.adapters.postgres import SCHEMA, PoolRef
+from services.orders.adapters.prune import prune_loop, retention
 from services.orders.adapters.relay import OutboxRelay
 from services.orders.api import noop_router, orders_router
+from services.orders.handlers import LIFECYCLE
 from services.orders.settings import OrdersSettings
 from shared.db import create_pool, db_ready
 from shared.dlq import DlqPublisher
@@ -35,6 +37,9 @@ async def _nothing() -> None:
     return None
 
 
+FAILURES = {"consumer": m.CONSUMER_RESTARTS, "relay": m.RELAY_ERRORS, "prune": m.PRUNE_ERRORS}
+
+
 async def supervise(name: str, stop: asyncio.Event, body: Callable[[], Awaitable[None]]) -> None:
     """Run ``body`` until ``stop``; after an error (an outage) run it again, with capped
     exponential backoff. Work resumes from durable state: nothing is skipped."""
@@ -44,7 +49,7 @@ async def supervise(name: str, stop: asyncio.Event, body: Callable[[], Awaitable
             await body()
             backoff = 0.5
         except Exception as exc:
-            m.CONSUMER_RESTARTS.inc() if name == "consumer" else m.RELAY_ERRORS.inc()
+            FAILURES[name].inc()
             log.exception(f"{name} failed; restarting", error=repr(exc), backoff_s=backoff)
         if not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -155,6 +160,14 @@ def create_app(
                         stop,
                         lambda: consumer_loop(settings, pool, stop, after_db_commit, live),
                     )
+                )
+            )
+        if settings.orders_prune_interval_ms:
+            policy = retention(settings.orders_outbox_keep_ms, LIFECYCLE)  # the inbox's topics
+            interval = settings.orders_prune_interval_ms / 1000
+            tasks.append(
+                asyncio.create_task(
+                    supervise("prune", stop, lambda: prune_loop(pool, policy, interval, stop))
                 )
             )
         if not settings.orders_tokens:

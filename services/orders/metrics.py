@@ -27,6 +27,10 @@ RELAY_LAG = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60),
 )
 RELAY_ERRORS = Counter("millrace_orders_relay_errors_total", "Relay rounds that failed.")
+PRUNED = Counter(
+    "millrace_orders_pruned_rows_total", "Bookkeeping rows deleted by retention.", ["table"]
+)
+PRUNE_ERRORS = Counter("millrace_orders_prune_errors_total", "Retention rounds that failed.")
 CONSUMED = Counter(
     "millrace_orders_consumed_total", "Events consumed by topic and outcome.", ["topic", "outcome"]
 )

@@ -45,6 +45,15 @@ class OrdersSettings(ServiceSettings):
     orders_relay_batch: int = Field(500, ge=1, le=10_000)
     orders_relay_poll_ms: int = Field(1_000, ge=10, le=60_000)
     orders_page_max: int = Field(100, ge=1, le=1_000)
+    orders_outbox_keep_ms: int = Field(
+        7 * 24 * 3_600_000, ge=0, description="How long sent outbox rows are kept."
+    )
+    orders_prune_interval_ms: int = Field(
+        3_600_000,
+        ge=0,
+        le=24 * 3_600_000,
+        description="How often sent outbox and expired inbox rows are deleted (0: never).",
+    )
     orders_bench_noop: bool = Field(
         False, description="Mount POST /v1/noop (auth + body parsing only) for the benchmark."
     )
