@@ -61,6 +61,9 @@ class FakeConsumer:
     def highwater(self, tp: TopicPartition) -> int | None:
         return None
 
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition(TOPIC, p) for p in range(4)}
+
     async def commit(self, offsets: Any) -> None:
         self.commits += 1
 

@@ -372,7 +372,18 @@ class Aggregator:
         # aiokafka's public committed() drops the metadata, which holds the watermark.
         committed = await self.consumer._coordinator.fetch_committed_offsets(missing)
         await self.monitor.restore(missing)
+        # A rebalance during those awaits may have revoked some of them: the revoke found no
+        # state to drop, so none is made here either (the next owner replays them).
+        assigned = self.consumer.assignment()
+        revoked = [tp for tp in missing if tp not in assigned]
+        if revoked:
+            self.monitor.drop(revoked)
+            log.info(
+                "partitions revoked before restore", partitions=[tp.partition for tp in revoked]
+            )
         for tp in missing:
+            if tp not in assigned:
+                continue
             meta = committed.get(tp)
             windows = PartitionWindows(self.sizes, self.lateness)
             restored = decode_metadata(meta.metadata if meta is not None else None)

@@ -88,6 +88,9 @@ class Consumer:
     def highwater(self, tp: TopicPartition) -> int | None:
         return None
 
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
 
 async def test_the_loop_yields_after_every_poll_and_alarms_use_their_own_producer() -> None:
     stop = asyncio.Event()
@@ -264,3 +267,49 @@ async def test_ended_windows_are_sealed_in_idle_polls_only() -> None:
         windows = next(iter(agg.partitions.values())).windows
         sealed_after.append(sum(w.sealed is not None for w in windows.open.values()))
     assert sealed_after == [0, 3]  # a full poll is catching up: no idle time to seal in
+
+
+class RevokingCoordinator:
+    """The rebalance's revoke runs while the committed offsets are fetched."""
+
+    def __init__(self, consumer: RevokedWhileRestoring) -> None:
+        self.consumer = consumer
+
+    async def fetch_committed_offsets(self, tps: Any) -> dict[Any, Any]:
+        self.consumer.assigned = set()
+        return {}
+
+
+class RevokedWhileRestoring(ScriptedConsumer):
+    """The partition is revoked while its committed offsets are being fetched."""
+
+    def __init__(self, polls: list[list[ConsumerRecord]]) -> None:
+        super().__init__(polls)
+        self.assigned = {TP}
+        self.commits: list[Any] = []
+        self._coordinator = RevokingCoordinator(self)  # type: ignore[assignment]
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    async def commit(self, offsets: Any) -> None:
+        self.commits.append(offsets)
+
+
+async def test_a_partition_revoked_while_it_is_restored_is_not_taken_up() -> None:
+    t0 = 1_700_000_000_000
+    consumer = RevokedWhileRestoring([[_record(0, "press-1", t0, 95.0)]])
+    events = Producer()
+    agg = Aggregator(
+        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, Producer()),
+        Monitor(BOOK, 5000),
+        cast(AIOKafkaProducer, events),
+    )
+    await agg.process(await consumer.getmany(0, 5000))
+    await agg.commit()
+    assert agg.partitions == {}
+    assert agg.monitor.engines == {}
+    assert events.sent == []  # its alarm is the next owner's, from the replay
+    assert consumer.commits == []  # nothing to commit for a partition no longer owned
