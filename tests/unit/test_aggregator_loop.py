@@ -171,17 +171,22 @@ class SilentEvents(Producer):
         return asyncio.get_running_loop().create_future()
 
 
-async def test_a_poll_waits_only_briefly_for_its_alarms_to_leave() -> None:
-    t0 = 1_700_000_000_000
-    events = SilentEvents()
-    consumer = ScriptedConsumer([[_record(0, "press-1", t0), _record(1, "press-1", t0, 95.0)]])
-    agg = Aggregator(
+def with_alarms(consumer: Consumer, events: Producer) -> Aggregator:
+    """An aggregator of 10 s windows with the alarm rule ``hot`` and its own events producer."""
+    return Aggregator(
         TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, Producer()),
         Monitor(BOOK, 5000),
         cast(AIOKafkaProducer, events),
     )
+
+
+async def test_a_poll_waits_only_briefly_for_its_alarms_to_leave() -> None:
+    t0 = 1_700_000_000_000
+    events = SilentEvents()
+    consumer = ScriptedConsumer([[_record(0, "press-1", t0), _record(1, "press-1", t0, 95.0)]])
+    agg = with_alarms(consumer, events)
     loop = asyncio.get_running_loop()
     started = loop.time()
     await agg.process(await consumer.getmany(0, 5000))
@@ -300,13 +305,7 @@ async def test_a_partition_revoked_while_it_is_restored_is_not_taken_up() -> Non
     t0 = 1_700_000_000_000
     consumer = RevokedWhileRestoring([[_record(0, "press-1", t0, 95.0)]])
     events = Producer()
-    agg = Aggregator(
-        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
-        cast(AIOKafkaConsumer, consumer),
-        cast(AIOKafkaProducer, Producer()),
-        Monitor(BOOK, 5000),
-        cast(AIOKafkaProducer, events),
-    )
+    agg = with_alarms(consumer, events)
     await agg.process(await consumer.getmany(0, 5000))
     await agg.commit()
     assert agg.partitions == {}
