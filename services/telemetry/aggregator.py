@@ -381,9 +381,7 @@ class Aggregator:
             log.info(
                 "partitions revoked before restore", partitions=[tp.partition for tp in revoked]
             )
-        for tp in missing:
-            if tp not in assigned:
-                continue
+        for tp in (tp for tp in missing if tp in assigned):
             meta = committed.get(tp)
             windows = PartitionWindows(self.sizes, self.lateness)
             restored = decode_metadata(meta.metadata if meta is not None else None)
