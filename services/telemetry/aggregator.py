@@ -6,6 +6,12 @@ and DLQ records are sent without awaiting each one; before a commit every pendin
 awaited, then each partition commits the offset of the first reading of its oldest open window,
 with its watermark in the commit metadata (see ``domain/windows.py``). Metrics are counted per
 poll, not per reading. See docs/decisions/0004-hot-path-decoder.md for the decoder.
+
+Roles (``MILLRACE_TELEMETRY_ROLE``): ``all`` runs windows, alarms and machine states in this one
+loop; ``windows`` leaves alarms out; ``alarms`` keeps no windows (only each partition's
+watermark, which quiet-partition deadlines need), emits no aggregates and dead-letters nothing
+(the windows role does that for the same records), in a consumer group of its own. See
+docs/decisions/0007-alarms-apart.md.
 """
 
 from __future__ import annotations
@@ -121,7 +127,8 @@ class Aggregator:
         # behind a boundary's window batches (one request in flight per broker connection).
         self.events_producer = events_producer or producer
         self.dlq = DlqPublisher(producer, settings.service_name)
-        self.sizes = settings.window_sizes_ms
+        self.sizes = settings.window_sizes_ms if settings.runs_windows else ()
+        self.dead_letters = settings.runs_windows
         self.lateness = settings.telemetry_allowed_lateness_ms
         self.partitions: dict[TopicPartition, _Partition] = {}
         self.monitor = monitor or Monitor(RuleBook(), self.lateness)
@@ -177,7 +184,7 @@ class Aggregator:
         most ``emit_slice_s`` (the rest in the next polls, which then do not wait for
         records); window sends are not awaited here."""
         await self._restore(tp for tp in batch if tp not in self.partitions)
-        if not self._out.ready:
+        if self.sizes and not self._out.ready:
             await self._out.refresh()
         now = _wall_ms()
         for tp, records in batch.items():
@@ -220,14 +227,17 @@ class Aggregator:
         rejected: list[tuple[ConsumerRecord, InvalidMessageError]] = []
         decoded = self._decoded(part, records, now, rejected)
         readings, bad, late = part.windows.add_records(decoded, Quality.BAD)
-        for record, err in rejected:
-            await self._dead_letter(record, err)
         m.RECORDS.inc(len(records))
-        m.READINGS.inc(readings)
-        if bad:
-            m.BAD_QUALITY.inc(bad)
-        for mask, count in late.items():
-            self._count_late(mask, count)
+        # In the alarms role the windows role dead-letters these very records: once is enough.
+        if self.dead_letters:
+            for record, err in rejected:
+                await self._dead_letter(record, err)
+        if self.sizes:
+            m.READINGS.inc(readings)
+            if bad:
+                m.BAD_QUALITY.inc(bad)
+            for mask, count in late.items():
+                self._count_late(mask, count)
         if records:
             part.next_offset = records[-1].offset + 1
             part.dirty = True
@@ -348,7 +358,8 @@ class Aggregator:
         if self._pending:
             pending, self._pending = self._pending, []
             await asyncio.gather(*pending)
-        await self._out.refresh()
+        if self.sizes:
+            await self._out.refresh()
         # Alarm/state snapshots first: a committed offset must never need a newer snapshot.
         await self.monitor.save(
             {tp: p.next_offset for tp, p in self.partitions.items() if p.next_offset >= 0}

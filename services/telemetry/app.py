@@ -40,10 +40,10 @@ def _clients(
 
 
 def make_aggregator_consumer(settings: TelemetrySettings) -> AIOKafkaConsumer:
-    """The aggregator's consumer of readings (not yet subscribed)."""
+    """The aggregator's consumer of readings (not yet subscribed), in its role's group."""
     return make_consumer(
         settings,
-        group_id=settings.telemetry_consumer_group,
+        group_id=settings.telemetry_group,
         role="aggregator",
         max_poll_records=settings.telemetry_max_poll_records,
     )
@@ -94,10 +94,10 @@ async def supervise_aggregator(
 def _monitor(settings: TelemetrySettings, pool: asyncpg.Pool | None) -> Monitor:
     """Fresh engines per aggregator (re)start; they resume from the snapshots in PostgreSQL."""
     lateness = settings.telemetry_allowed_lateness_ms
-    if settings.telemetry_alarm_rules is None or pool is None:
+    if settings.telemetry_alarm_rules is None or pool is None or not settings.runs_alarms:
         return Monitor(RuleBook(), lateness)
     book = load_rules(settings.telemetry_alarm_rules)
-    store = SnapshotStore(pool, settings.telemetry_consumer_group)
+    store = SnapshotStore(pool, settings.telemetry_group)
     return Monitor(
         book,
         lateness,
@@ -121,12 +121,17 @@ def create_app(
         await kafka.start()
         task = None
         if aggregator and settings.telemetry_aggregator_enabled:
-            if settings.telemetry_alarm_rules is not None:
+            if settings.telemetry_alarm_rules is not None and settings.runs_alarms:
                 pools["db"] = await create_pool(settings)
                 await migrate_pool(pools["db"], SCHEMA, MIGRATIONS)
             task = asyncio.create_task(supervise_aggregator(settings, stop, state, pools.get("db")))
         log.info(
-            "telemetry started", http_port=settings.http_port, windows=settings.telemetry_windows
+            "telemetry started",
+            http_port=settings.http_port,
+            role=settings.telemetry_role,
+            group=settings.telemetry_group,
+            windows=settings.telemetry_windows if settings.runs_windows else None,
+            alarm_rules=str(settings.telemetry_alarm_rules) if settings.runs_alarms else None,
         )
         try:
             yield
@@ -169,6 +174,7 @@ def create_app(
 
     checks = {"kafka": kafka_check, "aggregator": aggregator_check, "database": database_check}
     app.include_router(ops_router(checks))
-    app.include_router(ingest_router(settings, kafka))
+    if settings.runs_windows:  # the alarms role serves probes and metrics only
+        app.include_router(ingest_router(settings, kafka))
     install_body_limit(app, settings.telemetry_ingest_max_body_bytes)
     return app

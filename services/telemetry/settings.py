@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -39,6 +39,14 @@ class TelemetrySettings(ServiceSettings):
     )
     telemetry_commit_interval_ms: int = Field(1_000, ge=50, le=60_000)
     telemetry_consumer_group: str = "millrace-telemetry"
+    telemetry_role: Literal["all", "windows", "alarms"] = Field(
+        "all",
+        description=(
+            "What this process runs: all (HTTP ingest, windows, alarms and machine states), "
+            "windows (HTTP ingest and windows), or alarms (alarms and machine states, in the "
+            "consumer group <group>-alarms, no ingest). See docs/decisions/0007-alarms-apart.md."
+        ),
+    )
     telemetry_max_poll_records: int = Field(5_000, ge=1, le=100_000)
     telemetry_aggregator_enabled: bool = True
     telemetry_ingest_max_body_bytes: int = Field(1_048_576, ge=1_024, le=64 * 1_048_576)
@@ -60,6 +68,21 @@ class TelemetrySettings(ServiceSettings):
     )
 
     @property
+    def runs_windows(self) -> bool:
+        return self.telemetry_role != "alarms"
+
+    @property
+    def runs_alarms(self) -> bool:
+        return self.telemetry_role != "windows"
+
+    @property
+    def telemetry_group(self) -> str:
+        """The consumer group of this role: the alarms role has a group of its own, so it reads
+        every partition beside the windows role instead of sharing the partitions with it."""
+        group = self.telemetry_consumer_group
+        return f"{group}-alarms" if self.telemetry_role == "alarms" else group
+
+    @property
     def window_sizes_ms(self) -> tuple[int, ...]:
         return tuple(sorted({parse_duration_ms(p) for p in self.telemetry_windows.split(",")}))
 
@@ -76,9 +99,14 @@ class TelemetrySettings(ServiceSettings):
         sizes = self.window_sizes_ms
         if not sizes or min(sizes) < 100:
             raise ValueError("window sizes must be at least 100ms")
-        if self.env == "prod" and not self.telemetry_ingest_token_sha256:
+        if self.env == "prod" and self.runs_windows and not self.telemetry_ingest_token_sha256:
             raise ValueError("env=prod requires MILLRACE_TELEMETRY_INGEST_TOKEN_SHA256")
-        if self.telemetry_alarm_rules is not None:
+        if self.telemetry_role == "alarms" and self.telemetry_alarm_rules is None:
+            raise ValueError(
+                "MILLRACE_TELEMETRY_ROLE=alarms needs MILLRACE_TELEMETRY_ALARM_RULES: "
+                "without rules that process would have nothing to do"
+            )
+        if self.telemetry_alarm_rules is not None and self.runs_alarms:
             if self.database_url is None:
                 raise ValueError(
                     "MILLRACE_TELEMETRY_ALARM_RULES needs MILLRACE_DATABASE_URL: alarm and "

@@ -312,3 +312,38 @@ async def test_a_partition_revoked_while_it_is_restored_is_not_taken_up() -> Non
     assert agg.monitor.engines == {}
     assert events.sent == []  # its alarm is the next owner's, from the replay
     assert consumer.commits == []  # nothing to commit for a partition no longer owned
+
+
+class CommitsRecorded(ScriptedConsumer):
+    def __init__(self, polls: list[list[ConsumerRecord]]) -> None:
+        super().__init__(polls)
+        self.commits: list[Any] = []
+
+    async def commit(self, offsets: Any) -> None:
+        self.commits.append(offsets)
+
+
+async def test_the_alarms_role_raises_alarms_and_leaves_windows_and_dead_letters_alone() -> None:
+    t0 = 1_700_000_000_000
+    poison = ConsumerRecord(TOPIC, 0, 1, 0, 0, b"press-1", b"{not json", None, 7, 0, ())
+    readings = [_record(0, "press-1", t0), poison, _record(2, "press-1", t0 + 20_000, 95.0)]
+    consumer = CommitsRecorded([readings])
+    windows, events = Producer(), Producer()
+    settings = TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s").model_copy(
+        update={"telemetry_role": "alarms"}
+    )  # validated: needs rules and a database
+    agg = Aggregator(
+        settings,
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, windows),
+        Monitor(BOOK, 5000),
+        cast(AIOKafkaProducer, events),
+    )
+    await agg.process(await consumer.getmany(0, 5000))
+    await agg.commit()
+    assert events.sent == ["telemetry.alarms.v1"]
+    # The windows role emits the windows and dead-letters the poison record; this one neither.
+    assert (windows.sent, windows.batched) == ([], 0)
+    assert agg.partitions[TP].windows.watermark == t0 + 20_000  # for quiet-partition deadlines
+    # No open window holds the commit back: it is the next offset (no snapshot store here).
+    assert consumer.commits == [{TP: (3, f"wm={t0 + 20_000}")}]

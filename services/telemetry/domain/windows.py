@@ -184,6 +184,8 @@ class PartitionWindows:
         added, the number left out, and how many readings were late per late mask (see
         :meth:`add`).
         """
+        if not self.sizes_ms:
+            return self._watermark_only(records, skip)
         get = self._series.get
         slow = self._add
         wm = self.watermark
@@ -221,6 +223,25 @@ class PartitionWindows:
                 added += 1
         self.watermark = wm
         return added, skipped, late
+
+    def _watermark_only(
+        self, records: Iterable[tuple[str, Sequence[ReadingLike], int]], skip: object
+    ) -> tuple[int, int, dict[int, int]]:
+        """:meth:`add_records` without window sizes (a process that only runs alarms): the
+        watermark and the counts, nothing else."""
+        wm = self.watermark
+        added = skipped = 0
+        for _, readings, _ in records:
+            for r in readings:
+                if r.quality is skip:
+                    skipped += 1
+                    continue
+                ts = r.ts
+                if ts > wm:  # noqa: PLR1730 (a call per reading costs more)
+                    wm = ts
+                added += 1
+        self.watermark = wm
+        return added, skipped, {}
 
     def add(self, device_id: str, metric: str, ts: int, value: float, offset: int) -> int:
         """Add one reading to its window of every size (the watermark is not moved: call

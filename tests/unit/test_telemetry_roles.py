@@ -1,0 +1,89 @@
+"""Windows and alarms in processes of their own (``MILLRACE_TELEMETRY_ROLE``): what each role
+consumes as, what it needs, and the window state of a process without windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+import asyncpg
+import httpx
+import pytest
+from faststream.kafka import KafkaBroker
+from pydantic import ValidationError
+
+from contracts.telemetry import Quality
+from services.telemetry.app import _monitor, create_app, make_aggregator_consumer
+from services.telemetry.decode_fast import FastReading
+from services.telemetry.domain.windows import PartitionWindows
+from services.telemetry.settings import TelemetrySettings
+
+RULES = Path(__file__).resolve().parents[2] / "deploy" / "local" / "alarm-rules.yaml"
+DB = "postgresql://millrace:secret@127.0.0.1:5432/millrace"
+
+
+def _settings(**kw: object) -> TelemetrySettings:
+    return TelemetrySettings(kafka_bootstrap="127.0.0.1:9", **kw)  # type: ignore[arg-type]
+
+
+def test_one_process_runs_everything_by_default() -> None:
+    s = _settings()
+    assert (s.telemetry_role, s.runs_windows, s.runs_alarms) == ("all", True, True)
+    assert s.telemetry_group == "millrace-telemetry"
+
+
+async def test_the_alarms_role_consumes_in_a_group_of_its_own() -> None:
+    windows = _settings(telemetry_role="windows")
+    alarms = _settings(telemetry_role="alarms", telemetry_alarm_rules=RULES, database_url=DB)
+    assert (windows.runs_windows, windows.runs_alarms) == (True, False)
+    assert (alarms.runs_windows, alarms.runs_alarms) == (False, True)
+    # Never one group: the two roles would split the partitions between them.
+    assert windows.telemetry_group == "millrace-telemetry"
+    assert alarms.telemetry_group == "millrace-telemetry-alarms"
+    consumer = make_aggregator_consumer(alarms)
+    assert consumer._group_id == "millrace-telemetry-alarms"
+
+
+def test_the_alarms_role_needs_rules_and_their_database() -> None:
+    with pytest.raises(ValidationError, match="ROLE=alarms needs MILLRACE_TELEMETRY_ALARM_RULES"):
+        _settings(telemetry_role="alarms")
+    with pytest.raises(ValidationError, match="needs MILLRACE_DATABASE_URL"):
+        _settings(telemetry_role="alarms", telemetry_alarm_rules=RULES)
+    with pytest.raises(ValidationError, match="telemetry_role"):
+        _settings(telemetry_role="everything")
+
+
+def test_the_windows_role_ignores_alarm_rules() -> None:
+    # One ConfigMap may serve both deployments: the windows role needs no database for rules
+    # it does not run, and builds no alarm engine from them.
+    s = _settings(telemetry_role="windows", telemetry_alarm_rules=RULES)
+    monitor = _monitor(s, cast(asyncpg.Pool, object()))
+    assert monitor.book.empty
+    assert monitor.store is None
+
+
+def test_without_window_sizes_only_the_watermark_and_counts_are_kept() -> None:
+    pw = PartitionWindows((), 5_000)
+    records = [
+        ("press-1", [FastReading("t", 1_000, 1.0), FastReading("t", 9_000, 2.0, Quality.BAD)], 0),
+        ("press-2", [FastReading("t", 4_000, 3.0)], 1),
+    ]
+    assert pw.add_records(records, Quality.BAD) == (2, 1, {})
+    assert pw.watermark == 4_000  # a bad reading does not move it, as with windows
+    assert (pw.open_count, pw.open, pw.due) == (0, {}, False)
+    assert pw.close_due() == []
+    assert pw.safe_offset(2) == 2
+
+
+async def test_the_alarms_role_serves_probes_and_metrics_but_no_ingest() -> None:
+    # (In prod it needs no ingest token either: tests/unit/test_deploy_k8s_settings.py loads
+    # the prod overlay's telemetry-alarms, which mounts none.)
+    alarms = _settings(telemetry_role="alarms", telemetry_alarm_rules=RULES, database_url=DB)
+    for settings, ingest in ((alarms, 404), (_settings(telemetry_role="windows"), 422)):
+        app = create_app(settings, broker=KafkaBroker(), aggregator=False)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/metrics")).status_code == 200
+            # 422: the windows role validates the (empty) batch; the alarms role has no such route.
+            assert (await client.post("/v1/readings", json={})).status_code == ingest
