@@ -1,5 +1,6 @@
 """Alarms and machine states on a real broker and a real PostgreSQL, with the telemetry service
-as a real process: one raise per alarm, the clear after a SIGKILL, states with since/previous."""
+as a real process: one raise per alarm, the clear after a SIGKILL, states with since/previous;
+each in one process with the windows (role ``all``) and in a process of its own (``alarms``)."""
 
 from __future__ import annotations
 
@@ -69,9 +70,20 @@ def rules_template() -> str:
     return RULES
 
 
+@pytest.fixture(params=["all", "alarms"])
+def role(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
 @pytest.fixture
 async def telemetry(
-    kafka_bootstrap: str, database_url: str, tmp_path: Path, device: str, rules_template: str
+    kafka_bootstrap: str,
+    database_url: str,
+    tmp_path: Path,
+    device: str,
+    rules_template: str,
+    role: str,
 ) -> AsyncIterator[ServiceProcess]:
     rules = tmp_path / "rules.yaml"
     rules.write_text(rules_template.format(device=device))
@@ -83,6 +95,7 @@ async def telemetry(
             "MILLRACE_TELEMETRY_ALARM_RULES": str(rules),
             "MILLRACE_TELEMETRY_ALARM_SNAPSHOT_INTERVAL_MS": "100",
             "MILLRACE_TELEMETRY_WINDOWS": "1s",
+            "MILLRACE_TELEMETRY_ROLE": role,
         },
     )
     yield service
@@ -116,8 +129,10 @@ async def wait_for(check: Any, timeout_s: float) -> None:
 
 
 async def test_alarm_raised_once_survives_sigkill_and_clears_state_published(
-    kafka_bootstrap: str, database_url: str, telemetry: ServiceProcess, device: str
+    kafka_bootstrap: str, database_url: str, telemetry: ServiceProcess, device: str, role: str
 ) -> None:
+    group = telemetry.env["MILLRACE_TELEMETRY_CONSUMER_GROUP"]
+    consumes_as = f"{group}-alarms" if role == "alarms" else group
     starts = {**await end_offsets(kafka_bootstrap, ALARMS)}
     starts.update(await end_offsets(kafka_bootstrap, STATES))
     base = time.time_ns() // 1_000_000 - 60_000
@@ -159,7 +174,7 @@ async def test_alarm_raised_once_survives_sigkill_and_clears_state_published(
                 row = await conn.fetchval(
                     "SELECT max(next_offset) FROM telemetry.engine_snapshots "
                     "WHERE consumer_group = $1",
-                    telemetry.env["MILLRACE_TELEMETRY_CONSUMER_GROUP"],
+                    consumes_as,
                 )
                 return row is not None
 

@@ -231,7 +231,10 @@ async def start_telemetry(
 
     await ensure_topics(ServiceSettings(kafka_bootstrap=bootstrap), TOPICS)
     group = f"it-{uuid.uuid4().hex[:8]}"
-    await start_group_at_end(bootstrap, group, "telemetry.readings.v1")
+    # The alarms role consumes as <group>-alarms (TelemetrySettings.telemetry_group).
+    role = (env or {}).get("MILLRACE_TELEMETRY_ROLE", "all")
+    consumes_as = f"{group}-alarms" if role == "alarms" else group
+    await start_group_at_end(bootstrap, consumes_as, "telemetry.readings.v1")
     service = ServiceProcess(
         "telemetry",
         {
