@@ -139,11 +139,11 @@ def test_depends_on_targets_exist_and_can_satisfy_their_condition(name: str) -> 
 
 def test_services_start_in_order_kafka_topics_then_consumers() -> None:
     assert SERVICES["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
-    for name in ("telemetry", "simulator", "masterdata", "orders"):
+    for name in ("telemetry", "telemetry-alarms", "simulator", "masterdata", "orders"):
         assert SERVICES[name]["depends_on"]["topics"]["condition"] == (
             "service_completed_successfully"
         )
-    for name in ("telemetry", "orders"):
+    for name in ("telemetry-alarms", "orders"):
         assert SERVICES[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert SERVICES["orders"]["depends_on"]["masterdata"]["condition"] == (
         "service_completed_successfully"
@@ -177,13 +177,24 @@ def test_telemetry_is_ready_checked_and_published_on_8080() -> None:
     assert telemetry["environment"]["MILLRACE_HTTP_HOST"] == "0.0.0.0"
 
 
-def test_telemetry_runs_the_mounted_sample_alarm_rules_on_the_compose_postgres() -> None:
-    telemetry = SERVICES["telemetry"]
-    env = telemetry["environment"]
-    rules = host_paths(telemetry)[env["MILLRACE_TELEMETRY_ALARM_RULES"]]
+def test_telemetry_alarms_run_the_mounted_sample_rules_on_the_compose_postgres() -> None:
+    alarms = SERVICES["telemetry-alarms"]
+    env = alarms["environment"]
+    assert env["MILLRACE_TELEMETRY_ROLE"] == "alarms"
+    assert alarms["command"] == SERVICES["telemetry"]["command"]
+    rules = host_paths(alarms)[env["MILLRACE_TELEMETRY_ALARM_RULES"]]
     assert Path(rules).resolve() == ROOT / "deploy" / "local" / "alarm-rules.yaml"
-    assert any(str(v).endswith(":ro") for v in telemetry["volumes"])
+    assert any(str(v).endswith(":ro") for v in alarms["volumes"])
     assert "@postgres:5432/" in env["MILLRACE_DATABASE_URL"]
+    assert alarms["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "/readyz" in " ".join(alarms["healthcheck"]["test"])
+    assert "ports" not in alarms  # nothing to publish: its metrics are scraped in the network
+
+
+def test_telemetry_runs_the_windows_role_beside_the_alarms() -> None:
+    env = SERVICES["telemetry"]["environment"]
+    assert env["MILLRACE_TELEMETRY_ROLE"] == "windows"
+    assert "MILLRACE_TELEMETRY_ALARM_RULES" not in env
 
 
 def test_orders_is_ready_checked_and_published_on_its_own_port() -> None:

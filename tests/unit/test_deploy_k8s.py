@@ -28,6 +28,12 @@ GROUPS = {
     "telemetry": str(TelemetrySettings.model_fields["telemetry_consumer_group"].default),
     "orders": str(OrdersSettings.model_fields["orders_consumer_group"].default),
 }
+# The alarms role's group, as the code derives it (validation wants rules and a database).
+ALARMS_GROUP = (
+    TelemetrySettings(kafka_bootstrap="127.0.0.1:9")
+    .model_copy(update={"telemetry_role": "alarms"})
+    .telemetry_group
+)
 
 
 def kustomization(directory: Path) -> dict[str, Any]:
@@ -210,7 +216,9 @@ def test_kafka_user_is_scram_with_literal_acls_on_known_topics(service: str) -> 
         if acl["resource"]["type"] == "topic":
             assert acl["resource"]["name"] in known
     assert ("group", GROUPS[service], "Read") in grants(user)
-    assert {name for kind, name, _ in grants(user) if kind == "group"} == {GROUPS[service]}
+    groups = {GROUPS[service], ALARMS_GROUP} if service == "telemetry" else {GROUPS[service]}
+    assert {name for kind, name, _ in grants(user) if kind == "group"} == groups
+    assert all(("group", g, "Read") in grants(user) for g in groups)
 
 
 def test_telemetry_acls_cover_its_topics_only() -> None:
@@ -243,11 +251,13 @@ def test_kafka_user_group_is_the_consumer_group_in_the_code(service: str) -> Non
     assert any(f'"{GROUPS[service]}"' in path.read_text() for path in sources)
 
 
-def test_telemetry_mounts_the_sample_alarm_rules_from_a_generated_configmap() -> None:
-    rules = Path(plain_env("telemetry")["MILLRACE_TELEMETRY_ALARM_RULES"])
-    pod = find("Deployment", "telemetry")["spec"]["template"]["spec"]
+def test_telemetry_alarms_mount_the_sample_alarm_rules_from_a_generated_configmap() -> None:
+    rules = Path(plain_env("telemetry-alarms")["MILLRACE_TELEMETRY_ALARM_RULES"])
+    pod = find("Deployment", "telemetry-alarms")["spec"]["template"]["spec"]
     (mount,) = [
-        m for m in container("telemetry")["volumeMounts"] if Path(m["mountPath"]) == rules.parent
+        m
+        for m in container("telemetry-alarms")["volumeMounts"]
+        if Path(m["mountPath"]) == rules.parent
     ]
     assert mount["readOnly"] is True
     (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
@@ -256,10 +266,56 @@ def test_telemetry_mounts_the_sample_alarm_rules_from_a_generated_configmap() ->
     assert load_rules(source)
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_database_url_comes_from_a_secret(service: str) -> None:
-    (env,) = [e for e in container(service)["env"] if e["name"] == "MILLRACE_DATABASE_URL"]
+@pytest.mark.parametrize(
+    ("deployment", "service"), [("telemetry-alarms", "telemetry"), ("orders", "orders")]
+)
+def test_database_url_comes_from_a_secret(deployment: str, service: str) -> None:
+    (env,) = [e for e in container(deployment)["env"] if e["name"] == "MILLRACE_DATABASE_URL"]
     ref = env["valueFrom"]["secretKeyRef"]
     assert (ref["name"], ref["key"]) == (f"millrace-{service}-db", "url")
     prod_notes = (K8S / "overlays" / "prod" / "kustomization.yaml").read_text()
     assert f"create secret generic millrace-{service}-db" in prod_notes
+
+
+def test_telemetry_runs_windows_and_ingest_and_telemetry_alarms_the_alarms() -> None:
+    assert plain_env("telemetry")["MILLRACE_TELEMETRY_ROLE"] == "windows"
+    assert "MILLRACE_TELEMETRY_ALARM_RULES" not in plain_env("telemetry")
+    assert "MILLRACE_DATABASE_URL" not in {e["name"] for e in container("telemetry")["env"]}
+    assert plain_env("telemetry-alarms")["MILLRACE_TELEMETRY_ROLE"] == "alarms"
+
+
+def test_the_alarms_deployment_is_probed_locked_down_scraped_and_drained_like_the_rest() -> None:
+    name = "telemetry-alarms"
+    deployment = find("Deployment", name)
+    pod = deployment["spec"]["template"]["spec"]
+    c = container(name)
+    assert c["args"] == ["run", "telemetry"]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert c["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["resources"]["limits"]["memory"]
+    assert pod["serviceAccountName"] == "telemetry"  # the telemetry principal and its ACLs
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    for selector in (
+        deployment["spec"]["selector"]["matchLabels"],
+        find("Service", name)["spec"]["selector"],
+        find("PodDisruptionBudget", name)["spec"]["selector"]["matchLabels"],
+        find("NetworkPolicy", name)["spec"]["podSelector"]["matchLabels"],
+    ):
+        assert selector.items() <= pod_labels.items()
+    # The telemetry Service (ingest) and its policy must not select the alarms pods.
+    assert not find("Service", "telemetry")["spec"]["selector"].items() <= pod_labels.items()
+    monitor = find("ServiceMonitor", name)["spec"]
+    assert (
+        monitor["selector"]["matchLabels"].items()
+        <= find("Service", name)["metadata"]["labels"].items()
+    )
+    prod = yaml.safe_load(
+        (K8S / "overlays" / "prod" / "telemetry-alarms-deployment.yaml").read_text()
+    )
+    (patched,) = prod["spec"]["template"]["spec"]["containers"]
+    assert {"name": "MILLRACE_KAFKA_SASL_USERNAME", "value": "millrace-telemetry"} in patched["env"]

@@ -22,10 +22,18 @@ K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 DEV = K8S / "overlays" / "dev"
 PROD = K8S / "overlays" / "prod"
+# Deployment -> its settings class, base manifest and principal (service name, Kafka user).
 SETTINGS: dict[str, type[ServiceSettings]] = {
     "telemetry": TelemetrySettings,
+    "telemetry-alarms": TelemetrySettings,
     "orders": OrdersSettings,
 }
+MANIFESTS = {
+    "telemetry": "telemetry/deployment.yaml",
+    "telemetry-alarms": "telemetry/alarms-deployment.yaml",
+    "orders": "orders/deployment.yaml",
+}
+PRINCIPAL = {"telemetry": "telemetry", "telemetry-alarms": "telemetry", "orders": "orders"}
 SECRET_FILES = {
     "millrace_kafka_sasl_password": "from-strimzi",
     "millrace_telemetry_ingest_token_sha256": json.dumps(
@@ -51,7 +59,7 @@ def literals(directory: Path, name: str, key: str = "configMapGenerator") -> dic
 
 
 def base_container(service: str) -> dict[str, Any]:
-    doc = yaml.safe_load((BASE / service / "deployment.yaml").read_text())
+    doc = yaml.safe_load((BASE / MANIFESTS[service]).read_text())
     (container,) = doc["spec"]["template"]["spec"]["containers"]
     out: dict[str, Any] = container
     return out
@@ -126,13 +134,16 @@ def test_dev_overlay_settings_load(service: str, clean_env: pytest.MonkeyPatch) 
     settings = SETTINGS[service]()
     assert settings.env == "dev"
     assert settings.http_host == "0.0.0.0"
-    assert settings.service_name == service
-    assert settings.database_url is not None
+    assert settings.service_name == PRINCIPAL[service]
     if isinstance(settings, OrdersSettings):
         assert settings.http_port == 8081
         assert settings.orders_tokens
+        assert settings.database_url is not None
     if isinstance(settings, TelemetrySettings):
-        assert settings.telemetry_alarm_rules is not None
+        assert settings.telemetry_role == {"telemetry": "windows"}.get(service, "alarms")
+        if settings.runs_alarms:
+            assert settings.telemetry_alarm_rules is not None
+            assert settings.database_url is not None
 
 
 def test_dev_orders_tokens_are_the_demo_tokens() -> None:
@@ -154,8 +165,9 @@ def test_prod_overlay_settings_load_with_the_mounted_secrets(
     (volume,) = patch["spec"]["template"]["spec"]["volumes"]
     sources = [source["secret"] for source in volume["projected"]["sources"]]
     files = {item["path"] for source in sources for item in source["items"]}
+    principal = PRINCIPAL[service]
     assert {
-        "name": f"millrace-{service}",
+        "name": f"millrace-{principal}",
         "items": [{"key": "password", "path": "millrace_kafka_sasl_password"}],
     } in sources
     secrets_dir = Path(merged["MILLRACE_SECRETS_DIR"])
@@ -167,13 +179,13 @@ def test_prod_overlay_settings_load_with_the_mounted_secrets(
     for name in settings_files:
         (tmp_path / name).write_text(SECRET_FILES[name])
     merged["MILLRACE_SECRETS_DIR"] = str(tmp_path)
-    db = {f"millrace-{service}-db": {"url": "postgresql://u:p@db.example:5432/millrace"}}
+    db = {f"millrace-{principal}-db": {"url": "postgresql://u:p@db.example:5432/millrace"}}
     merged.update(container_env(service, db, container["env"]))
     for key, value in merged.items():
         clean_env.setenv(key, value)
     settings = load_settings(SETTINGS[service])
     assert settings.env == "prod"
     assert settings.kafka_security_protocol == "SASL_SSL"
-    assert settings.kafka_sasl_username == f"millrace-{service}"
+    assert settings.kafka_sasl_username == f"millrace-{principal}"
     assert settings.kafka_sasl_password is not None
     assert settings.kafka_sasl_password.get_secret_value() == "from-strimzi"
