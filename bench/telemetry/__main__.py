@@ -2,7 +2,8 @@
 
 On a real local Kafka (a throwaway broker, or ``MILLRACE_KAFKA_BOOTSTRAP``): check that Millrace
 and Quix produce the same windows, time the three systems on two pre-filled workloads (median
-of alternating runs), measure latency at half of Millrace's maximum rate, and the memory of
+of alternating runs), measure latency at half of Millrace's maximum rate (windows and alarms in
+processes of their own, as deployed, and in one process for comparison), and the memory of
 100 k devices x 10 metrics of open windows. Writes ``bench/results/telemetry.json``.
 
 Sizes: ``BENCH_READINGS`` (default 2,000,000), ``BENCH_RUNS`` (default 3), ``BENCH_LATENCY_S``
@@ -81,17 +82,19 @@ def versions() -> dict[str, str]:
 
 def latency_only(rate: float) -> None:
     """``BENCH_ONLY=latency``: just the paced-latency part at a given rate (``BENCH_RATE``,
-    default 65,575 readings/s, 50 % of the committed max); prints JSON, writes no results."""
+    default 91,600 readings/s, 50 % of the committed max), windows and alarms apart unless
+    ``BENCH_DEPLOYMENT=one``; prints JSON, writes no results."""
+    apart = os.environ.get("BENCH_DEPLOYMENT", "apart") != "one"
     with broker() as bootstrap:
         ensure_manifest_topics(bootstrap)
         seconds = float(os.environ.get("BENCH_LATENCY_S", "40"))
-        lat = measure(bootstrap, rate, seconds, LATENESS_MS)
+        lat = measure(bootstrap, rate, seconds, LATENESS_MS, apart=apart)
     print(json.dumps(lat, indent=2))
 
 
 def main() -> None:
     if os.environ.get("BENCH_ONLY") == "latency":
-        latency_only(float(os.environ.get("BENCH_RATE", "65575")))
+        latency_only(float(os.environ.get("BENCH_RATE", "91600")))
         return
     readings = int(os.environ.get("BENCH_READINGS", "2000000"))
     runs = int(os.environ.get("BENCH_RUNS", "3"))
@@ -113,10 +116,16 @@ def main() -> None:
         print("throughput, 10 readings per message ...", flush=True)
         ten = throughput(bootstrap, batched, runs)
         rate = 0.5 * one["readings_per_s"]["millrace"]
-        print(f"latency at {rate:,.0f} readings/s (50 % of Millrace's max) ...", flush=True)
+        print(
+            f"latency at {rate:,.0f} readings/s (50 % of Millrace's max), windows and alarms "
+            "in processes of their own ...",
+            flush=True,
+        )
         seconds = float(os.environ.get("BENCH_LATENCY_S", "40"))
         lat_runs = int(os.environ.get("BENCH_LATENCY_RUNS", "3"))
         lat = measure_runs(bootstrap, rate, seconds, LATENESS_MS, lat_runs)
+        print("  the same with windows and alarms in one process ...", flush=True)
+        lat_one = measure_runs(bootstrap, rate, seconds, LATENESS_MS, lat_runs, apart=False)
     print("memory, 100 k devices x 10 metrics open ...", flush=True)
     mem = memory()
     rates = one["readings_per_s"]
@@ -141,6 +150,7 @@ def main() -> None:
         "one_reading_per_message": one,
         "ten_readings_per_message": ten,
         "latency": lat,
+        "latency_one_process": lat_one,
         "memory": mem,
         "check": check,
         "settings": {
@@ -184,6 +194,11 @@ def print_summary(r: dict[str, Any]) -> None:
     alarm = f"{r['alarm_latency_p50_ms']} / {r['alarm_latency_p99_ms']}"
     print(f"{'window emit delay p50/p99 ms':30s} {emit:>16s}")
     print(f"{'alarm latency p50/p99 ms':30s} {alarm:>16s}")
+    one = r["latency_one_process"]
+    emit = f"{one['window_emit_delay_p50_ms']} / {one['window_emit_delay_p99_ms']}"
+    alarm = f"{one['alarm_latency_p50_ms']} / {one['alarm_latency_p99_ms']}"
+    print(f"{'  in one process: emit':30s} {emit:>16s}")
+    print(f"{'  in one process: alarm':30s} {alarm:>16s}")
     print(f"{'RSS 100k devices x 10 metrics':30s} {r['rss_mib_100k_devices']:>12} MiB")
     print(f"results: {RESULTS.relative_to(ROOT)} ({r['duration_s']} s)")
 

@@ -5,6 +5,10 @@ the window is emitted (appended to the record batch), minus ``window_end + laten
 windows closed by data (not by idle time). Alarm latency, reading sent -> alarm on Kafka: the
 alarms topic is switched to broker append time, and its record timestamp minus the triggering
 reading's ``ts`` (the paced producer's wall clock when it sent the reading) is measured.
+
+Two deployments: ``apart`` (as docker compose and Kubernetes run it) has a windows process and an
+alarms process (``MILLRACE_TELEMETRY_ROLE``), each with its own consumer group; otherwise one
+process runs both (the ``all`` role). The CPU time each process used is reported with it.
 """
 
 from __future__ import annotations
@@ -107,7 +111,9 @@ def _produce(p: Any, topic: str, key: bytes, value: bytes) -> None:
             p.poll(0.01)
 
 
-def measure(bootstrap: str, rate: float, seconds: float, lateness_ms: int) -> dict[str, Any]:
+def measure(
+    bootstrap: str, rate: float, seconds: float, lateness_ms: int, *, apart: bool = True
+) -> dict[str, Any]:
     """Pace ``rate`` for ``WARMUP_S`` + ``seconds``; measure what was sent after the warm-up."""
     topic = "bench.latency"
     recreate_topic(bootstrap, topic, 4)
@@ -122,12 +128,18 @@ def measure(bootstrap: str, rate: float, seconds: float, lateness_ms: int) -> di
         extra = ["--rules", str(rules)]
         if os.environ.get("BENCH_WINDOWS"):  # e.g. "60s": how much the window bursts cost
             extra += ["--windows", os.environ["BENCH_WINDOWS"]]
-        worker = Worker("millrace", bootstrap, topic, group, *extra)
+        if apart:
+            workers = {
+                "windows": Worker("millrace", bootstrap, topic, group, *extra, "--role", "windows"),
+                "alarms": Worker("millrace", bootstrap, topic, group, *extra, "--role", "alarms"),
+            }
+        else:
+            workers = {"all": Worker("millrace", bootstrap, topic, group, *extra)}
         time.sleep(6)  # join the group before the first reading
         started = time.time_ns() // 1_000_000 + WARMUP_S * 1000
         last_send = paced(bootstrap, topic, rate, WARMUP_S + seconds, devices=10_000, metrics=5)
         time.sleep(3)
-        report = worker.stop()
+        reports = {role: worker.stop() for role, worker in workers.items()}
     delays = []
     for msg in read_all(bootstrap, AGGREGATES, aggregates_from):
         w = orjson.loads(msg.value())
@@ -165,17 +177,19 @@ def measure(bootstrap: str, rate: float, seconds: float, lateness_ms: int) -> di
         "alarm_slowest_ms_and_ms_after_10s_boundary": sorted(alarms, reverse=True)[:12],
         "alarm_reading_arrival_p50_ms": _pct(arrival, 0.5),
         "alarm_reading_arrival_p99_ms": _pct(arrival, 0.99),
-        "aggregator_rss_peak_mib": report.get("rss_sampled_peak_mib"),
+        "deployment": "windows and alarms apart" if apart else "one process",
+        "rss_peak_mib": {role: r.get("rss_sampled_peak_mib") for role, r in reports.items()},
+        "cpu_s": {role: round(r.get("cpu_s", 0.0), 1) for role, r in reports.items()},
     }
 
 
 def measure_runs(
-    bootstrap: str, rate: float, seconds: float, lateness_ms: int, runs: int
+    bootstrap: str, rate: float, seconds: float, lateness_ms: int, runs: int, *, apart: bool = True
 ) -> dict[str, Any]:
     """:func:`measure` ``runs`` times: each figure is the median over the runs (a single run's
     p99 rests on a handful of samples around one or two window boundaries, and on this shared
     machine single runs varied by a factor of two or more); every run is kept under ``runs``."""
-    each = [measure(bootstrap, rate, seconds, lateness_ms) for _ in range(runs)]
+    each = [measure(bootstrap, rate, seconds, lateness_ms, apart=apart) for _ in range(runs)]
     out: dict[str, Any] = {}
     for name, value in each[0].items():
         values = [run[name] for run in each]

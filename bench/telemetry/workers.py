@@ -1,8 +1,9 @@
 """One system under test, as its own process: ``python -m bench.telemetry.workers KIND ...``.
 
 KIND is ``ceiling`` (aiokafka ``getmany`` drain + the hot-path decoder, committing),
-``millrace`` (the real :class:`Aggregator` with its real clients) or ``quix``. Each runs until
-SIGTERM and then prints one JSON line: wall time of its first record and its peak RSS.
+``millrace`` (the real :class:`Aggregator` with its real clients, in the ``--role`` given) or
+``quix``. Each runs until SIGTERM and then prints one JSON line: wall time of its first record,
+its peak RSS and the CPU time it used.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def mark_first() -> None:
 
 
 def settings_for(args: argparse.Namespace) -> TelemetrySettings:
-    return TelemetrySettings(
+    settings = TelemetrySettings(
         kafka_bootstrap=args.bootstrap,
         telemetry_consumer_group=args.group,
         telemetry_windows=args.windows,
@@ -50,6 +51,9 @@ def settings_for(args: argparse.Namespace) -> TelemetrySettings:
         telemetry_commit_interval_ms=args.commit_ms or MILLRACE_COMMIT_MS,
         telemetry_idle_close_ms=args.idle_close_ms,
     )
+    # Set after validation: the service requires a snapshot database for the alarms role, and
+    # the benchmark's alarm engines run without one (--rules, no PostgreSQL).
+    return settings.model_copy(update={"telemetry_role": args.role})
 
 
 class TimedAggregator(Aggregator):
@@ -137,7 +141,7 @@ async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
     await events.start()
     await consumer.start()
     monitor = None
-    if args.rules:
+    if args.rules and settings.runs_alarms:
         monitor = Monitor(load_rules(Path(args.rules)), settings.telemetry_allowed_lateness_ms)
     agg = TimedAggregator(settings, consumer, producer, monitor, events)
     agg.readings_topic = args.topic
@@ -234,14 +238,17 @@ def main() -> None:
     )
     parser.add_argument("--idle-close-ms", type=int, default=2000)
     parser.add_argument("--rules", default="")
+    parser.add_argument("--role", choices=["all", "windows", "alarms"], default="all")
     args = parser.parse_args()
     if args.kind == "quix":
         quix(args)
     else:
         asyncio.run(run_async(args.kind, args))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     report: dict[str, Any] = {
         "first_record_at": FIRST[0] if FIRST else None,
-        "rss_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_peak_mib": usage.ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
     }
     print(json.dumps(report), flush=True)
 
