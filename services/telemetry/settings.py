@@ -101,6 +101,11 @@ class TelemetrySettings(ServiceSettings):
             raise ValueError("window sizes must be at least 100ms")
         if self.env == "prod" and self.runs_windows and not self.telemetry_ingest_token_sha256:
             raise ValueError("env=prod requires MILLRACE_TELEMETRY_INGEST_TOKEN_SHA256")
+        if self.telemetry_role == "alarms" and not self.telemetry_aggregator_enabled:
+            raise ValueError(
+                "MILLRACE_TELEMETRY_ROLE=alarms runs on the aggregator's consumer: it cannot be "
+                "combined with MILLRACE_TELEMETRY_AGGREGATOR_ENABLED=false"
+            )
         if self.telemetry_role == "alarms" and self.telemetry_alarm_rules is None:
             raise ValueError(
                 "MILLRACE_TELEMETRY_ROLE=alarms needs MILLRACE_TELEMETRY_ALARM_RULES: "

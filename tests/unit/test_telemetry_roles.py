@@ -49,6 +49,13 @@ def test_the_alarms_role_needs_rules_and_their_database() -> None:
         _settings(telemetry_role="alarms")
     with pytest.raises(ValidationError, match="needs MILLRACE_DATABASE_URL"):
         _settings(telemetry_role="alarms", telemetry_alarm_rules=RULES)
+    with pytest.raises(ValidationError, match="AGGREGATOR_ENABLED=false"):
+        _settings(
+            telemetry_role="alarms",
+            telemetry_alarm_rules=RULES,
+            database_url=DB,
+            telemetry_aggregator_enabled=False,
+        )
     with pytest.raises(ValidationError, match="telemetry_role"):
         _settings(telemetry_role="everything")
 
