@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from support.telemetry import (
     ServiceProcess,
     TopicReader,
+    consumer_group,
     end_offsets,
     start_telemetry,
 )
@@ -131,8 +132,7 @@ async def wait_for(check: Any, timeout_s: float) -> None:
 async def test_alarm_raised_once_survives_sigkill_and_clears_state_published(
     kafka_bootstrap: str, database_url: str, telemetry: ServiceProcess, device: str, role: str
 ) -> None:
-    group = telemetry.env["MILLRACE_TELEMETRY_CONSUMER_GROUP"]
-    consumes_as = f"{group}-alarms" if role == "alarms" else group
+    consumes_as = consumer_group(telemetry.env["MILLRACE_TELEMETRY_CONSUMER_GROUP"], role)
     starts = {**await end_offsets(kafka_bootstrap, ALARMS)}
     starts.update(await end_offsets(kafka_bootstrap, STATES))
     base = time.time_ns() // 1_000_000 - 60_000

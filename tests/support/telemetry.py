@@ -219,6 +219,16 @@ def read_with_confluent(
     return out
 
 
+def consumer_group(group: str, role: str) -> str:
+    """The group the telemetry aggregator of ``role`` consumes as, derived as the service does
+    (the alarms role has a group of its own)."""
+    from services.telemetry.settings import TelemetrySettings  # noqa: PLC0415
+
+    settings = TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_consumer_group=group)
+    # Set after validation: the alarms role would also want its rules and a database.
+    return settings.model_copy(update={"telemetry_role": role}).telemetry_group
+
+
 async def start_telemetry(
     bootstrap: str, log: Path, env: Mapping[str, str] | None = None
 ) -> ServiceProcess:
@@ -231,10 +241,8 @@ async def start_telemetry(
 
     await ensure_topics(ServiceSettings(kafka_bootstrap=bootstrap), TOPICS)
     group = f"it-{uuid.uuid4().hex[:8]}"
-    # The alarms role consumes as <group>-alarms (TelemetrySettings.telemetry_group).
     role = (env or {}).get("MILLRACE_TELEMETRY_ROLE", "all")
-    consumes_as = f"{group}-alarms" if role == "alarms" else group
-    await start_group_at_end(bootstrap, consumes_as, "telemetry.readings.v1")
+    await start_group_at_end(bootstrap, consumer_group(group, role), "telemetry.readings.v1")
     service = ServiceProcess(
         "telemetry",
         {

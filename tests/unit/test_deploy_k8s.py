@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.telemetry import consumer_group
 
 from contracts.manifest import all_topic_names
 from services.orders.adapters.consumer import TOPICS as ORDERS_READS
@@ -28,12 +29,7 @@ GROUPS = {
     "telemetry": str(TelemetrySettings.model_fields["telemetry_consumer_group"].default),
     "orders": str(OrdersSettings.model_fields["orders_consumer_group"].default),
 }
-# The alarms role's group, as the code derives it (validation wants rules and a database).
-ALARMS_GROUP = (
-    TelemetrySettings(kafka_bootstrap="127.0.0.1:9")
-    .model_copy(update={"telemetry_role": "alarms"})
-    .telemetry_group
-)
+ALARMS_GROUP = consumer_group(GROUPS["telemetry"], "alarms")  # as the service derives it
 
 
 def kustomization(directory: Path) -> dict[str, Any]:
