@@ -33,10 +33,17 @@ log = get_logger(__name__)
 def _clients(
     settings: TelemetrySettings,
 ) -> tuple[AIOKafkaConsumer, AIOKafkaProducer, AIOKafkaProducer]:
-    """The aggregator's consumer, its producer of windows, and a producer of alarms and
-    machine states that sends each event at once (no linger) on a connection of its own."""
+    """The aggregator's consumer, its producer of windows (and dead letters), and a producer of
+    alarms and machine states that sends each event at once (no linger) on a connection of its
+    own. A role that runs only one of the two has only that producer, returned twice."""
     consumer = make_aggregator_consumer(settings)
-    return consumer, make_producer(settings, role="aggregator"), make_events_producer(settings)
+    if not settings.runs_alarms:
+        windows = make_producer(settings, role="aggregator")
+        return consumer, windows, windows
+    events = make_events_producer(settings)
+    if not settings.runs_windows:
+        return consumer, events, events
+    return consumer, make_producer(settings, role="aggregator"), events
 
 
 def make_aggregator_consumer(settings: TelemetrySettings) -> AIOKafkaConsumer:
@@ -65,9 +72,10 @@ async def supervise_aggregator(
     backoff = 1.0
     while not stop.is_set():
         consumer, producer, events = _clients(settings)
+        producers = [producer] if producer is events else [producer, events]
         try:
-            await producer.start()
-            await events.start()
+            for p in producers:
+                await p.start()
             await consumer.start()
             monitor = _monitor(settings, pool)
             agg = Aggregator(settings, consumer, producer, monitor, events)
@@ -81,10 +89,9 @@ async def supervise_aggregator(
             state.pop("aggregator", None)
             with contextlib.suppress(Exception):
                 await consumer.stop()
-            with contextlib.suppress(Exception):
-                await producer.stop()
-            with contextlib.suppress(Exception):
-                await events.stop()
+            for p in producers:
+                with contextlib.suppress(Exception):
+                    await p.stop()
         if not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff)

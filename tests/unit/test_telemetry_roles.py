@@ -13,7 +13,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
 from contracts.telemetry import Quality
-from services.telemetry.app import _monitor, create_app, make_aggregator_consumer
+from services.telemetry.app import _clients, _monitor, create_app, make_aggregator_consumer
 from services.telemetry.decode_fast import FastReading
 from services.telemetry.domain.windows import PartitionWindows
 from services.telemetry.settings import TelemetrySettings
@@ -42,6 +42,7 @@ async def test_the_alarms_role_consumes_in_a_group_of_its_own() -> None:
     assert alarms.telemetry_group == "millrace-telemetry-alarms"
     consumer = make_aggregator_consumer(alarms)
     assert consumer._group_id == "millrace-telemetry-alarms"
+    await consumer.stop()
 
 
 def test_the_alarms_role_needs_rules_and_their_database() -> None:
@@ -94,3 +95,15 @@ async def test_the_alarms_role_serves_probes_and_metrics_but_no_ingest() -> None
             assert (await client.get("/metrics")).status_code == 200
             # 422: the windows role validates the (empty) batch; the alarms role has no such route.
             assert (await client.post("/v1/readings", json={})).status_code == ingest
+
+
+async def test_each_role_opens_only_the_producers_it_uses() -> None:
+    alarms = _settings(telemetry_role="alarms", telemetry_alarm_rules=RULES, database_url=DB)
+    roles = ((_settings(), False), (_settings(telemetry_role="windows"), True), (alarms, True))
+    for settings, shared in roles:
+        consumer, windows, events = _clients(settings)
+        assert (windows is events) is shared
+        if settings.runs_alarms:
+            assert events._message_accumulator._linger_time == 0  # each event at once
+        for client in {id(c): c for c in (consumer, windows, events)}.values():
+            await client.stop()  # never started: releases what the constructor made
