@@ -125,7 +125,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await kafka.start()
+        if settings.runs_windows:  # the ingest's producer; the alarms role has no ingest
+            await kafka.start()
         task = None
         if aggregator and settings.telemetry_aggregator_enabled:
             if settings.telemetry_alarm_rules is not None and settings.runs_alarms:
@@ -148,7 +149,8 @@ def create_app(
                 await task
             if "db" in pools:
                 await pools["db"].close()
-            await kafka.stop()
+            if settings.runs_windows:
+                await kafka.stop()
             log.info("telemetry stopped")
 
     app = FastAPI(

@@ -107,3 +107,15 @@ async def test_each_role_opens_only_the_producers_it_uses() -> None:
             assert events._message_accumulator._linger_time == 0  # each event at once
         for client in {id(c): c for c in (consumer, windows, events)}.values():
             await client.stop()  # never started: releases what the constructor made
+
+
+async def test_the_alarms_role_starts_no_ingest_producer() -> None:
+    alarms = _settings(telemetry_role="alarms", telemetry_alarm_rules=RULES, database_url=DB)
+    nowhere = KafkaBroker("127.0.0.1:9")  # refuses connections: starting it fails at once
+    app = create_app(alarms, broker=nowhere, aggregator=False)
+    async with app.router.lifespan_context(app):
+        pass
+    windows = create_app(_settings(telemetry_role="windows"), nowhere, aggregator=False)
+    with pytest.raises(Exception, match=r"127\.0\.0\.1"):  # the client's own error
+        async with windows.router.lifespan_context(windows):
+            pass
