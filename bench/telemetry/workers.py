@@ -25,11 +25,11 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from services.telemetry.aggregator import Aggregator
 from services.telemetry.alarms.monitor import Monitor
-from services.telemetry.app import make_aggregator_consumer, make_events_producer
+from services.telemetry.app import make_aggregator_clients
 from services.telemetry.decode_fast import decode_readings_fast
 from services.telemetry.rules import load_rules
 from services.telemetry.settings import TelemetrySettings
-from shared.kafka import make_consumer, make_producer
+from shared.kafka import make_consumer
 
 FIRST: list[float] = []
 # Each system commits at its own default interval: Millrace 1 s (the ceiling too), Quix 5 s.
@@ -134,16 +134,12 @@ def write_probe(probe: dict[str, list[float]], path: str) -> None:
 
 async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
     settings = settings_for(args)
-    consumer = make_aggregator_consumer(settings)
-    producer = make_producer(settings, role="aggregator")
-    events = make_events_producer(settings)
-    await producer.start()
-    await events.start()
-    await consumer.start()
+    clients = make_aggregator_clients(settings)  # the service's clients for this role
+    await clients.start()
     monitor = None
     if args.rules and settings.runs_alarms:
         monitor = Monitor(load_rules(Path(args.rules)), settings.telemetry_allowed_lateness_ms)
-    agg = TimedAggregator(settings, consumer, producer, monitor, events)
+    agg = TimedAggregator(settings, clients.consumer, clients.producer, monitor, clients.events)
     agg.readings_topic = args.topic
     agg.emit_slice_s = float(os.environ.get("BENCH_EMIT_SLICE_S", agg.emit_slice_s))
     agg.seal_slice_s = float(os.environ.get("BENCH_SEAL_SLICE_S", agg.seal_slice_s))
@@ -162,9 +158,7 @@ async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
             lag_task.cancel()
         if agg.probe is not None and probe_path:
             write_probe(agg.probe, probe_path)
-        await consumer.stop()
-        await producer.stop()
-        await events.stop()
+        await clients.stop()
 
 
 async def ceiling(args: argparse.Namespace, stop: asyncio.Event) -> None:

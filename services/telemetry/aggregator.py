@@ -127,8 +127,8 @@ class Aggregator:
         # behind a boundary's window batches (one request in flight per broker connection).
         self.events_producer = events_producer or producer
         self.dlq = DlqPublisher(producer, settings.service_name)
-        self.sizes = settings.window_sizes_ms if settings.runs_windows else ()
-        self.dead_letters = settings.runs_windows
+        self.runs_windows = settings.runs_windows
+        self.sizes = settings.window_sizes_ms if self.runs_windows else ()
         self.lateness = settings.telemetry_allowed_lateness_ms
         self.partitions: dict[TopicPartition, _Partition] = {}
         self.monitor = monitor or Monitor(RuleBook(), self.lateness)
@@ -184,7 +184,7 @@ class Aggregator:
         most ``emit_slice_s`` (the rest in the next polls, which then do not wait for
         records); window sends are not awaited here."""
         await self._restore(tp for tp in batch if tp not in self.partitions)
-        if self.sizes and not self._out.ready:
+        if self.runs_windows and not self._out.ready:
             await self._out.refresh()
         now = _wall_ms()
         for tp, records in batch.items():
@@ -228,11 +228,10 @@ class Aggregator:
         decoded = self._decoded(part, records, now, rejected)
         readings, bad, late = part.windows.add_records(decoded, Quality.BAD)
         m.RECORDS.inc(len(records))
-        # In the alarms role the windows role dead-letters these very records: once is enough.
-        if self.dead_letters:
+        if self.runs_windows:
+            # (In the alarms role the windows role dead-letters these very records.)
             for record, err in rejected:
                 await self._dead_letter(record, err)
-        if self.sizes:
             m.READINGS.inc(readings)
             if bad:
                 m.BAD_QUALITY.inc(bad)
@@ -358,7 +357,7 @@ class Aggregator:
         if self._pending:
             pending, self._pending = self._pending, []
             await asyncio.gather(*pending)
-        if self.sizes:
+        if self.runs_windows:
             await self._out.refresh()
         # Alarm/state snapshots first: a committed offset must never need a newer snapshot.
         await self.monitor.save(

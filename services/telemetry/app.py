@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -30,20 +31,42 @@ from shared.migrations import migrate_pool
 log = get_logger(__name__)
 
 
-def _clients(
-    settings: TelemetrySettings,
-) -> tuple[AIOKafkaConsumer, AIOKafkaProducer, AIOKafkaProducer]:
+@dataclass(frozen=True)
+class AggregatorClients:
     """The aggregator's consumer, its producer of windows (and dead letters), and a producer of
     alarms and machine states that sends each event at once (no linger) on a connection of its
-    own. A role that runs only one of the two has only that producer, returned twice."""
+    own. A role that runs only one of the two has only that producer, in both fields."""
+
+    consumer: AIOKafkaConsumer
+    producer: AIOKafkaProducer
+    events: AIOKafkaProducer
+
+    @property
+    def producers(self) -> list[AIOKafkaProducer]:
+        return [self.producer] if self.producer is self.events else [self.producer, self.events]
+
+    async def start(self) -> None:
+        for producer in self.producers:
+            await producer.start()
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        """Stop each client, whatever another one raises (after an error some never started)."""
+        for client in (self.consumer, *self.producers):
+            with contextlib.suppress(Exception):
+                await client.stop()
+
+
+def make_aggregator_clients(settings: TelemetrySettings) -> AggregatorClients:
+    """The clients of the aggregator of ``settings``' role (not yet started)."""
     consumer = make_aggregator_consumer(settings)
     if not settings.runs_alarms:
         windows = make_producer(settings, role="aggregator")
-        return consumer, windows, windows
+        return AggregatorClients(consumer, windows, windows)
     events = make_events_producer(settings)
     if not settings.runs_windows:
-        return consumer, events, events
-    return consumer, make_producer(settings, role="aggregator"), events
+        return AggregatorClients(consumer, events, events)
+    return AggregatorClients(consumer, make_producer(settings, role="aggregator"), events)
 
 
 def make_aggregator_consumer(settings: TelemetrySettings) -> AIOKafkaConsumer:
@@ -71,14 +94,11 @@ async def supervise_aggregator(
     committed offsets, with capped exponential backoff. Nothing is skipped or dead-lettered."""
     backoff = 1.0
     while not stop.is_set():
-        consumer, producer, events = _clients(settings)
-        producers = [producer] if producer is events else [producer, events]
+        clients = make_aggregator_clients(settings)
         try:
-            for p in producers:
-                await p.start()
-            await consumer.start()
+            await clients.start()
             monitor = _monitor(settings, pool)
-            agg = Aggregator(settings, consumer, producer, monitor, events)
+            agg = Aggregator(settings, clients.consumer, clients.producer, monitor, clients.events)
             state["aggregator"] = agg
             await agg.run(stop)
             backoff = 1.0
@@ -87,11 +107,7 @@ async def supervise_aggregator(
             log.exception("aggregator failed; restarting", error=repr(exc), backoff_s=backoff)
         finally:
             state.pop("aggregator", None)
-            with contextlib.suppress(Exception):
-                await consumer.stop()
-            for p in producers:
-                with contextlib.suppress(Exception):
-                    await p.stop()
+            await clients.stop()
         if not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff)
@@ -101,9 +117,10 @@ async def supervise_aggregator(
 def _monitor(settings: TelemetrySettings, pool: asyncpg.Pool | None) -> Monitor:
     """Fresh engines per aggregator (re)start; they resume from the snapshots in PostgreSQL."""
     lateness = settings.telemetry_allowed_lateness_ms
-    if settings.telemetry_alarm_rules is None or pool is None or not settings.runs_alarms:
+    rules = settings.alarm_rules_in_use
+    if rules is None or pool is None:
         return Monitor(RuleBook(), lateness)
-    book = load_rules(settings.telemetry_alarm_rules)
+    book = load_rules(rules)
     store = SnapshotStore(pool, settings.telemetry_group)
     return Monitor(
         book,
@@ -128,8 +145,9 @@ def create_app(
         if settings.runs_windows:  # the ingest's producer; the alarms role has no ingest
             await kafka.start()
         task = None
+        rules = settings.alarm_rules_in_use
         if aggregator and settings.telemetry_aggregator_enabled:
-            if settings.telemetry_alarm_rules is not None and settings.runs_alarms:
+            if rules is not None:
                 pools["db"] = await create_pool(settings)
                 await migrate_pool(pools["db"], SCHEMA, MIGRATIONS)
             task = asyncio.create_task(supervise_aggregator(settings, stop, state, pools.get("db")))
@@ -139,7 +157,7 @@ def create_app(
             role=settings.telemetry_role,
             group=settings.telemetry_group,
             windows=settings.telemetry_windows if settings.runs_windows else None,
-            alarm_rules=str(settings.telemetry_alarm_rules) if settings.runs_alarms else None,
+            alarm_rules=None if rules is None else str(rules),
         )
         try:
             yield

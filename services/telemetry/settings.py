@@ -76,6 +76,11 @@ class TelemetrySettings(ServiceSettings):
         return self.telemetry_role != "windows"
 
     @property
+    def alarm_rules_in_use(self) -> Path | None:
+        """The rules file this process evaluates: none in the windows role, which ignores it."""
+        return self.telemetry_alarm_rules if self.runs_alarms else None
+
+    @property
     def telemetry_group(self) -> str:
         """The consumer group of this role: the alarms role has a group of its own, so it reads
         every partition beside the windows role instead of sharing the partitions with it."""
@@ -111,7 +116,8 @@ class TelemetrySettings(ServiceSettings):
                 "MILLRACE_TELEMETRY_ROLE=alarms needs MILLRACE_TELEMETRY_ALARM_RULES: "
                 "without rules that process would have nothing to do"
             )
-        if self.telemetry_alarm_rules is not None and self.runs_alarms:
+        rules = self.alarm_rules_in_use
+        if rules is not None:
             if self.database_url is None:
                 raise ValueError(
                     "MILLRACE_TELEMETRY_ALARM_RULES needs MILLRACE_DATABASE_URL: alarm and "
@@ -120,7 +126,7 @@ class TelemetrySettings(ServiceSettings):
             from services.telemetry.rules import load_rules  # noqa: PLC0415 - avoids a cycle
 
             try:
-                load_rules(self.telemetry_alarm_rules)
+                load_rules(rules)
             except OSError as exc:
                 raise ValueError(f"cannot read MILLRACE_TELEMETRY_ALARM_RULES: {exc}") from exc
         return self

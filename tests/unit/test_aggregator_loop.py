@@ -274,6 +274,17 @@ async def test_ended_windows_are_sealed_in_idle_polls_only() -> None:
     assert sealed_after == [0, 3]  # a full poll is catching up: no idle time to seal in
 
 
+class CommitsRecorded(ScriptedConsumer):
+    """Keeps every commit it is asked for."""
+
+    def __init__(self, polls: list[list[ConsumerRecord]]) -> None:
+        super().__init__(polls)
+        self.commits: list[Any] = []
+
+    async def commit(self, offsets: Any) -> None:
+        self.commits.append(offsets)
+
+
 class RevokingCoordinator:
     """The rebalance's revoke runs while the committed offsets are fetched."""
 
@@ -285,20 +296,16 @@ class RevokingCoordinator:
         return {}
 
 
-class RevokedWhileRestoring(ScriptedConsumer):
+class RevokedWhileRestoring(CommitsRecorded):
     """The partition is revoked while its committed offsets are being fetched."""
 
     def __init__(self, polls: list[list[ConsumerRecord]]) -> None:
         super().__init__(polls)
         self.assigned = {TP}
-        self.commits: list[Any] = []
         self._coordinator = RevokingCoordinator(self)  # type: ignore[assignment]
 
     def assignment(self) -> set[TopicPartition]:
         return self.assigned
-
-    async def commit(self, offsets: Any) -> None:
-        self.commits.append(offsets)
 
 
 async def test_a_partition_revoked_while_it_is_restored_is_not_taken_up() -> None:
@@ -312,15 +319,6 @@ async def test_a_partition_revoked_while_it_is_restored_is_not_taken_up() -> Non
     assert agg.monitor.engines == {}
     assert events.sent == []  # its alarm is the next owner's, from the replay
     assert consumer.commits == []  # nothing to commit for a partition no longer owned
-
-
-class CommitsRecorded(ScriptedConsumer):
-    def __init__(self, polls: list[list[ConsumerRecord]]) -> None:
-        super().__init__(polls)
-        self.commits: list[Any] = []
-
-    async def commit(self, offsets: Any) -> None:
-        self.commits.append(offsets)
 
 
 async def test_the_alarms_role_raises_alarms_and_leaves_windows_and_dead_letters_alone() -> None:

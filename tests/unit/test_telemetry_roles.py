@@ -13,7 +13,12 @@ from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
 from contracts.telemetry import Quality
-from services.telemetry.app import _clients, _monitor, create_app, make_aggregator_consumer
+from services.telemetry.app import (
+    _monitor,
+    create_app,
+    make_aggregator_clients,
+    make_aggregator_consumer,
+)
 from services.telemetry.decode_fast import FastReading
 from services.telemetry.domain.windows import PartitionWindows
 from services.telemetry.settings import TelemetrySettings
@@ -101,12 +106,12 @@ async def test_each_role_opens_only_the_producers_it_uses() -> None:
     alarms = _settings(telemetry_role="alarms", telemetry_alarm_rules=RULES, database_url=DB)
     roles = ((_settings(), False), (_settings(telemetry_role="windows"), True), (alarms, True))
     for settings, shared in roles:
-        consumer, windows, events = _clients(settings)
+        clients = make_aggregator_clients(settings)
+        windows, events = clients.producer, clients.events
         assert (windows is events) is shared
         if settings.runs_alarms:
             assert events._message_accumulator._linger_time == 0  # each event at once
-        for client in {id(c): c for c in (consumer, windows, events)}.values():
-            await client.stop()  # never started: releases what the constructor made
+        await clients.stop()  # never started: releases what the constructors made
 
 
 async def test_the_alarms_role_starts_no_ingest_producer() -> None:
