@@ -365,7 +365,9 @@ class Aggregator:
         )
         offsets: dict[TopicPartition, tuple[int, str]] = {}
         for tp, part in self.partitions.items():
-            if part.dirty and part.next_offset >= 0:
+            # Not while windows the watermark has closed wait for their emit (a boundary spread
+            # over several polls): a replay would take their readings for late and lose them.
+            if part.dirty and part.next_offset >= 0 and not part.windows.due:
                 safe = self.monitor.clamp(tp, part.windows.safe_offset(part.next_offset))
                 offsets[tp] = (safe, encode_metadata(part.windows.watermark))
                 part.dirty = False

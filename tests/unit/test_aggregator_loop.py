@@ -285,6 +285,37 @@ class CommitsRecorded(ScriptedConsumer):
         self.commits.append(offsets)
 
 
+async def test_no_commit_while_closed_windows_wait_for_their_emit() -> None:
+    """A commit during a boundary spread over several polls would put a watermark past windows
+    not yet emitted: a replay from it would take their readings for late and lose them."""
+    devices = [f"press-{i}" for i in range(2 * EMIT_CHUNK + 10)]
+    t0 = 1_700_000_000_000
+    first = [_record(i, d, t0 + 1000) for i, d in enumerate(devices)]
+    closing = [_record(len(devices), devices[0], t0 + 16_000)]  # watermark past 10 s + 5 s
+    consumer = CommitsRecorded([first, closing])
+    agg = Aggregator(
+        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, Producer()),
+    )
+    agg.emit_slice_s = 0.0  # one chunk per poll
+    committed = []
+    for _ in range(5):
+        await agg.process(await consumer.getmany(0, 5000))
+        await agg.commit()
+        committed.append(consumer.commits[-1][TP] if consumer.commits else None)
+        consumer.commits.clear()
+    # Poll 1: the windows open (offset 0 holds them). Polls 2 and 3 leave windows due: no
+    # commit. Poll 4 emits the last chunk, and the commit passes the boundary.
+    assert committed == [
+        (0, f"wm={t0 + 1000}"),
+        None,
+        None,
+        (len(devices), f"wm={t0 + 16_000}"),
+        None,
+    ]
+
+
 class RevokingCoordinator:
     """The rebalance's revoke runs while the committed offsets are fetched."""
 
