@@ -1,4 +1,5 @@
-"""Window arithmetic, lateness and the replay invariant of the telemetry domain."""
+"""Window arithmetic, lateness and the replay invariant of the telemetry domain, with sliced
+(derived) windows: a size that is a multiple of the smallest is built from its slices."""
 
 from __future__ import annotations
 
@@ -214,3 +215,120 @@ def test_replay_from_committed_offset_reemits_identical_windows(
             assert seen[key] == value  # a duplicate is the same event
         seen[key] = value
     assert seen == as_dict(full)
+
+
+# Size sets: one derived size (5000 over 1000), a derived one beside a size that is not a
+# multiple (1500) and a second multiple (5000, kept per reading), sizes in any order, and one
+# size alone.
+SIZE_SETS = [(1000, 5000), (1000, 3000, 5000, 1500), (2000, 1000, 4000), (1500, 1000), (1000,)]
+steps_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(["d1", "d2", "d3"]),
+        st.sampled_from(["temp", "rpm"]),
+        st.integers(min_value=0, max_value=20_000),
+        st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False),
+        st.integers(min_value=0, max_value=9),  # what the loop does after the reading
+    ),
+    max_size=250,
+)
+Step = tuple[str, str, int, float, int]
+
+
+def run_loop(
+    steps: list[Step],
+    sizes: tuple[int, ...],
+    lateness: int,
+    start_offset: int = 0,
+    wm: int = -1,
+    stop_at: int | None = None,
+) -> tuple[PartitionWindows, list[ClosedWindow], tuple[int, int]]:
+    """As the aggregator drives the windows: after each reading, sometimes seal ended windows
+    ahead of their close (step 0), close due windows in chunks of one (steps 0-3) or all, and
+    commit (safe offset, watermark) only when no closed window waits for its emit."""
+    pw = PartitionWindows(sizes, lateness)
+    pw.advance_to(wm)
+    out: list[ClosedWindow] = []
+    commit = (start_offset, wm)
+    for offset, (dev, met, ts, val, step) in enumerate(steps, start=start_offset):
+        if offset == stop_at:
+            break
+        pw.add(dev, met, ts, val, offset)
+        pw.observe(ts)
+        if step == 0:
+            pw.seal_ended(_same, 3)
+        out.extend(pw.close_due(1 if step < 4 else None))
+        if not pw.due:
+            commit = (pw.safe_offset(offset + 1), pw.watermark)
+    return pw, out, commit
+
+
+def _same(w: ClosedWindow) -> ClosedWindow:
+    return w
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps_strategy, st.sampled_from(SIZE_SETS), st.sampled_from([0, 500, 3000]))
+def test_sliced_windows_match_independent_computation(
+    steps: list[Step], sizes: tuple[int, ...], lateness: int
+) -> None:
+    pw, out, _ = run_loop(steps, sizes, lateness)
+    out += flush(pw)
+    readings = [(dev, met, ts, val) for dev, met, ts, val, _ in steps]
+    assert_close(as_dict(out), reference(readings, sizes, lateness))
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps_strategy, st.sampled_from(SIZE_SETS), st.sampled_from([0, 500, 3000]), st.data())
+def test_crash_anywhere_replays_identical_windows_with_partial_closes_and_seals(
+    steps: list[Step], sizes: tuple[int, ...], lateness: int, data: st.DataObject
+) -> None:
+    """A crash at any point, after closes spread over several steps and windows sealed ahead:
+    replaying from the last commit yields every window exactly once after dedupe by id, bit
+    for bit the window of the uninterrupted run, derived sizes included (their merge points
+    are the series' own readings, which the replay sees again in the same order)."""
+    crash_at = data.draw(st.integers(min_value=0, max_value=len(steps)))
+    full_pw, full, _ = run_loop(steps, sizes, lateness)
+    full += flush(full_pw)
+    _, before, (offset, wm) = run_loop(steps, sizes, lateness, stop_at=crash_at)
+    replay_pw, after, _ = run_loop(steps[offset:], sizes, lateness, offset, wm)
+    after += flush(replay_pw)
+    seen: dict[Key, Stats] = {}
+    for w in before + after:
+        key = (w.device_id, w.metric, w.size_ms, w.window_start)
+        value = as_dict([w])[key]
+        if key in seen:
+            assert seen[key] == value  # a duplicate is the same event
+        seen[key] = value
+    assert seen == as_dict(full)
+
+
+def test_a_lagging_series_builds_the_larger_window_from_readings_late_for_the_smaller() -> None:
+    # "b" lags 1.2 s behind "a": its readings are late for their 1 s windows (lateness 0) but
+    # on time for the 5 s window, which gets them all.
+    steps = [("a", "m", 1200, 0.0), ("b", "m", 0, 1.0), ("b", "m", 10, 2.0), ("a", "m", 2300, 0.0)]
+    steps += [("b", "m", 1100, 4.0), ("b", "m", 1100, 5.0)]
+    pw, out, late = run(steps, sizes=(1000, 5000), lateness=0)
+    out += flush(pw)
+    assert late == 4  # b's four readings, each for its 1 s window
+    [big] = [w for w in out if (w.device_id, w.size_ms) == ("b", 5000)]
+    assert (big.count, big.min, big.max, big.last) == (4, 1.0, 5.0, 5.0)
+    assert math.isclose(big.mean, 3.0)
+    assert math.isclose(big.stddev, statistics.pstdev([1.0, 2.0, 4.0, 5.0]))
+    assert not [w for w in out if (w.device_id, w.size_ms) == ("b", 1000)]
+
+
+def test_a_quiet_series_gets_its_last_slice_at_the_close() -> None:
+    # The slice [4000, 5000) is still accumulating when the 5 s window closes: no later
+    # reading of the series came to complete it, so the close merges it; a seal made before
+    # the close holds it too.
+    pw = PartitionWindows((1000, 5000), 500)
+    for offset, ts in enumerate([100, 1100, 4100, 4200]):
+        pw.add("d", "m", ts, float(ts), offset)
+        pw.observe(ts)
+    pw.advance_to(5000)
+    assert [w.window_start for w in pw.close_due()] == [0, 1000]
+    assert pw.seal_ended(_same, 10) == 2  # [4000, 5000) and [0, 5000), both ended
+    pw.advance_to(5500)
+    big = [w for w in pw.close_due_as(_same) if w.size_ms == 5000]
+    assert [(w.count, w.min, w.max, w.last) for w in big] == [(4, 100.0, 4200.0, 4200.0)]
+    assert math.isclose(big[0].mean, statistics.fmean([100, 1100, 4100, 4200]))

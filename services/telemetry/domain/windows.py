@@ -17,6 +17,17 @@ its current window of every size. A reading inside all of them (nearly every rea
 one dict lookup and the statistics updates, not a key, lookup and lateness check per size; the
 rest (a new window, an out-of-order reading for an older one, a late reading) take
 :meth:`PartitionWindows.add`, which decides everything from scratch.
+
+Sliced windows: the smallest multiple of the smallest size (60 s over 10 s) is *derived*. Its
+windows are not updated per reading: each series accumulates the readings of its latest range
+of the smallest size (in that range's own window, so the hot path updates one window instead
+of two) and adds them to the larger window with Chan's pairwise merge when the series' first
+reading of a later range arrives, or when the larger window closes. A reading of an earlier
+range goes into the larger window directly. Every merge point is a reading of the series
+itself, or the close, after which nothing can reach the window; never a watermark that a
+replay would see elsewhere. So a replay performs the same operations in the same order and
+rebuilds the same bits (docs/decisions/0008-sliced-windows.md). Other sizes are kept per
+reading, like the smallest.
 """
 
 from __future__ import annotations
@@ -72,6 +83,33 @@ class WindowStats(msgspec.Struct, gc=False):
     # no reading came in since. It must not refer back to window state (no cycles here).
     sealed: object = None
     sealed_count: int = -1
+    # A derived window only: the series' accumulator still owed to it (see the module's
+    # docstring). It refers to another window's state, never back: no cycles.
+    pend: WindowStats | None = None
+
+    def merge(self, o: WindowStats) -> None:
+        """Add the readings summarised by ``o`` (Chan et al.'s pairwise update). ``o``'s
+        readings have event times after this window's, or equal ones that arrived earlier: on
+        a tie of ``last_ts`` this window keeps its ``last``."""
+        m = o.count
+        if not m:
+            return
+        n = self.count
+        if not n:
+            self.count, self.mean, self.m2 = m, o.mean, o.m2
+            self.min, self.max, self.last_ts, self.last = o.min, o.max, o.last_ts, o.last
+            return
+        total = n + m
+        delta = o.mean - self.mean
+        self.mean += delta * m / total
+        self.m2 += o.m2 + delta * delta * n * m / total
+        self.count = total
+        if o.min < self.min:  # noqa: PLR1730
+            self.min = o.min
+        if o.max > self.max:  # noqa: PLR1730
+            self.max = o.max
+        if o.last_ts > self.last_ts:
+            self.last_ts, self.last = o.last_ts, o.last
 
     def add(self, ts: int, value: float) -> None:
         self.count += 1
@@ -98,22 +136,23 @@ def _same(w: ClosedWindow) -> ClosedWindow:
 
 
 class _Series(msgspec.Struct, gc=False):
-    """The open windows of one (device, metric): the newest of each size in ``current``,
-    older ones still within the lateness in ``older``. ``lo <= ts < hi`` is the event time
-    covered by every current window; ``deadline`` is when the first of them closes, or -1
-    when some size has no current window (then every reading takes the slow path). Tuples,
-    replaced when a window opens or closes: one object per series for the collector to see."""
+    """The open windows of one (device, metric): the newest of each size updated per reading
+    in ``current`` (the smallest size, and any size not a multiple of it), of each derived size
+    in ``derived``, older ones still within the lateness in ``older``. ``lo <= ts < hi`` is the
+    event time covered by every current window; ``deadline`` is when the first of them closes,
+    or -1 when some size has no current window (then every reading takes the slow path).
+    ``acc`` accumulates the readings of the series' latest smallest-size range for the derived
+    windows. Tuples, replaced when a window opens or closes: one object per series for the
+    collector to see."""
 
     key: tuple[str, str]  # (device_id, metric), the very tuple that keys it in the partition
     current: tuple[WindowStats, ...]
+    derived: tuple[WindowStats, ...] = ()
     older: tuple[WindowStats, ...] = ()
     lo: int = 0
     hi: int = 0
     deadline: int = -1
-
-    def replace_current(self, i: int, w: WindowStats) -> None:
-        current = self.current
-        self.current = (*current[:i], w, *current[i + 1 :])
+    acc: WindowStats | None = None
 
 
 class ClosedWindow(msgspec.Struct, frozen=True, gc=False):
@@ -149,14 +188,36 @@ class PartitionWindows:
     # Window starts, ends and deadlines are the same few numbers for every series (windows are
     # aligned to the epoch): one shared int object each instead of one per window and series.
     _ints: dict[int, int] = field(default_factory=dict)
-    # ``current`` of a series without windows (compared by identity first, element by element).
+    # ``current`` and ``derived`` of a series without windows (compared by identity first).
     _no_windows: tuple[WindowStats, ...] = ()
+    _no_derived: tuple[WindowStats, ...] = ()
     # Deadline -> how far seal_ended() got in that deadline's list of windows, and its make.
     _sealed_upto: dict[int, int] = field(default_factory=dict)
     _sealed_by: Callable[[ClosedWindow], Any] | None = None
+    # Size indexes updated per reading (the smallest first) and derived ones (multiples of the
+    # smallest), and each index's position in its tuple of a series (current or derived).
+    _hot: tuple[int, ...] = ()
+    _derived: tuple[int, ...] = ()
+    _slot: tuple[int, ...] = ()
+    _is_derived: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
-        self._no_windows = (_NONE,) * len(self.sizes_ms)
+        sizes = self.sizes_ms
+        if sizes:
+            base = min(range(len(sizes)), key=sizes.__getitem__)
+            # One derived size, the smallest multiple of the smallest size: with two, a reading
+            # late for one but on time for the other would make the accumulator's content
+            # depend on a window that a replay may find already closed.
+            multiples = [i for i, n in enumerate(sizes) if n > sizes[base] and n % sizes[base] == 0]
+            derived = sorted(multiples, key=sizes.__getitem__)[:1]
+            self._hot = (base, *(i for i in range(len(sizes)) if i != base and i not in derived))
+            self._derived = tuple(derived)
+        positions = {i: pos for pos, i in enumerate(self._hot)}
+        positions |= {i: pos for pos, i in enumerate(self._derived)}
+        self._slot = tuple(positions[i] for i in range(len(sizes)))
+        self._is_derived = tuple(i in self._derived for i in range(len(sizes)))
+        self._no_windows = (_NONE,) * len(self._hot)
+        self._no_derived = (_NONE,) * len(self._derived)
 
     def _shared(self, n: int) -> int:
         ints = self._ints
@@ -169,7 +230,7 @@ class PartitionWindows:
         """Every open window by key (for inspection and tests; the hot path never builds it)."""
         out: dict[WindowKey, WindowStats] = {}
         for (device, metric), series in self._series.items():
-            for w in (*series.current, *series.older):
+            for w in (*series.current, *series.derived, *series.older):
                 if w is not _NONE:
                     out[(device, metric, self.sizes_ms[w.size_index], w.start)] = w
         return out
@@ -259,7 +320,11 @@ class PartitionWindows:
         late = 0
         lateness = self.lateness_ms
         wm = self.watermark
-        for i, size in enumerate(self.sizes_ms):
+        sizes = self.sizes_ms
+        base: WindowStats | None = None  # the smallest size's window this reading went into
+        smallest = self._hot[0]
+        for i in self._hot:
+            size = sizes[i]
             start = ts - ts % size
             # Decided by the watermark alone, not by whether close_due() ran yet, so that a
             # replay with other poll boundaries builds exactly the same windows.
@@ -267,16 +332,85 @@ class PartitionWindows:
                 late |= 1 << i
             else:
                 if series is None:
-                    # Interned ids: a million open windows must not each hold copies of them.
-                    key = (sys.intern(key[0]), sys.intern(key[1]))
-                    series = self._series[key] = _Series(key, self._no_windows)
-                w = series.current[i]
+                    series = self._new_series(key)
+                w = series.current[self._slot[i]]
                 if w.start != start:
                     w = self._window(series, i, start, offset)
                 w.add(ts, value)
+                if i == smallest:
+                    base = w
+        if self._derived:
+            series, derived_late = self._add_derived(series, key, ts, value, offset, base=base)
+            late |= derived_late
         if series is not None:
             self._refresh(series)
         return late
+
+    def _new_series(self, key: tuple[str, str]) -> _Series:
+        # Interned ids: a million open windows must not each hold copies of them.
+        key = (sys.intern(key[0]), sys.intern(key[1]))
+        series = self._series[key] = _Series(key, self._no_windows, self._no_derived)
+        return series
+
+    def _add_derived(
+        self,
+        series: _Series | None,
+        key: tuple[str, str],
+        ts: int,
+        value: float,
+        offset: int,
+        *,
+        base: WindowStats | None,
+    ) -> tuple[_Series | None, int]:
+        """The derived size's part of :meth:`_add`: into the series' accumulator, or straight
+        into the larger window (see the module's docstring); returns its late mask."""
+        [i] = self._derived
+        size = self.sizes_ms[i]
+        start = ts - ts % size
+        if start + size + self.lateness_ms <= self.watermark:
+            return series, 1 << i
+        if series is None:
+            series = self._new_series(key)
+        w = series.derived[0]
+        if w.start != start:
+            w = self._window(series, i, start, offset)
+        acc = series.acc
+        smallest = self.sizes_ms[self._hot[0]]
+        start = ts - ts % smallest
+        if acc is not None and acc.start == start:
+            if acc is not base:
+                if acc.key is not None:
+                    # Still the open window of that range, which this reading is late for.
+                    acc = self._fork(series, acc)
+                acc.add(ts, value)
+        elif acc is None or start > acc.start:
+            # The series' first reading of a later range: the previous one is complete.
+            if acc is not None:
+                self._settle(series, acc)
+            if base is None:
+                # Late for the smallest size, on time for the larger: accumulate apart.
+                base = WindowStats(offset, self._shared(start), self._hot[0])
+                base.add(ts, value)
+            w.pend = series.acc = base
+        else:
+            w.add(ts, value)  # a range before the accumulator's
+        return series, 0
+
+    def _fork(self, series: _Series, acc: WindowStats) -> WindowStats:
+        """A copy of the accumulator that is also an open window, to go on with apart from it."""
+        copy = msgspec.structs.replace(acc, key=None, sealed=None, sealed_count=-1)
+        for w in (*series.derived, *series.older):
+            if w.pend is acc:
+                w.pend = copy
+        series.acc = copy
+        return copy
+
+    def _settle(self, series: _Series, acc: WindowStats) -> None:
+        """Merge the accumulator into every window it is still owed to."""
+        for w in (*series.derived, *series.older):
+            if w.pend is acc:
+                w.merge(acc)
+                w.pend = None
 
     def _window(self, series: _Series, i: int, start: int, offset: int) -> WindowStats:
         """The open window of ``series`` at ``start`` of size ``i`` (not the current one)."""
@@ -292,18 +426,30 @@ class PartitionWindows:
         else:
             closing.append(w)
         self.open_count += 1
-        current = series.current[i]
+        current = self._current(series, i)
         if current is _NONE:
-            series.replace_current(i, w)
+            self._set_current(series, i, w)
             return w
         if start > current.start:
             # A newer window becomes current; the previous one waits out its lateness.
-            series.replace_current(i, w)
+            self._set_current(series, i, w)
             series.older = (*series.older, current)
         else:
             # An out-of-order reading opened a window older than the current one.
             series.older = (*series.older, w)
         return w
+
+    def _current(self, series: _Series, i: int) -> WindowStats:
+        return (series.derived if self._is_derived[i] else series.current)[self._slot[i]]
+
+    def _set_current(self, series: _Series, i: int, w: WindowStats) -> None:
+        pos = self._slot[i]
+        if self._is_derived[i]:
+            derived = series.derived
+            series.derived = (*derived[:pos], w, *derived[pos + 1 :])
+        else:
+            current = series.current
+            series.current = (*current[:pos], w, *current[pos + 1 :])
 
     def _refresh(self, series: _Series) -> None:
         # Comparisons, not min()/max(), and the shared ints looked up in place: this runs for
@@ -363,6 +509,9 @@ class PartitionWindows:
             for s in windows:
                 key = s.key
                 assert key is not None
+                if s.pend is not None:
+                    s.merge(s.pend)
+                    s.pend = None
                 if s.sealed_count == s.count and same_make:
                     append(s.sealed)  # type: ignore[arg-type]  # made by this very ``make``
                 else:
@@ -399,7 +548,8 @@ class PartitionWindows:
                 key = s.key
                 if key is not None:
                     s.sealed = make(self._snapshot(s, key))
-                    s.sealed_count = s.count
+                    # A derived window's accumulator is merged at the latest at the close.
+                    s.sealed_count = s.count if s.pend is None else s.count + s.pend.count
             done += end - i
             upto[deadline] = end
             if done >= limit:
@@ -407,6 +557,11 @@ class PartitionWindows:
         return done
 
     def _snapshot(self, s: WindowStats, key: tuple[str, str]) -> ClosedWindow:
+        pend = s.pend
+        if pend is not None:
+            # As it will be once its accumulator is merged (the same merge, the same bits).
+            s = msgspec.structs.replace(s, pend=None, sealed=None)
+            s.merge(pend)
         size = self.sizes_ms[s.size_index]
         return ClosedWindow(
             key[0],
@@ -423,14 +578,19 @@ class PartitionWindows:
         )
 
     def _detach(self, series: _Series, w: WindowStats) -> None:
-        if series.current[w.size_index] is w:
-            series.replace_current(w.size_index, _NONE)
+        i = w.size_index
+        if self._current(series, i) is w:
+            self._set_current(series, i, _NONE)
             series.deadline = -1
         else:
             older = series.older
             # Windows close oldest first, so it is nearly always the first of the older ones.
             series.older = older[1:] if older[0] is w else tuple(o for o in older if o is not w)
-        if not series.older and series.current == self._no_windows:
+        if (
+            not series.older
+            and series.current == self._no_windows
+            and series.derived == self._no_derived
+        ):
             del self._series[series.key]
 
     @property
