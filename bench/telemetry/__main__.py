@@ -6,7 +6,7 @@ of alternating runs), measure latency at half of Millrace's maximum rate (window
 processes of their own, as deployed, and in one process for comparison), and the memory of
 100 k devices x 10 metrics of open windows. Writes ``bench/results/telemetry.json``.
 
-Sizes: ``BENCH_READINGS`` (default 2,000,000), ``BENCH_RUNS`` (default 3), ``BENCH_LATENCY_S``
+Sizes: ``BENCH_READINGS`` (default 2,000,000), ``BENCH_RUNS`` (default 5), ``BENCH_LATENCY_S``
 (default 40) and ``BENCH_LATENCY_RUNS`` (default 3, medians reported); committed results come
 from the defaults.
 """
@@ -55,6 +55,15 @@ def throughput(bootstrap: str, w: Workload, runs: int) -> dict[str, Any]:
         "millrace_vs_ceiling": median["millrace"] / median["ceiling"],
         "rss_peak_mib": {k: max(r.rss_peak_mib for r in rs) for k, rs in results.items()},
         "runs": {k: [round(r.readings_per_s) for r in rs] for k, rs in results.items()},
+        # The same ratios within each round of alternating runs (the machine drifts between
+        # rounds; within one, the three systems saw about the same machine).
+        "ratios_per_round": {
+            other: [
+                round(m.readings_per_s / o.readings_per_s, 3)
+                for m, o in zip(results["millrace"], results[other], strict=True)
+            ]
+            for other in ("ceiling", "quix")
+        },
     }
 
 
@@ -97,7 +106,7 @@ def main() -> None:
         latency_only(float(os.environ.get("BENCH_RATE", "91600")))
         return
     readings = int(os.environ.get("BENCH_READINGS", "2000000"))
-    runs = int(os.environ.get("BENCH_RUNS", "3"))
+    runs = int(os.environ.get("BENCH_RUNS", "5"))
     started = time.time()
     single = Workload("single", readings, devices=10_000, metrics=5, per_message=1)
     batched = Workload("batched", readings, devices=10_000, metrics=5, per_message=10)
