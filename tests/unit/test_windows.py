@@ -80,6 +80,18 @@ def as_dict(windows: list[ClosedWindow]) -> dict[Key, Stats]:
     }
 
 
+def deduped(windows: list[ClosedWindow]) -> dict[Key, Stats]:
+    """Every window once after dedupe by id, checking that each duplicate is the same event."""
+    seen: dict[Key, Stats] = {}
+    for w in windows:
+        key = (w.device_id, w.metric, w.size_ms, w.window_start)
+        value = as_dict([w])[key]
+        if key in seen:
+            assert seen[key] == value  # a duplicate is the same event
+        seen[key] = value
+    return seen
+
+
 def assert_close(a: dict[Key, Stats], b: dict[Key, Stats]) -> None:
     assert a.keys() == b.keys()
     for k, got in a.items():
@@ -207,14 +219,7 @@ def test_replay_from_committed_offset_reemits_identical_windows(
     replay_pw, after, _ = run(readings[committed:], start_offset=committed, wm=pw.watermark)
     after += flush(replay_pw)
 
-    seen: dict[Key, Stats] = {}
-    for w in before + after:
-        key = (w.device_id, w.metric, w.size_ms, w.window_start)
-        value = as_dict([w])[key]
-        if key in seen:
-            assert seen[key] == value  # a duplicate is the same event
-        seen[key] = value
-    assert seen == as_dict(full)
+    assert deduped(before + after) == as_dict(full)
 
 
 # Size sets: one derived size (5000 over 1000), a derived one beside a size that is not a
@@ -292,14 +297,7 @@ def test_crash_anywhere_replays_identical_windows_with_partial_closes_and_seals(
     _, before, (offset, wm) = run_loop(steps, sizes, lateness, stop_at=crash_at)
     replay_pw, after, _ = run_loop(steps[offset:], sizes, lateness, offset, wm)
     after += flush(replay_pw)
-    seen: dict[Key, Stats] = {}
-    for w in before + after:
-        key = (w.device_id, w.metric, w.size_ms, w.window_start)
-        value = as_dict([w])[key]
-        if key in seen:
-            assert seen[key] == value  # a duplicate is the same event
-        seen[key] = value
-    assert seen == as_dict(full)
+    assert deduped(before + after) == as_dict(full)
 
 
 def test_a_lagging_series_builds_the_larger_window_from_readings_late_for_the_smaller() -> None:
