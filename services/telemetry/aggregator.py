@@ -20,7 +20,9 @@ import asyncio
 import contextlib
 import gc
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from operator import attrgetter
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -58,6 +60,7 @@ BACKLOG_YIELDS = 4
 # producer to put them on the wire.
 EVENTS_HANDOFF_S = 0.005
 log = get_logger(__name__)
+_SIZE, _END = attrgetter("size_ms"), attrgetter("window_end")
 
 
 def _wall_ms() -> int:
@@ -315,14 +318,10 @@ class Aggregator:
         if not closed:
             return 0
         part.dirty = True
-        append = self._out.append
+        self._out.extend(closed)
         # Windows of a boundary share their size and end: count them per (size, end) and
-        # observe the emit lag once per group.
-        groups: dict[tuple[int, int], int] = {}
-        for r in closed:
-            append(r.key, r.value, r.headers())
-            group = (r.size_ms, r.window_end)
-            groups[group] = groups.get(group, 0) + 1
+        # observe the emit lag once per group (counted in C, not in a loop per window).
+        groups = Counter(zip(map(_SIZE, closed), map(_END, closed), strict=True))
         due = _wall_ms() - self.lateness
         for (size, end), count in groups.items():
             m.WINDOWS_EMITTED.labels(f"{size}ms").inc(count)
