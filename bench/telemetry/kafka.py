@@ -50,13 +50,15 @@ def broker() -> Iterator[str]:
             kafka.stop()
 
 
-def recreate_topic(bootstrap: str, topic: str, partitions: int) -> None:
+def recreate_topic(
+    bootstrap: str, topic: str, partitions: int, config: dict[str, str] | None = None
+) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     if topic in admin.list_topics(timeout=10).topics:
         for fut in admin.delete_topics([topic]).values():
             fut.result()
         _wait(lambda: topic not in admin.list_topics(timeout=10).topics)
-    for fut in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
+    for fut in admin.create_topics([NewTopic(topic, partitions, 1, config=config or {})]).values():
         fut.result()
     _wait(lambda: topic in admin.list_topics(timeout=10).topics)
 
