@@ -23,7 +23,7 @@ from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from services.telemetry.aggregator import Aggregator
+from services.telemetry.aggregator import Aggregator, settle_gc
 from services.telemetry.alarms.monitor import Monitor
 from services.telemetry.app import make_aggregator_clients
 from services.telemetry.decode_fast import decode_readings_fast
@@ -170,6 +170,7 @@ async def ceiling(args: argparse.Namespace, stop: asyncio.Event) -> None:
         max_poll_records=settings.telemetry_max_poll_records,
     )
     await consumer.start()
+    settle_gc()  # the aggregator's collector settings: the ceiling stays an upper bound
     skew = settings.telemetry_max_future_skew_ms
     interval = (args.commit_ms or MILLRACE_COMMIT_MS) / 1000
     last_commit = time.monotonic()
@@ -207,6 +208,9 @@ def quix(args: argparse.Namespace) -> None:
             mark_first,
             args.commit_ms / 1000 if args.commit_ms else QUIX_COMMIT_S,
         )
+        # Quix Streams gets the collector settings Millrace runs with, so that the comparison
+        # is of the stream processors, not of a runtime knob either of them could turn.
+        settle_gc()
         app.run()
 
 

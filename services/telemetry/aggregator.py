@@ -59,8 +59,27 @@ BACKLOG_YIELDS = 4
 # for them to be acknowledged before it goes on (next partition, windows): enough for the events
 # producer to put them on the wire.
 EVENTS_HANDOFF_S = 0.005
+# Allocations between young-generation collections (Python's default is 700); see settle_gc().
+GC_YOUNG_THRESHOLD = 20_000
 log = get_logger(__name__)
 _SIZE, _END = attrgetter("size_ms"), attrgetter("window_end")
+
+
+def settle_gc() -> None:
+    """Set the garbage collector up for a consuming loop (the process's, once at its start).
+
+    What exists now (modules, clients, settings: tens of thousands of objects) lives as long as
+    the process; frozen, full collections no longer walk it. Together with the untracked window
+    state, this took the longest collections from 0.1-0.3 s to 30-50 ms. A poll brings up to
+    ``telemetry_max_poll_records`` consumer records (5 000), each a tracked object with its own
+    tuples, and with Python's default of 700 allocations per young collection every poll paid
+    for several collections of objects that die with it: ``GC_YOUNG_THRESHOLD`` allows a few
+    polls' worth (docs/decisions/0004-hot-path-decoder.md, sixth round).
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def _wall_ms() -> int:
@@ -151,11 +170,7 @@ class Aggregator:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; then flush and commit what is safe."""
-        # What exists now (modules, clients, settings: tens of thousands of objects) lives as
-        # long as the process; frozen, full collections no longer walk it. Together with the
-        # untracked window state, this took the longest collections from 0.1-0.3 s to 30-50 ms.
-        gc.collect()
-        gc.freeze()
+        settle_gc()
         self.subscribe()
         interval = self.settings.telemetry_commit_interval_ms / 1000
         while not stop.is_set():

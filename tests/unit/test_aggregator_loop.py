@@ -4,13 +4,14 @@ records are always ready, and alarms go out on the events producer, windows on t
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any, cast
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from services.telemetry.aggregator import EMIT_CHUNK, Aggregator
+from services.telemetry.aggregator import EMIT_CHUNK, GC_YOUNG_THRESHOLD, Aggregator, settle_gc
 from services.telemetry.alarms.monitor import Monitor
 from services.telemetry.rules import parse_rules
 from services.telemetry.settings import TelemetrySettings
@@ -376,3 +377,14 @@ async def test_the_alarms_role_raises_alarms_and_leaves_windows_and_dead_letters
     assert agg.partitions[TP].windows.watermark == t0 + 20_000  # for quiet-partition deadlines
     # No open window holds the commit back: it is the next offset (no snapshot store here).
     assert consumer.commits == [{TP: (3, f"wm={t0 + 20_000}")}]
+
+
+def test_settle_gc_collects_young_objects_less_often_and_freezes_what_exists() -> None:
+    before = gc.get_threshold()
+    try:
+        settle_gc()
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
