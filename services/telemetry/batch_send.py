@@ -66,8 +66,8 @@ class BatchSender:
         self._count = 0
         self._partition_of: dict[bytes, int] = {}
         self._open: dict[int, Any] = {}
-        # Partition -> the open batch's record builder when extend() may append to it directly.
-        self._builders: dict[int, Any] = {}
+        # Whether the producer's batches let extend() append to their record builder directly.
+        self._direct = False
         self._full: list[tuple[int, Any]] = []
         self._handover: asyncio.Task[list[asyncio.Future[Any]]] | None = None
 
@@ -82,56 +82,51 @@ class BatchSender:
         """Add one record; a full batch is set aside for the next :meth:`flush`."""
         partition = self._partition_of.get(key)
         if partition is None:
-            if len(self._partition_of) >= _MAX_CACHED_KEYS:
-                self._partition_of.clear()
-            partition = (murmur2(key) & 0x7FFFFFFF) % self._count
-            self._partition_of[key] = partition
+            partition = self._partition_for(key)
         batch = self._open.get(partition)
         if batch is None:
             batch = self._new_batch(partition)
         if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-            self._full.append((partition, batch))
-            self._new_batch(partition).append(key=key, value=value, timestamp=None, headers=headers)
+            self._spill(partition, batch, key, value, headers)
 
     def extend(self, records: Iterable[OutRecord]) -> None:
         """:meth:`append` each record, in order (the same batches, less work per record)."""
-        partition_of, count = self._partition_of, self._count
-        open_batches, builders = self._open, self._builders
+        partition_of, open_batches = self._partition_of, self._open
         for r in records:
             key, value, headers = r.key, r.value, r.headers()
             partition = partition_of.get(key)
             if partition is None:
-                if len(partition_of) >= _MAX_CACHED_KEYS:
-                    partition_of.clear()
-                partition = partition_of[key] = (murmur2(key) & 0x7FFFFFFF) % count
+                partition = self._partition_for(key)
             batch = open_batches.get(partition)
             if batch is None:
                 batch = self._new_batch(partition)
-            builder = builders[partition]
-            if builder is None:
-                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                    self._full.append((partition, batch))
-                    self._new_batch(partition).append(
-                        key=key, value=value, timestamp=None, headers=headers
-                    )
-                continue
-            n = batch._relative_offset
-            if builder.append(n, None, key, value, headers) is None:
-                batch.close()  # as BatchBuilder.append does once the batch is full
-                self._full.append((partition, batch))
-                batch = self._new_batch(partition)
-                builder = builders[partition]
-                if builder is None:
-                    batch.append(key=key, value=value, timestamp=None, headers=headers)
-                    continue
+            if self._direct:
                 n = batch._relative_offset
-                builder.append(n, None, key, value, headers)
-            batch._relative_offset = n + 1
+                if batch._builder.append(n, None, key, value, headers) is not None:
+                    batch._relative_offset = n + 1
+                    continue
+                batch.close()  # as BatchBuilder.append does once the batch is full
+            elif batch.append(key=key, value=value, timestamp=None, headers=headers) is not None:
+                continue
+            self._spill(partition, batch, key, value, headers)
+
+    def _partition_for(self, key: bytes) -> int:
+        """The default partitioner's choice for ``key``, remembered."""
+        if len(self._partition_of) >= _MAX_CACHED_KEYS:
+            self._partition_of.clear()
+        partition: int = (murmur2(key) & 0x7FFFFFFF) % self._count
+        self._partition_of[key] = partition
+        return partition
 
     def _new_batch(self, partition: int) -> Any:
         batch = self._open[partition] = self.producer.create_batch()
-        self._builders[partition] = _builder_of(batch)
+        self._direct = _builder_of(batch) is not None
         return batch
+
+    def _spill(self, partition: int, full: Any, key: bytes, value: bytes, headers: Headers) -> None:
+        """Set a full batch aside and start the partition's next one with this record."""
+        self._full.append((partition, full))
+        self._new_batch(partition).append(key=key, value=value, timestamp=None, headers=headers)
 
     @property
     def ready(self) -> bool:
@@ -146,7 +141,6 @@ class BatchSender:
         the returned future resolves once the broker acknowledged all of them (or fails)."""
         ready = [*self._full, *self._open.items()]
         self._full, self._open = [], {}
-        self._builders.clear()
         self._handover = asyncio.ensure_future(self._hand_over(ready, self._handover))
         return asyncio.ensure_future(_acked(self._handover))
 
