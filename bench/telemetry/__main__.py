@@ -212,6 +212,10 @@ def print_summary(r: dict[str, Any]) -> None:
     alarm = f"{one['alarm_latency_p50_ms']} / {one['alarm_latency_p99_ms']}"
     print(f"{'  in one process: emit':30s} {emit:>16s}")
     print(f"{'  in one process: alarm':30s} {alarm:>16s}")
+    busy = [r[k].get("machine_cpu_busy_share") for k in ("latency", "latency_one_process")]
+    if None not in busy:
+        shares = " / ".join(f"{100 * b:.0f} %" for b in busy)
+        print(f"{'  machine busy, apart / one':30s} {shares:>16s}")
     print(f"{'RSS 100k devices x 10 metrics':30s} {r['rss_mib_100k_devices']:>12} MiB")
     print(f"results: {RESULTS.relative_to(ROOT)} ({r['duration_s']} s)")
 

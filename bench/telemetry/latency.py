@@ -8,7 +8,10 @@ reading's ``ts`` (the paced producer's wall clock when it sent the reading) is m
 
 Two deployments: ``apart`` (as docker compose and Kubernetes run it) has a windows process and an
 alarms process (``MILLRACE_TELEMETRY_ROLE``), each with its own consumer group; otherwise one
-process runs both (the ``all`` role). The CPU time each process used is reported with it.
+process runs both (the ``all`` role). The CPU time each process used is reported with it, and,
+while the paced producer ran, its own CPU time and how busy the whole machine was (the share of
+all cores busy, from ``/proc/stat``): on a small machine the broker, the load generator and the
+aggregator share the cores, and latency then says as much about the machine as about Millrace.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import orjson
 
 from bench.telemetry.kafka import paced_producer, recreate_topic, stamp_on_append
+from bench.telemetry.machine import busy_share, machine_jiffies, own_cpu_s
 from bench.telemetry.runs import Worker
 from bench.telemetry.topics import end_offsets_of, read_all
 
@@ -137,7 +141,9 @@ def measure(
             workers = {"all": Worker("millrace", bootstrap, topic, group, *extra)}
         time.sleep(6)  # join the group before the first reading
         started = time.time_ns() // 1_000_000 + WARMUP_S * 1000
+        machine_before, own_before = machine_jiffies(), own_cpu_s()
         last_send = paced(bootstrap, topic, rate, WARMUP_S + seconds, devices=10_000, metrics=5)
+        machine_after, load_cpu_s = machine_jiffies(), own_cpu_s() - own_before
         time.sleep(3)
         reports = {role: worker.stop() for role, worker in workers.items()}
     delays = []
@@ -180,6 +186,11 @@ def measure(
         "deployment": "windows and alarms apart" if apart else "one process",
         "rss_peak_mib": {role: r.get("rss_sampled_peak_mib") for role, r in reports.items()},
         "cpu_s": {role: round(r.get("cpu_s", 0.0), 1) for role, r in reports.items()},
+        # While the paced producer ran: its own CPU time (the Python loop and librdkafka's
+        # threads), and how busy the whole machine was (broker, workers, load generator and
+        # anything else), as a share of all its cores.
+        "load_generator_cpu_s": round(load_cpu_s, 1),
+        "machine_cpu_busy_share": busy_share(machine_before, machine_after),
     }
 
 
