@@ -160,6 +160,8 @@ class Aggregator:
         self._size_labels = [f"{size}ms" for size in self.sizes]
         self._last_commit = time.monotonic()
         self._backlog = False
+        # Windows closed by the idle clock: commit as soon as they are acknowledged.
+        self._commit_soon = False
         self._committing: asyncio.Future[None] | None = None
         self.emit_slice_s = EMIT_SLICE_S
         self.seal_slice_s = SEAL_SLICE_S
@@ -221,6 +223,9 @@ class Aggregator:
             if part.windows.open_count and now - part.idle_since_ms >= idle_after:
                 # A quiet partition's event time follows the wall clock, so its windows close.
                 part.windows.advance_to(part.wm_at_idle + (now - part.idle_since_ms))
+                # A replay sees no idle time: until a commit carries this watermark, a crash
+                # would let a late reading into these windows (docs/decisions/0002).
+                self._commit_soon = self._commit_soon or part.windows.due
             await self._send_events(tp, part)
         self._backlog = self._emit_slice()
         # Sealing spends idle time: a consumer catching up (a full poll) has none, and the
@@ -346,7 +351,11 @@ class Aggregator:
     def _commit_due(self, interval: float) -> bool:
         """Commit once the interval has passed and every send queued so far is acknowledged,
         so the loop does not stop to wait for a boundary's burst; after five intervals it
-        waits anyway, so a steady stream of emits cannot hold the commit back for long."""
+        waits anyway, so a steady stream of emits cannot hold the commit back for long. Windows
+        closed by the idle clock are committed once all of them are emitted and acknowledged,
+        without waiting for the interval."""
+        if self._commit_soon and not self._backlog and all(f.done() for f in self._pending):
+            return True
         elapsed = time.monotonic() - self._last_commit
         if elapsed < interval:
             return False
@@ -378,10 +387,13 @@ class Aggregator:
             {tp: p.next_offset for tp, p in self.partitions.items() if p.next_offset >= 0}
         )
         offsets: dict[TopicPartition, tuple[int, str]] = {}
+        soon, self._commit_soon = self._commit_soon, False
         for tp, part in self.partitions.items():
             # Not while windows the watermark has closed wait for their emit (a boundary spread
             # over several polls): a replay would take their readings for late and lose them.
-            if part.dirty and part.next_offset >= 0 and not part.windows.due:
+            if part.windows.due:
+                self._commit_soon = soon  # still owed once they are out
+            elif part.dirty and part.next_offset >= 0:
                 safe = self.monitor.clamp(tp, part.windows.safe_offset(part.next_offset))
                 offsets[tp] = (safe, encode_metadata(part.windows.watermark))
                 part.dirty = False

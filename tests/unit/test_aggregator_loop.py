@@ -8,10 +8,18 @@ import gc
 from typing import Any, cast
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from services.telemetry.aggregator import EMIT_CHUNK, GC_YOUNG_THRESHOLD, Aggregator, settle_gc
+from services.telemetry import aggregator
+from services.telemetry.aggregator import (
+    EMIT_CHUNK,
+    GC_YOUNG_THRESHOLD,
+    Aggregator,
+    decode_metadata,
+    settle_gc,
+)
 from services.telemetry.alarms.monitor import Monitor
 from services.telemetry.rules import parse_rules
 from services.telemetry.settings import TelemetrySettings
@@ -315,6 +323,59 @@ async def test_no_commit_while_closed_windows_wait_for_their_emit() -> None:
         (len(devices), f"wm={t0 + 16_000}"),
         None,
     ]
+
+
+class QuietAfterOnePoll(CommitsRecorded):
+    """One poll of records, then quiet polls; the wall clock jumps 20 s at the third poll, and
+    the loop stops at the tenth."""
+
+    def __init__(self, polls: list[list[ConsumerRecord]], clock: list[int]) -> None:
+        super().__init__(polls)
+        self.clock, self.polls_seen = clock, 0
+        self.committed_after_poll: list[int] = []
+
+    async def commit(self, offsets: Any) -> None:
+        self.committed_after_poll.append(self.polls_seen)
+        await super().commit(offsets)
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
+        self.polls_seen += 1
+        if self.polls_seen == 3:
+            self.clock[0] += 20_000
+        if self.polls_seen == 10:
+            self.stop.set()
+        return await super().getmany(timeout_ms, max_records)
+
+
+async def test_windows_closed_by_the_idle_clock_are_committed_once_acknowledged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replay sees no idle time: until a commit carries the watermark the wall clock moved,
+    a crash would let a late reading into the windows it closed (docs/decisions/0002)."""
+    clock = [1_800_000_000_000]
+    monkeypatch.setattr(aggregator, "_wall_ms", lambda: clock[0])
+    t0 = 1_700_000_000_000
+    consumer = QuietAfterOnePoll([[_record(0, "press-1", t0 + 1000)]], clock)
+    windows = Producer()
+    agg = Aggregator(
+        TelemetrySettings(
+            kafka_bootstrap="127.0.0.1:9",
+            telemetry_windows="10s",
+            telemetry_idle_close_ms=2000,
+            telemetry_commit_interval_ms=60_000,  # the interval plays no part
+        ),
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, windows),
+    )
+    await asyncio.wait_for(agg.run(consumer.stop), 10)
+    assert windows.batched == 1  # the window closed by the idle clock
+    # Committed during the run, not only at the stop: the safe offset past the emitted window,
+    # with the watermark the wall clock advanced (20 s of quiet after t0 + 1 s).
+    [(offset, metadata)] = [commit[TP] for commit in consumer.commits]
+    assert offset == 1
+    assert decode_metadata(metadata) >= t0 + 1000 + 20_000 - 2000
+    [after_poll] = consumer.committed_after_poll
+    assert after_poll < 10  # the stop (after poll 10) had nothing left to commit
 
 
 class RevokingCoordinator:
