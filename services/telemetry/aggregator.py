@@ -17,6 +17,7 @@ docs/decisions/0007-alarms-apart.md.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import gc
 import time
@@ -62,7 +63,7 @@ EVENTS_HANDOFF_S = 0.005
 # Allocations between young-generation collections (Python's default is 700); see settle_gc().
 GC_YOUNG_THRESHOLD = 20_000
 log = get_logger(__name__)
-_SIZE, _END = attrgetter("size_ms"), attrgetter("window_end")
+_SIZE, _END, _OFFSET = attrgetter("size_ms"), attrgetter("window_end"), attrgetter("offset")
 
 
 def settle_gc() -> None:
@@ -86,29 +87,59 @@ def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def encode_metadata(watermark: int) -> str:
-    return f"wm={watermark}"
+def encode_metadata(watermark: int, idle: tuple[int, int] | None = None) -> str:
+    """``wm=<watermark>``, and with ``idle`` (offset, watermark) ``;idle=<watermark>@<offset>``:
+    the idle clock moved the watermark there before the record at that offset."""
+    text = f"wm={watermark}"
+    return text if idle is None else f"{text};idle={idle[1]}@{idle[0]}"
 
 
 def decode_metadata(metadata: str | None) -> int:
+    """The watermark of :func:`encode_metadata`'s text (-1 if there is none)."""
     if metadata and metadata.startswith("wm="):
         try:
-            return int(metadata[3:])
+            return int(metadata[3:].split(";", 1)[0])
         except ValueError:
             return -1
     return -1
 
 
-class _Partition:
-    __slots__ = ("dirty", "engine", "idle_since_ms", "next_offset", "windows", "wm_at_idle")
+def decode_idle(metadata: str | None) -> tuple[int, int] | None:
+    """The (offset, watermark) of the idle clock's advance in :func:`encode_metadata`'s text."""
+    if not metadata or ";idle=" not in metadata:
+        return None
+    watermark, _, offset = metadata.split(";idle=", 1)[1].partition("@")
+    try:
+        return int(offset), int(watermark)
+    except ValueError:
+        return None
 
-    def __init__(self, windows: PartitionWindows, engine: PartitionEngine) -> None:
+
+class _Partition:
+    __slots__ = (
+        "dirty",
+        "engine",
+        "idle_since_ms",
+        "next_offset",
+        "replay_idle",
+        "windows",
+        "wm_at_idle",
+    )
+
+    def __init__(
+        self,
+        windows: PartitionWindows,
+        engine: PartitionEngine,
+        replay_idle: tuple[int, int] | None = None,
+    ) -> None:
         self.windows = windows
         self.engine = engine
         self.next_offset = -1
         self.idle_since_ms = _wall_ms()
         self.wm_at_idle = windows.watermark
         self.dirty = False
+        # (offset, watermark): the idle clock's advance the replay repeats before that offset.
+        self.replay_idle = replay_idle
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -220,12 +251,10 @@ class Aggregator:
         for tp, part in list(self.partitions.items()):
             if tp in batch:
                 continue
-            if part.windows.open_count and now - part.idle_since_ms >= idle_after:
+            quiet = now - part.idle_since_ms >= idle_after
+            if part.windows.open_count and quiet and not part.windows.due:
                 # A quiet partition's event time follows the wall clock, so its windows close.
-                part.windows.advance_to(part.wm_at_idle + (now - part.idle_since_ms))
-                # A replay sees no idle time: until a commit carries this watermark, a crash
-                # would let a late reading into these windows (docs/decisions/0002).
-                self._commit_soon = self._commit_soon or part.windows.due
+                await self._advance_idle(tp, part, part.wm_at_idle + (now - part.idle_since_ms))
             await self._send_events(tp, part)
         self._backlog = self._emit_slice()
         # Sealing spends idle time: a consumer catching up (a full poll) has none, and the
@@ -237,6 +266,20 @@ class Aggregator:
             self._pending.append(self._out.flush())
         self._observe(now)
 
+    async def _advance_idle(self, tp: TopicPartition, part: _Partition, watermark: int) -> None:
+        """Move a quiet partition's watermark by the wall clock. A replay sees no idle time, so
+        an advance that closes windows is committed first, pinned to the next offset: a replay
+        repeats it there, and a reading that comes after it is late on replay too
+        (docs/decisions/0002-window-recovery.md)."""
+        windows = part.windows
+        if windows.due_at(watermark):
+            await self.commit(idle={tp: (part.next_offset, watermark)})
+            if self.partitions.get(tp) is not part:
+                return  # revoked meanwhile: the next owner replays
+            # Then commit the advanced watermark as soon as the windows are acknowledged.
+            self._commit_soon = True
+        windows.advance_to(watermark)
+
     async def _send_events(self, tp: TopicPartition, part: _Partition) -> None:
         """Advance the partition's alarm engine and send its events; then wait a moment for
         the events producer's sender to put them on the wire before the windows' CPU work
@@ -247,6 +290,23 @@ class Aggregator:
             await asyncio.wait(events, timeout=EVENTS_HANDOFF_S)
 
     async def _apply(self, part: _Partition, records: list[ConsumerRecord], now: int) -> None:
+        pinned = part.replay_idle
+        if pinned is not None:
+            # A replay: the idle clock moved the watermark before the record at ``offset``.
+            offset, watermark = pinned
+            i = bisect.bisect_left(records, offset, key=_OFFSET)
+            if i:
+                await self._apply_records(part, records[:i], now)
+            if i < len(records) or part.next_offset >= offset:
+                part.windows.advance_to(watermark)
+                part.replay_idle = None
+            records = records[i:]
+        if records:
+            await self._apply_records(part, records, now)
+
+    async def _apply_records(
+        self, part: _Partition, records: list[ConsumerRecord], now: int
+    ) -> None:
         rejected: list[tuple[ConsumerRecord, InvalidMessageError]] = []
         decoded = self._decoded(part, records, now, rejected)
         readings, bad, late = part.windows.add_records(decoded, Quality.BAD)
@@ -368,12 +428,19 @@ class Aggregator:
             with contextlib.suppress(Exception):
                 await committing
 
-    async def commit(self, *, background: bool = False) -> None:
+    async def commit(
+        self,
+        *,
+        background: bool = False,
+        idle: dict[TopicPartition, tuple[int, int]] | None = None,
+    ) -> None:
         """Await every pending send, then commit each partition's safe offset and watermark.
 
         ``background``: the Kafka commit itself (a round trip to the group coordinator, up to
         about 0.1 s while a boundary's windows reach the broker) runs as a task, so polls and
-        alarms go on meanwhile; the next commit waits for it."""
+        alarms go on meanwhile; the next commit waits for it. ``idle``: partitions committed
+        with the (offset, watermark) of an idle-clock advance about to be made, in the metadata
+        beside the watermark."""
         if self._committing is not None:
             committing, self._committing = self._committing, None
             await committing
@@ -391,11 +458,12 @@ class Aggregator:
         for tp, part in self.partitions.items():
             # Not while windows the watermark has closed wait for their emit (a boundary spread
             # over several polls): a replay would take their readings for late and lose them.
+            pin = idle.get(tp) if idle else None
             if part.windows.due:
                 self._commit_soon = soon  # still owed once they are out
-            elif part.dirty and part.next_offset >= 0:
+            elif (part.dirty or pin) and part.next_offset >= 0:
                 safe = self.monitor.clamp(tp, part.windows.safe_offset(part.next_offset))
-                offsets[tp] = (safe, encode_metadata(part.windows.watermark))
+                offsets[tp] = (safe, encode_metadata(part.windows.watermark, pin))
                 part.dirty = False
         if offsets and background:
             self._committing = asyncio.ensure_future(self.consumer.commit(offsets))
@@ -422,10 +490,12 @@ class Aggregator:
         for tp in (tp for tp in missing if tp in assigned):
             meta = committed.get(tp)
             windows = PartitionWindows(self.sizes, self.lateness)
-            restored = decode_metadata(meta.metadata if meta is not None else None)
+            metadata = meta.metadata if meta is not None else None
+            restored = decode_metadata(metadata)
             windows.advance_to(restored)
-            self.partitions[tp] = _Partition(windows, self.monitor.engine(tp))
-            log.info("partition restored", partition=tp.partition, watermark=restored)
+            pinned = decode_idle(metadata)
+            self.partitions[tp] = _Partition(windows, self.monitor.engine(tp), pinned)
+            log.info("partition restored", partition=tp.partition, watermark=restored, idle=pinned)
 
     def _observe(self, now: int) -> None:
         m.OPEN_WINDOWS.set(sum(p.windows.open_count for p in self.partitions.values()))

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.structs import OffsetAndMetadata
 
 from services.telemetry import aggregator
 from services.telemetry.aggregator import (
@@ -369,13 +370,92 @@ async def test_windows_closed_by_the_idle_clock_are_committed_once_acknowledged(
     )
     await asyncio.wait_for(agg.run(consumer.stop), 10)
     assert windows.batched == 1  # the window closed by the idle clock
-    # Committed during the run, not only at the stop: the safe offset past the emitted window,
-    # with the watermark the wall clock advanced (20 s of quiet after t0 + 1 s).
-    [(offset, metadata)] = [commit[TP] for commit in consumer.commits]
+    # Before the advance, the offset of the window's reading with the watermark before it and
+    # the advance pinned to the next offset; then, not only at the stop, the safe offset past
+    # the emitted window with the watermark the wall clock advanced (20 s after t0 + 1 s).
+    [(pinned, pin), (offset, metadata)] = [commit[TP] for commit in consumer.commits]
+    assert pinned == 0
+    assert decode_metadata(pin) == t0 + 1000
+    idle = aggregator.decode_idle(pin)
+    assert idle is not None
+    assert idle[0] == 1
+    assert idle[1] >= t0 + 1000 + 20_000 - 2000
     assert offset == 1
-    assert decode_metadata(metadata) >= t0 + 1000 + 20_000 - 2000
-    [after_poll] = consumer.committed_after_poll
-    assert after_poll < 10  # the stop (after poll 10) had nothing left to commit
+    assert decode_metadata(metadata) == idle[1]
+    assert max(consumer.committed_after_poll) < 10  # the stop had nothing left to commit
+
+
+class Committed:
+    """A coordinator that holds the given committed offsets and metadata."""
+
+    def __init__(self, offsets: dict[TopicPartition, tuple[int, str]]) -> None:
+        self.offsets = offsets
+
+    async def fetch_committed_offsets(self, tps: Any) -> dict[Any, Any]:
+        return {tp: OffsetAndMetadata(*self.offsets[tp]) for tp in tps if tp in self.offsets}
+
+
+def _emitted(agg: Aggregator) -> list[tuple[bytes, bytes]]:
+    """Every window record the aggregator appends from now on: (ce_id, value)."""
+    out: list[tuple[bytes, bytes]] = []
+    extend = agg._out.extend
+
+    def spy(records: Any) -> None:
+        records = list(records)
+        out.extend((r.ce_id, r.value) for r in records)
+        extend(records)
+
+    agg._out.extend = spy  # type: ignore[method-assign]
+    return out
+
+
+@pytest.mark.parametrize("replay_polls", [1, 2, 3])
+async def test_a_replay_repeats_the_idle_clock_where_it_moved(
+    monkeypatch: pytest.MonkeyPatch, replay_polls: int
+) -> None:
+    """Windows closed by the idle clock, a late reading for one of them, then a crash before
+    the next commit: the replay closes the same windows at the same offset and counts the
+    reading late again, instead of putting it into the window (docs/decisions/0002)."""
+    clock = [1_800_000_000_000]
+    monkeypatch.setattr(aggregator, "_wall_ms", lambda: clock[0])
+    t0 = 1_700_000_000_000
+    records = [
+        _record(0, "press-1", t0 + 1000, 1.0),
+        _record(1, "press-2", t0 + 1500, 2.0),
+        _record(2, "press-1", t0 + 2000, 50.0),  # arrives after the idle close: late
+        _record(3, "press-3", t0 + 40_000, 3.0),
+    ]
+    settings = TelemetrySettings(
+        kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s", telemetry_idle_close_ms=2000
+    )
+    consumer = CommitsRecorded([])
+    first = Aggregator(
+        settings, cast(AIOKafkaConsumer, consumer), cast(AIOKafkaProducer, Producer())
+    )
+    emitted_first = _emitted(first)
+    await first.process({TP: records[:2]})
+    await first.commit()
+    clock[0] += 20_000  # 20 s of quiet: the idle clock closes [t0, t0 + 10 s)
+    await first.process({})
+    assert len(emitted_first) == 2
+    await first.process({TP: records[2:]})  # the late reading, then a later one; no commit
+    # The crash: the last commit is the one made before the idle clock moved.
+    last = consumer.commits[-1][TP]
+    assert aggregator.decode_idle(last[1]) is not None
+
+    consumer2 = CommitsRecorded([])
+    consumer2._coordinator = Committed({TP: last})  # type: ignore[assignment]
+    second = Aggregator(
+        settings, cast(AIOKafkaConsumer, consumer2), cast(AIOKafkaProducer, Producer())
+    )
+    emitted_second = _emitted(second)
+    replay = records[last[0] :]
+    size = -(-len(replay) // replay_polls)
+    for i in range(0, len(replay), size):
+        await second.process({TP: replay[i : i + size]})
+    assert emitted_second == emitted_first  # the same windows, bit for bit, same ce_id
+    # Both runs hold the same open windows afterwards (the late reading is in none of them).
+    assert second.partitions[TP].windows.open == first.partitions[TP].windows.open
 
 
 class RevokingCoordinator:

@@ -596,7 +596,11 @@ class PartitionWindows:
     @property
     def due(self) -> bool:
         """Whether some window is closed by the watermark but not yet taken by close_due."""
-        return bool(self._deadlines) and self._deadlines[0] <= self.watermark
+        return self.due_at(self.watermark)
+
+    def due_at(self, watermark: int) -> bool:
+        """Whether the watermark at ``watermark`` would close some open window."""
+        return bool(self._deadlines) and self._deadlines[0] <= watermark
 
     def safe_offset(self, next_offset: int) -> int:
         """The offset to commit: below it every reading belongs to an emitted window.
