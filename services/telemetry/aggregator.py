@@ -252,6 +252,8 @@ class Aggregator:
             if tp in batch:
                 continue
             quiet = now - part.idle_since_ms >= idle_after
+            if quiet and part.replay_idle is not None:
+                quiet = await self._replayed(tp, part)
             if part.windows.open_count and quiet and not part.windows.due:
                 # A quiet partition's event time follows the wall clock, so its windows close.
                 await self._advance_idle(tp, part, part.wm_at_idle + (now - part.idle_since_ms))
@@ -279,6 +281,19 @@ class Aggregator:
             # Then commit the advanced watermark as soon as the windows are acknowledged.
             self._commit_soon = True
         windows.advance_to(watermark)
+
+    async def _replayed(self, tp: TopicPartition, part: _Partition) -> bool:
+        """Whether a partition restored with a pinned idle advance has been read to its end: no
+        idle time before that, since the run it replays had none (records are still to come).
+        At the end the pin is applied, if no record at or after its offset came to apply it
+        (the records before it may end in transaction markers, which no poll returns)."""
+        high = self.consumer.highwater(tp)
+        if high is None or await self.consumer.position(tp) < high:
+            return False
+        if part.replay_idle is not None:
+            part.windows.advance_to(part.replay_idle[1])
+            part.replay_idle = None
+        return True
 
     async def _send_events(self, tp: TopicPartition, part: _Partition) -> None:
         """Advance the partition's alarm engine and send its events; then wait a moment for

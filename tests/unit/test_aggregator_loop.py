@@ -409,13 +409,17 @@ def _emitted(agg: Aggregator) -> list[tuple[bytes, bytes]]:
     return out
 
 
-@pytest.mark.parametrize("replay_polls", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("replay_polls", "quiet_mid_replay"), [(1, False), (2, False), (3, False), (4, True)]
+)
 async def test_a_replay_repeats_the_idle_clock_where_it_moved(
-    monkeypatch: pytest.MonkeyPatch, replay_polls: int
+    monkeypatch: pytest.MonkeyPatch, replay_polls: int, quiet_mid_replay: bool
 ) -> None:
     """Windows closed by the idle clock, a late reading for one of them, then a crash before
     the next commit: the replay closes the same windows at the same offset and counts the
-    reading late again, instead of putting it into the window (docs/decisions/0002)."""
+    reading late again, instead of putting it into the window (docs/decisions/0002). A pause
+    in the replay before it reaches that offset moves no idle clock: the run it replays had
+    none there."""
     clock = [1_800_000_000_000]
     monkeypatch.setattr(aggregator, "_wall_ms", lambda: clock[0])
     t0 = 1_700_000_000_000
@@ -453,9 +457,64 @@ async def test_a_replay_repeats_the_idle_clock_where_it_moved(
     size = -(-len(replay) // replay_polls)
     for i in range(0, len(replay), size):
         await second.process({TP: replay[i : i + size]})
+        if quiet_mid_replay and i == 0:
+            clock[0] += 20_000
+            await second.process({})
     assert emitted_second == emitted_first  # the same windows, bit for bit, same ce_id
     # Both runs hold the same open windows afterwards (the late reading is in none of them).
     assert second.partitions[TP].windows.open == first.partitions[TP].windows.open
+
+
+class AtPosition(CommitsRecorded):
+    """Reports a fixed position and end of the partition."""
+
+    def __init__(self, position: int, highwater: int) -> None:
+        super().__init__([])
+        self._position, self._highwater = position, highwater
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self._position
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self._highwater
+
+
+@pytest.mark.parametrize(("position", "applied"), [(3, True), (2, False)])
+async def test_a_pinned_idle_advance_is_applied_once_the_replay_reads_to_the_end(
+    monkeypatch: pytest.MonkeyPatch, position: int, applied: bool
+) -> None:
+    """The records before the pin's offset end in a transaction marker (offset 2), which no
+    poll returns: read to the end of the partition, the replay applies the pin and the idle
+    clock runs again; short of the end it waits for the records still to come."""
+    clock = [1_800_000_000_000]
+    monkeypatch.setattr(aggregator, "_wall_ms", lambda: clock[0])
+    t0 = 1_700_000_000_000
+    pinned = t0 + 16_000
+    consumer = AtPosition(position, highwater=3)
+    consumer._coordinator = Committed(  # type: ignore[assignment]
+        {TP: (0, aggregator.encode_metadata(t0 + 1500, (3, pinned)))}
+    )
+    agg = Aggregator(
+        TelemetrySettings(
+            kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s", telemetry_idle_close_ms=2000
+        ),
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, Producer()),
+    )
+    emitted = _emitted(agg)
+    await agg.process({TP: [_record(0, "press-1", t0 + 1000), _record(1, "press-2", t0 + 1500)]})
+    assert agg.partitions[TP].replay_idle == (3, pinned)
+    clock[0] += 3000  # quiet for longer than the idle close
+    await agg.process({})
+    windows = agg.partitions[TP].windows
+    if applied:
+        assert agg.partitions[TP].replay_idle is None
+        assert windows.watermark >= pinned
+        assert len(emitted) == 2  # the pin closed both windows, as in the run it replays
+    else:
+        assert agg.partitions[TP].replay_idle == (3, pinned)
+        assert windows.watermark == t0 + 1500
+        assert emitted == []
 
 
 class RevokingCoordinator:
