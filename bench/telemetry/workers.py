@@ -23,6 +23,7 @@ from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 
+from bench.telemetry.machine import own_cpu_s
 from services.telemetry.aggregator import Aggregator, settle_gc
 from services.telemetry.alarms.monitor import Monitor
 from services.telemetry.app import make_aggregator_clients
@@ -246,7 +247,7 @@ def main() -> None:
     report: dict[str, Any] = {
         "first_record_at": FIRST[0] if FIRST else None,
         "rss_peak_mib": usage.ru_maxrss / 1024,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "cpu_s": own_cpu_s(),
     }
     print(json.dumps(report), flush=True)
 

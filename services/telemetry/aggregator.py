@@ -142,6 +142,13 @@ class _Partition:
         self.replay_idle = replay_idle
 
 
+def _release_pin(part: _Partition) -> None:
+    """Make the pinned idle advance a replay reached (see ``_Partition.replay_idle``)."""
+    if part.replay_idle is not None:
+        part.windows.advance_to(part.replay_idle[1])
+        part.replay_idle = None
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, agg: Aggregator) -> None:
         self._agg = agg
@@ -290,9 +297,7 @@ class Aggregator:
         high = self.consumer.highwater(tp)
         if high is None or await self.consumer.position(tp) < high:
             return False
-        if part.replay_idle is not None:
-            part.windows.advance_to(part.replay_idle[1])
-            part.replay_idle = None
+        _release_pin(part)
         return True
 
     async def _send_events(self, tp: TopicPartition, part: _Partition) -> None:
@@ -305,16 +310,14 @@ class Aggregator:
             await asyncio.wait(events, timeout=EVENTS_HANDOFF_S)
 
     async def _apply(self, part: _Partition, records: list[ConsumerRecord], now: int) -> None:
-        pinned = part.replay_idle
-        if pinned is not None:
+        if part.replay_idle is not None:
             # A replay: the idle clock moved the watermark before the record at ``offset``.
-            offset, watermark = pinned
+            offset = part.replay_idle[0]
             i = bisect.bisect_left(records, offset, key=_OFFSET)
             if i:
                 await self._apply_records(part, records[:i], now)
             if i < len(records) or part.next_offset >= offset:
-                part.windows.advance_to(watermark)
-                part.replay_idle = None
+                _release_pin(part)
             records = records[i:]
         if records:
             await self._apply_records(part, records, now)

@@ -326,6 +326,14 @@ async def test_no_commit_while_closed_windows_wait_for_their_emit() -> None:
     ]
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The aggregator's wall clock in ms, as a cell the test moves."""
+    now = [1_800_000_000_000]
+    monkeypatch.setattr(aggregator, "_wall_ms", lambda: now[0])
+    return now
+
+
 class QuietAfterOnePoll(CommitsRecorded):
     """One poll of records, then quiet polls; the wall clock jumps 20 s at the third poll, and
     the loop stops at the tenth."""
@@ -349,12 +357,10 @@ class QuietAfterOnePoll(CommitsRecorded):
 
 
 async def test_windows_closed_by_the_idle_clock_are_committed_once_acknowledged(
-    monkeypatch: pytest.MonkeyPatch,
+    clock: list[int],
 ) -> None:
     """A replay sees no idle time: until a commit carries the watermark the wall clock moved,
     a crash would let a late reading into the windows it closed (docs/decisions/0002)."""
-    clock = [1_800_000_000_000]
-    monkeypatch.setattr(aggregator, "_wall_ms", lambda: clock[0])
     t0 = 1_700_000_000_000
     consumer = QuietAfterOnePoll([[_record(0, "press-1", t0 + 1000)]], clock)
     windows = Producer()
@@ -413,15 +419,13 @@ def _emitted(agg: Aggregator) -> list[tuple[bytes, bytes]]:
     ("replay_polls", "quiet_mid_replay"), [(1, False), (2, False), (3, False), (4, True)]
 )
 async def test_a_replay_repeats_the_idle_clock_where_it_moved(
-    monkeypatch: pytest.MonkeyPatch, replay_polls: int, quiet_mid_replay: bool
+    clock: list[int], replay_polls: int, quiet_mid_replay: bool
 ) -> None:
     """Windows closed by the idle clock, a late reading for one of them, then a crash before
     the next commit: the replay closes the same windows at the same offset and counts the
     reading late again, instead of putting it into the window (docs/decisions/0002). A pause
     in the replay before it reaches that offset moves no idle clock: the run it replays had
     none there."""
-    clock = [1_800_000_000_000]
-    monkeypatch.setattr(aggregator, "_wall_ms", lambda: clock[0])
     t0 = 1_700_000_000_000
     records = [
         _record(0, "press-1", t0 + 1000, 1.0),
@@ -481,13 +485,11 @@ class AtPosition(CommitsRecorded):
 
 @pytest.mark.parametrize(("position", "applied"), [(3, True), (2, False)])
 async def test_a_pinned_idle_advance_is_applied_once_the_replay_reads_to_the_end(
-    monkeypatch: pytest.MonkeyPatch, position: int, applied: bool
+    clock: list[int], position: int, applied: bool
 ) -> None:
     """The records before the pin's offset end in a transaction marker (offset 2), which no
     poll returns: read to the end of the partition, the replay applies the pin and the idle
     clock runs again; short of the end it waits for the records still to come."""
-    clock = [1_800_000_000_000]
-    monkeypatch.setattr(aggregator, "_wall_ms", lambda: clock[0])
     t0 = 1_700_000_000_000
     pinned = t0 + 16_000
     consumer = AtPosition(position, highwater=3)
