@@ -80,12 +80,17 @@ class TimedAggregator(Aggregator):
         if batch and marks:
             self.probe["watermark_lag"].append(time.time() - max(marks) / 1000)
 
-    async def commit(self, *, background: bool = False) -> None:
+    async def commit(
+        self,
+        *,
+        background: bool = False,
+        idle: dict[TopicPartition, tuple[int, int]] | None = None,
+    ) -> None:
         if self.probe is None:
-            await super().commit(background=background)
+            await super().commit(background=background, idle=idle)
             return
         t0 = time.perf_counter()
-        await super().commit(background=background)
+        await super().commit(background=background, idle=idle)
         self.probe["commit"].append(time.perf_counter() - t0)
         self._mark += time.perf_counter() - t0
 
