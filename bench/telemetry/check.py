@@ -62,6 +62,6 @@ def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 
 
 def _rel(a: tuple[Any, ...], b: tuple[Any, ...]) -> float:
-    return max(
-        abs(x - y) / max(abs(x), abs(y), 1e-300) for x, y in zip(a[3:5], b[3:5], strict=True)
+    return float(
+        max(abs(x - y) / max(abs(x), abs(y), 1e-300) for x, y in zip(a[3:5], b[3:5], strict=True))
     )

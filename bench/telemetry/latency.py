@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ alarms:
 """
 
 
-def _pct(values: list[float], q: float) -> float | None:
+def _pct(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)

@@ -29,7 +29,7 @@ def rss_mib() -> float:
 
 async def fill(devices: int, metrics: int, partitions: int = 4) -> tuple[Aggregator, int]:
     settings = TelemetrySettings(kafka_bootstrap="127.0.0.1:9")
-    agg = Aggregator(settings, FakeConsumer(), FakeProducer())  # type: ignore[arg-type]
+    agg = Aggregator(settings, FakeConsumer(), FakeProducer())
     offsets = [0] * partitions
     chunk: dict[TopicPartition, list[ConsumerRecord]] = {}
     for d in range(devices):

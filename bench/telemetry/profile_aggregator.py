@@ -90,7 +90,7 @@ def batches(w: Workload, per_poll: int) -> list[dict[TopicPartition, list[Consum
 
 async def run(w: Workload) -> float:
     settings = TelemetrySettings(kafka_bootstrap="127.0.0.1:9")
-    agg = Aggregator(settings, FakeConsumer(), FakeProducer())  # type: ignore[arg-type]
+    agg = Aggregator(settings, FakeConsumer(), FakeProducer())
     polls = batches(w, settings.telemetry_max_poll_records)
     # As Aggregator.run() does at its start (and the pre-built polls are held for the whole
     # run, unlike a consumer's): full collections must not walk them.

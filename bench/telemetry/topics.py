@@ -37,8 +37,9 @@ def read_all(bootstrap: str, topic: str, start: dict[int, int]) -> list[Any]:
                 if msg.error():
                     continue
                 out.append(msg)
-                if msg.offset() + 1 >= todo.get(msg.partition(), math.inf):
-                    todo.pop(msg.partition(), None)
+                offset, partition = msg.offset(), msg.partition()
+                if offset is not None and offset + 1 >= todo.get(partition, math.inf):
+                    todo.pop(partition, None)
         return out
     finally:
         c.close()
