@@ -2,13 +2,16 @@
 
 ``python -m bench.telemetry.profile_aggregator [readings] [per_message] [--profile]``: fakes
 stand in for the consumer and producer (send returns a completed future), so what is measured
-is Millrace's own per-reading cost: decode, windows, emits, metrics.
+is Millrace's own per-reading cost: decode, windows, emits, metrics. Without ``--profile`` it
+also times the hot-path decoder alone over the same polls, in alternating rounds: that is the
+ceiling's share of the work without Kafka, and the ratio of the two says how much of Millrace's
+time the ceiling shares with it (docs/decisions/0004-hot-path-decoder.md, seventh round).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
+import statistics
 import sys
 import time
 from typing import Any
@@ -18,7 +21,8 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from pyinstrument import Profiler
 
 from bench.telemetry.workload import Workload, messages
-from services.telemetry.aggregator import Aggregator
+from services.telemetry.aggregator import Aggregator, settle_gc
+from services.telemetry.decode_fast import decode_readings_fast
 from services.telemetry.settings import TelemetrySettings
 
 TOPIC = "telemetry.readings.v1"
@@ -88,34 +92,65 @@ def batches(w: Workload, per_poll: int) -> list[dict[TopicPartition, list[Consum
     return polls
 
 
-async def run(w: Workload) -> float:
+async def run(w: Workload, polls: list[dict[TopicPartition, list[ConsumerRecord]]]) -> float:
+    """The aggregator over ``polls``, committing once a second as the service does."""
     settings = TelemetrySettings(kafka_bootstrap="127.0.0.1:9")
     agg = Aggregator(settings, FakeConsumer(), FakeProducer())
-    polls = batches(w, settings.telemetry_max_poll_records)
-    # As Aggregator.run() does at its start (and the pre-built polls are held for the whole
-    # run, unlike a consumer's): full collections must not walk them.
-    gc.collect()
-    gc.freeze()
-    start = time.perf_counter()
+    interval = settings.telemetry_commit_interval_ms / 1000
+    start = last_commit = time.perf_counter()
     for poll in polls:
         await agg.process(poll)
-        await agg.commit()
+        if time.perf_counter() - last_commit >= interval:
+            await agg.commit()
+            last_commit = time.perf_counter()
+    await agg.commit()
+    return time.perf_counter() - start
+
+
+def decode_only(polls: list[dict[TopicPartition, list[ConsumerRecord]]]) -> float:
+    """The benchmark's ceiling without Kafka: the hot-path decoder over ``polls``, nothing else."""
+    settings = TelemetrySettings(kafka_bootstrap="127.0.0.1:9")
+    skew = settings.telemetry_max_future_skew_ms
+    start = time.perf_counter()
+    now = time.time_ns() // 1_000_000
+    for poll in polls:
+        for records in poll.values():
+            for r in records:
+                decode_readings_fast(r.value, r.key, now, skew)
     return time.perf_counter() - start
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 400_000
-    per = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    """``[readings] [per_message] [--profile] [--rounds=N]``: without ``--profile``, N rounds
+    (default 3) each time the decoder alone (the ceiling's own work) and then the aggregator over
+    the same polls in this process, and print the medians per reading and their ratio."""
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 400_000
+    per = int(args[1]) if len(args) > 1 else 1
+    rounds = next((int(a[9:]) for a in sys.argv if a.startswith("--rounds=")), 3)
     w = Workload("profile", n, devices=10_000, metrics=5, per_message=per)
+    polls = batches(w, TelemetrySettings(kafka_bootstrap="127.0.0.1:9").telemetry_max_poll_records)
+    # As Aggregator.run() does at its start; the pre-built polls are held for the whole run
+    # (unlike a consumer's), so full collections must not walk them.
+    settle_gc()
     if "--profile" in sys.argv:
         profiler = Profiler(interval=0.0005)
         profiler.start()
-        elapsed = asyncio.run(run(w))
+        elapsed = asyncio.run(run(w, polls))
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False, show_all=False))
-    else:
-        elapsed = asyncio.run(run(w))
-    print(f"{n} readings, {per}/message: {elapsed:.2f} s, {n / elapsed:,.0f} readings/s")
+        print(f"{n} readings, {per}/message: {elapsed:.2f} s, {n / elapsed:,.0f} readings/s")
+        return
+    decoder, aggregator = [], []
+    for _ in range(rounds):
+        decoder.append(decode_only(polls))
+        aggregator.append(asyncio.run(run(w, polls)))
+    d, a = statistics.median(decoder), statistics.median(aggregator)
+    print(
+        f"{n} readings, {per}/message, median of {rounds} rounds: decoder alone "
+        f"{1e6 * d / n:.2f} us/reading, aggregator {1e6 * a / n:.2f} us/reading "
+        f"({n / a:,.0f} readings/s, {a / d:.2f}x the decoder's time)"
+    )
 
 
 if __name__ == "__main__":
