@@ -26,6 +26,7 @@ from services.telemetry.decode_fast import decode_readings_fast
 from services.telemetry.settings import TelemetrySettings
 
 TOPIC = "telemetry.readings.v1"
+Polls = list[dict[TopicPartition, list[ConsumerRecord]]]
 
 
 class FakeProducer:
@@ -72,7 +73,7 @@ class FakeConsumer:
         self.commits += 1
 
 
-def batches(w: Workload, per_poll: int) -> list[dict[TopicPartition, list[ConsumerRecord]]]:
+def batches(w: Workload, per_poll: int) -> Polls:
     parts: list[list[ConsumerRecord]] = [[] for _ in range(w.partitions)]
     for key, value in messages(w):
         p = hash(key) % w.partitions
@@ -92,9 +93,8 @@ def batches(w: Workload, per_poll: int) -> list[dict[TopicPartition, list[Consum
     return polls
 
 
-async def run(w: Workload, polls: list[dict[TopicPartition, list[ConsumerRecord]]]) -> float:
-    """The aggregator over ``polls``, committing once a second as the service does."""
-    settings = TelemetrySettings(kafka_bootstrap="127.0.0.1:9")
+async def run(settings: TelemetrySettings, polls: Polls) -> float:
+    """The aggregator over ``polls``, committing at the service's interval."""
     agg = Aggregator(settings, FakeConsumer(), FakeProducer())
     interval = settings.telemetry_commit_interval_ms / 1000
     start = last_commit = time.perf_counter()
@@ -107,9 +107,8 @@ async def run(w: Workload, polls: list[dict[TopicPartition, list[ConsumerRecord]
     return time.perf_counter() - start
 
 
-def decode_only(polls: list[dict[TopicPartition, list[ConsumerRecord]]]) -> float:
+def decode_only(settings: TelemetrySettings, polls: Polls) -> float:
     """The benchmark's ceiling without Kafka: the hot-path decoder over ``polls``, nothing else."""
-    settings = TelemetrySettings(kafka_bootstrap="127.0.0.1:9")
     skew = settings.telemetry_max_future_skew_ms
     start = time.perf_counter()
     now = time.time_ns() // 1_000_000
@@ -129,22 +128,23 @@ def main() -> None:
     per = int(args[1]) if len(args) > 1 else 1
     rounds = next((int(a[9:]) for a in sys.argv if a.startswith("--rounds=")), 3)
     w = Workload("profile", n, devices=10_000, metrics=5, per_message=per)
-    polls = batches(w, TelemetrySettings(kafka_bootstrap="127.0.0.1:9").telemetry_max_poll_records)
+    settings = TelemetrySettings(kafka_bootstrap="127.0.0.1:9")
+    polls = batches(w, settings.telemetry_max_poll_records)
     # As Aggregator.run() does at its start; the pre-built polls are held for the whole run
     # (unlike a consumer's), so full collections must not walk them.
     settle_gc()
     if "--profile" in sys.argv:
         profiler = Profiler(interval=0.0005)
         profiler.start()
-        elapsed = asyncio.run(run(w, polls))
+        elapsed = asyncio.run(run(settings, polls))
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False, show_all=False))
         print(f"{n} readings, {per}/message: {elapsed:.2f} s, {n / elapsed:,.0f} readings/s")
         return
     decoder, aggregator = [], []
     for _ in range(rounds):
-        decoder.append(decode_only(polls))
-        aggregator.append(asyncio.run(run(w, polls)))
+        decoder.append(decode_only(settings, polls))
+        aggregator.append(asyncio.run(run(settings, polls)))
     d, a = statistics.median(decoder), statistics.median(aggregator)
     print(
         f"{n} readings, {per}/message, median of {rounds} rounds: decoder alone "
