@@ -16,7 +16,13 @@ Layout for the hot path: open windows hang off their *series* (device, metric), 
 its current window of every size. A reading inside all of them (nearly every reading) costs
 one dict lookup and the statistics updates, not a key, lookup and lateness check per size; the
 rest (a new window, an out-of-order reading for an older one, a late reading) take
-:meth:`PartitionWindows.add`, which decides everything from scratch.
+:meth:`PartitionWindows.add`, which decides everything from scratch, except the two commonest
+cases with the default sizes (one smallest and one derived size), written out: a series' next
+smallest window (``_roll``, once every ten readings at one reading a second) and a new series
+(``_create``). A closed window that is no longer its series' current one (nearly all of them)
+stays on the series, marked closed, until the series next opens a window: a boundary's close
+then touches only the windows, not their series (docs/decisions/0004-hot-path-decoder.md,
+eighth round).
 
 Sliced windows: the smallest multiple of the smallest size (60 s over 10 s) is *derived*. Its
 windows are not updated per reading: each series accumulates the readings of its latest range
@@ -86,6 +92,10 @@ class WindowStats(msgspec.Struct, gc=False):
     # A derived window only: the series' accumulator still owed to it (see the module's
     # docstring). It refers to another window's state, never back: no cycles.
     pend: WindowStats | None = None
+    # Whether it hangs in its series' ``older`` (a newer window of its size is current): then
+    # its close leaves it there, marked closed (``key`` None), and the series drops it the next
+    # time it touches ``older`` (see PartitionWindows.close_due_as).
+    in_older: bool = False
 
     def merge(self, o: WindowStats) -> None:
         """Add the readings summarised by ``o`` (Chan et al.'s pairwise update). ``o``'s
@@ -133,6 +143,16 @@ _NONE = WindowStats(first_offset=-1, start=-1)  # "no current window of this siz
 
 def _same(w: ClosedWindow) -> ClosedWindow:
     return w
+
+
+def _open(older: tuple[WindowStats, ...]) -> tuple[WindowStats, ...]:
+    """``older`` without the windows that have closed (see ``WindowStats.in_older``)."""
+    if len(older) == 1:
+        return () if older[0].key is None else older
+    for w in older:
+        if w.key is None:
+            return tuple(o for o in older if o.key is not None)
+    return older
 
 
 class _Series(msgspec.Struct, gc=False):
@@ -200,6 +220,9 @@ class PartitionWindows:
     _derived: tuple[int, ...] = ()
     _slot: tuple[int, ...] = ()
     _is_derived: tuple[bool, ...] = ()
+    # (smallest size, derived size) when those are the only sizes (the default 10 s and 60 s):
+    # then a series moving on to its next smallest window takes :meth:`_roll`.
+    _roll_sizes: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         sizes = self.sizes_ms
@@ -218,6 +241,8 @@ class PartitionWindows:
         self._is_derived = tuple(i in self._derived for i in range(len(sizes)))
         self._no_windows = (_NONE,) * len(self._hot)
         self._no_derived = (_NONE,) * len(self._derived)
+        if len(self._hot) == 1 and len(self._derived) == 1:
+            self._roll_sizes = (sizes[self._hot[0]], sizes[self._derived[0]])
 
     def _shared(self, n: int) -> int:
         ints = self._ints
@@ -226,12 +251,17 @@ class PartitionWindows:
         return ints.setdefault(n, n)
 
     @property
+    def series_count(self) -> int:
+        """How many (device, metric) series hold windows (a series with none left is dropped)."""
+        return len(self._series)
+
+    @property
     def open(self) -> dict[WindowKey, WindowStats]:
         """Every open window by key (for inspection and tests; the hot path never builds it)."""
         out: dict[WindowKey, WindowStats] = {}
         for (device, metric), series in self._series.items():
             for w in (*series.current, *series.derived, *series.older):
-                if w is not _NONE:
+                if w is not _NONE and w.key is not None:
                     out[(device, metric, self.sizes_ms[w.size_index], w.start)] = w
         return out
 
@@ -317,6 +347,12 @@ class PartitionWindows:
     def _add(
         self, series: _Series | None, key: tuple[str, str], ts: int, value: float, offset: int
     ) -> int:
+        if self._roll_sizes is not None:
+            if series is None:
+                if self._create(key, ts, value, offset):
+                    return 0
+            elif self._roll(series, ts, value, offset):
+                return 0
         late = 0
         lateness = self.lateness_ms
         wm = self.watermark
@@ -345,6 +381,79 @@ class PartitionWindows:
         if series is not None:
             self._refresh(series)
         return late
+
+    def _roll(self, series: _Series, ts: int, value: float, offset: int) -> bool:
+        """The commonest reading off the fast path, written out: the series' first reading of
+        its next smallest window, on time, inside its current derived window, whose accumulator
+        is the smallest window it leaves, and no older window still open. What :meth:`_add`
+        would do (the same operations in the same order, so the same bits); False, having
+        changed nothing, for anything else."""
+        size, dsize = self._roll_sizes  # type: ignore[misc]  # set when this is called
+        cur = series.current[0]
+        start = ts - ts % size
+        if cur is _NONE or start <= cur.start:
+            return False
+        lateness = self.lateness_ms
+        if start + size + lateness <= self.watermark:
+            return False  # late for its smallest window
+        d = series.derived[0]
+        if d is _NONE or d.start != ts - ts % dsize or d.pend is not cur or series.acc is not cur:
+            return False
+        for o in series.older:
+            if o.key is not None:
+                return False
+        # _window(): the new smallest window, current; the one it follows waits out its lateness.
+        w = self._enlist(series.key, self._hot[0], start, start + size + lateness, offset)
+        series.current = (w,)
+        cur.in_older = True
+        series.older = (cur,)
+        w.add(ts, value)
+        # _add_derived(): the accumulator (the window left) is complete; the new one follows it.
+        d.merge(cur)
+        d.pend = series.acc = w
+        self._refresh_one(series, w.start, start + size)
+        return True
+
+    def _create(self, key: tuple[str, str], ts: int, value: float, offset: int) -> bool:
+        """A new series' first reading, on time, written out like :meth:`_roll` (a start or
+        a replay opens every series at once): what :meth:`_add` would do, or False."""
+        size, dsize = self._roll_sizes  # type: ignore[misc]  # set when this is called
+        start = ts - ts % size
+        lateness = self.lateness_ms
+        if start + size + lateness <= self.watermark:
+            return False  # late for its smallest window: the general path decides the rest
+        series = self._new_series(key)
+        key = series.key
+        w = self._enlist(key, self._hot[0], start, start + size + lateness, offset)
+        series.current = (w,)
+        w.add(ts, value)
+        dstart = ts - ts % dsize
+        d = self._enlist(key, self._derived[0], dstart, dstart + dsize + lateness, offset)
+        series.derived = (d,)
+        d.pend = series.acc = w
+        self._refresh_one(series, w.start, start + size)
+        return True
+
+    def _enlist(
+        self, key: tuple[str, str], i: int, start: int, deadline: int, offset: int
+    ) -> WindowStats:
+        """A new open window of size ``i`` of the series ``key``, listed under its deadline."""
+        w = WindowStats(offset, self._shared(start), i, key)
+        closing = self._closing.get(deadline)
+        if closing is None:
+            self._closing[deadline] = [w]
+            heapq.heappush(self._deadlines, deadline)
+        else:
+            closing.append(w)
+        self.open_count += 1
+        return w
+
+    def _refresh_one(self, series: _Series, lo: int, hi: int) -> None:
+        """:meth:`_refresh` for a series whose only current window spans ``[lo, hi)``."""
+        ints = self._ints  # cleared when full by _shared(), which made these ints
+        deadline = hi + self.lateness_ms
+        series.lo, series.hi = lo, ints.setdefault(hi, hi)
+        series.deadline = ints.setdefault(deadline, deadline)
 
     def _new_series(self, key: tuple[str, str]) -> _Series:
         # Interned ids: a million open windows must not each hold copies of them.
@@ -415,17 +524,9 @@ class PartitionWindows:
     def _window(self, series: _Series, i: int, start: int, offset: int) -> WindowStats:
         """The open window of ``series`` at ``start`` of size ``i`` (not the current one)."""
         for w in series.older:
-            if w.start == start and w.size_index == i:
+            if w.start == start and w.size_index == i and w.key is not None:
                 return w
-        w = WindowStats(offset, self._shared(start), i, series.key)
-        deadline = start + self.sizes_ms[i] + self.lateness_ms
-        closing = self._closing.get(deadline)
-        if closing is None:
-            self._closing[deadline] = [w]
-            heapq.heappush(self._deadlines, deadline)
-        else:
-            closing.append(w)
-        self.open_count += 1
+        w = self._enlist(series.key, i, start, start + self.sizes_ms[i] + self.lateness_ms, offset)
         current = self._current(series, i)
         if current is _NONE:
             self._set_current(series, i, w)
@@ -433,10 +534,12 @@ class PartitionWindows:
         if start > current.start:
             # A newer window becomes current; the previous one waits out its lateness.
             self._set_current(series, i, w)
-            series.older = (*series.older, current)
+            current.in_older = True
+            series.older = (*_open(series.older), current)
         else:
             # An out-of-order reading opened a window older than the current one.
-            series.older = (*series.older, w)
+            w.in_older = True
+            series.older = (*_open(series.older), w)
         return w
 
     def _current(self, series: _Series, i: int) -> WindowStats:
@@ -518,7 +621,10 @@ class PartitionWindows:
                     append(make(self._snapshot(s, key)))
                 s.sealed = None
                 s.key = None
-                self._detach(self._series[key], s)
+                if not s.in_older:
+                    self._detach(self._series[key], s)
+                # else it stays in its series' older windows, closed, until the series next
+                # touches them: one series lookup and tuple fewer per window at a boundary.
         self.open_count -= len(closed)
         return closed
 
@@ -578,20 +684,21 @@ class PartitionWindows:
         )
 
     def _detach(self, series: _Series, w: WindowStats) -> None:
+        """Take a closed window (``key`` already None) off its series, and drop the series
+        once it has no open window left."""
         i = w.size_index
         if self._current(series, i) is w:
             self._set_current(series, i, _NONE)
             series.deadline = -1
-        else:
-            older = series.older
-            # Windows close oldest first, so it is nearly always the first of the older ones.
-            series.older = older[1:] if older[0] is w else tuple(o for o in older if o is not w)
-        if (
-            not series.older
-            and series.current == self._no_windows
-            and series.derived == self._no_derived
-        ):
-            del self._series[series.key]
+        older = series.older = _open(series.older)
+        if series.current == self._no_windows and series.derived == self._no_derived:
+            if not older:
+                del self._series[series.key]
+            else:
+                # No newer window left: these older ones (rare) detach at their own close,
+                # which drops the series after the last of them.
+                for o in older:
+                    o.in_older = False
 
     @property
     def due(self) -> bool:
