@@ -695,8 +695,9 @@ class PartitionWindows:
             if not older:
                 del self._series[series.key]
             else:
-                # No newer window left: these older ones (rare) detach at their own close,
-                # which drops the series after the last of them.
+                # Not expected: a window's older ones of its size close before it (earlier
+                # deadlines). Should one be left, it detaches at its own close, which drops
+                # the series after the last of them, instead of lingering.
                 for o in older:
                     o.in_older = False
 
