@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
+from services.telemetry.domain.windows import ClosedWindow
+
 BAD = object()
 
 
@@ -38,3 +40,8 @@ records = st.lists(
 configs = st.sampled_from(
     [((1000, 5000), 500), ((1000,), 0), ((1000, 3000, 6000), 2500), ((500,), 1700)]
 )
+
+
+def same(w: ClosedWindow) -> ClosedWindow:
+    """The ``make`` of ``close_due_as``/``seal_ended`` that returns the window itself."""
+    return w

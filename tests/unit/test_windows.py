@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.windows import same
 
 from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
 
@@ -260,15 +261,11 @@ def run_loop(
         pw.add(dev, met, ts, val, offset)
         pw.observe(ts)
         if step == 0:
-            pw.seal_ended(_same, 3)
+            pw.seal_ended(same, 3)
         out.extend(pw.close_due(1 if step < 4 else None))
         if not pw.due:
             commit = (pw.safe_offset(offset + 1), pw.watermark)
     return pw, out, commit
-
-
-def _same(w: ClosedWindow) -> ClosedWindow:
-    return w
 
 
 @settings(max_examples=300, deadline=None)
@@ -325,8 +322,8 @@ def test_a_quiet_series_gets_its_last_slice_at_the_close() -> None:
         pw.observe(ts)
     pw.advance_to(5000)
     assert [w.window_start for w in pw.close_due()] == [0, 1000]
-    assert pw.seal_ended(_same, 10) == 2  # [4000, 5000) and [0, 5000), both ended
+    assert pw.seal_ended(same, 10) == 2  # [4000, 5000) and [0, 5000), both ended
     pw.advance_to(5500)
-    big = [w for w in pw.close_due_as(_same) if w.size_ms == 5000]
+    big = [w for w in pw.close_due_as(same) if w.size_ms == 5000]
     assert [(w.count, w.min, w.max, w.last) for w in big] == [(4, 100.0, 4200.0, 4200.0)]
     assert math.isclose(big[0].mean, statistics.fmean([100, 1100, 4100, 4200]))

@@ -15,9 +15,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.windows import BAD, R, configs, records
+from support.windows import BAD, R, configs, records, same
 
-from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
+from services.telemetry.domain.windows import PartitionWindows
 
 SIZES = (1000, 5000)
 # (series, ms the clock moves on, ms the reading lags behind the clock, value, what follows)
@@ -32,10 +32,6 @@ steps_strategy = st.lists(
     ),
     max_size=300,
 )
-
-
-def _same(w: ClosedWindow) -> ClosedWindow:
-    return w
 
 
 def _plain(lateness: int) -> PartitionWindows:
@@ -73,8 +69,8 @@ def drive(
         reading = R(f"m{series % 2}", max(0, clock - lag), value)
         seen.append(pw.add_records([(f"d{series // 2}", [reading], offset)], BAD))
         if then == 0:
-            pw.seal_ended(_same, 3)
-        seen.append(pw.close_due_as(_same, 1 if then < 3 else None))
+            pw.seal_ended(same, 3)
+        seen.append(pw.close_due_as(same, 1 if then < 3 else None))
         if not pw.due:
             commit = (pw.safe_offset(offset + 1), pw.watermark)
             seen.append(commit)
@@ -94,13 +90,13 @@ def test_the_roll_changes_nothing(steps: list[Step], lateness: int) -> None:
     assert fast.series_count == plain.series_count
     for pw in (fast, plain):
         pw.advance_to(2**62)
-    assert fast.close_due_as(_same) == plain.close_due_as(_same)
+    assert fast.close_due_as(same) == plain.close_due_as(same)
     assert fast.series_count == plain.series_count == 0
 
 
 @settings(max_examples=300, deadline=None)
 @given(steps_strategy, st.sampled_from([0, 500, 3000]), st.data())
-def test_a_crash_anywhere_replays_the_same_windows(
+def test_a_crash_anywhere_replays_thesame_windows(
     steps: list[Step], lateness: int, data: st.DataObject
 ) -> None:
     crash_at = data.draw(st.integers(0, len(steps)))
@@ -108,7 +104,7 @@ def test_a_crash_anywhere_replays_the_same_windows(
     full, _ = drive(full_pw, steps)
     full_pw.advance_to(2**62)
     want = [w for out in full if isinstance(out, list) for w in out]
-    want += full_pw.close_due_as(_same)
+    want += full_pw.close_due_as(same)
 
     crashed = PartitionWindows(SIZES, lateness)
     before, (offset, watermark) = drive(crashed, steps, stop_at=crash_at)
@@ -117,7 +113,7 @@ def test_a_crash_anywhere_replays_the_same_windows(
     after, _ = drive(replay, steps, start_offset=offset)
     replay.advance_to(2**62)
     got = [w for out in before + after if isinstance(out, list) for w in out]
-    got += replay.close_due_as(_same)
+    got += replay.close_due_as(same)
     deduped = {(w.device_id, w.metric, w.size_ms, w.window_start): w for w in got}
     assert all(deduped[(w.device_id, w.metric, w.size_ms, w.window_start)] == w for w in got)
     assert sorted(deduped.values(), key=repr) == sorted(want, key=repr)
@@ -132,11 +128,11 @@ def test_no_series_outlives_its_windows(
     pw = PartitionWindows(*config)
     for i, (device, readings) in enumerate(recs):
         pw.add_records([(device, readings, i)], BAD)
-        pw.close_due_as(_same, 2)
+        pw.close_due_as(same, 2)
         # A series is kept while it has an open window, and only then.
         assert pw.series_count == len({(d, m) for d, m, _, _ in pw.open})
     pw.advance_to(2**62)
-    pw.close_due_as(_same)
+    pw.close_due_as(same)
     assert (pw.series_count, pw.open_count, pw.open) == (0, 0, {})
 
 
@@ -156,7 +152,7 @@ def test_a_steady_series_rolls_on_the_written_out_path(monkeypatch: pytest.Monke
     pw = PartitionWindows(SIZES, 500)
     for offset, ts in enumerate(range(0, 20_000, 100)):
         pw.add_records([("d", [R("t", ts, float(ts))], offset)], BAD)
-        pw.close_due_as(_same)
+        pw.close_due_as(same)
     assert calls["_create"] == [True]
     # Every new 1 s window but the first and those opening a new 5 s window.
     assert calls["_roll"].count(True) == 20 - 4

@@ -449,7 +449,8 @@ class PartitionWindows:
         return w
 
     def _refresh_one(self, series: _Series, lo: int, hi: int) -> None:
-        """:meth:`_refresh` for a series whose only current window spans ``[lo, hi)``."""
+        """Set the event-time range ``[lo, hi)`` that every current window of ``series`` covers
+        (:meth:`_refresh` computes it; :meth:`_roll` and :meth:`_create` know it)."""
         ints = self._ints  # cleared when full by _shared(), which made these ints
         deadline = hi + self.lateness_ms
         series.lo, series.hi = lo, ints.setdefault(hi, hi)
@@ -569,10 +570,7 @@ class PartitionWindows:
             end = start + sizes[w.size_index]
             if end < hi:  # noqa: PLR1730
                 hi = end
-        ints = self._ints  # cleared when full by _window(), which made these ints
-        deadline = hi + self.lateness_ms
-        series.lo, series.hi = lo, ints.setdefault(hi, hi)
-        series.deadline = ints.setdefault(deadline, deadline)
+        self._refresh_one(series, lo, hi)
 
     def observe(self, ts: int) -> None:
         """Advance the watermark with a reading's event time (call after adding it)."""
