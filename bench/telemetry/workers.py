@@ -18,10 +18,11 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import TopicPartition
 
 from bench.telemetry.machine import own_cpu_s
 from services.telemetry.aggregator import Aggregator, settle_gc
@@ -31,6 +32,7 @@ from services.telemetry.decode_fast import decode_readings_fast
 from services.telemetry.rules import load_rules
 from services.telemetry.settings import TelemetrySettings
 from shared.kafka import make_consumer
+from shared.kafka_records import RawRecord
 
 FIRST: list[float] = []
 # Each system commits at its own default interval: Millrace 1 s (the ceiling too), Quix 5 s.
@@ -64,7 +66,7 @@ class TimedAggregator(Aggregator):
     probe: dict[str, list[float]] | None = None
     _mark = 0.0
 
-    async def process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    async def process(self, batch: Mapping[TopicPartition, Sequence[RawRecord]]) -> None:
         if batch and not FIRST:
             mark_first()
         if self.probe is None:

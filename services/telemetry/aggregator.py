@@ -22,11 +22,11 @@ import contextlib
 import gc
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
 from contracts.telemetry import Quality
@@ -39,7 +39,8 @@ from services.telemetry.domain.windows import PartitionWindows
 from services.telemetry.emit import AGGREGATES_TOPIC, window_record
 from services.telemetry.rules import RuleBook
 from services.telemetry.settings import TelemetrySettings
-from shared.dlq import DlqPublisher, InvalidMessageError
+from shared.dlq import DlqPublisher, InvalidMessageError, RecordLike
+from shared.kafka_records import RawRecord, consumer_record
 from shared.logging import get_logger
 
 READINGS_TOPIC = "telemetry.readings.v1"
@@ -237,7 +238,7 @@ class Aggregator:
             self._pending.append(self._out.flush())
         await self.commit()
 
-    async def process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    async def process(self, batch: Mapping[TopicPartition, Sequence[RawRecord]]) -> None:
         """Apply one poll's records, send its alarms, then close and queue due windows for at
         most ``emit_slice_s`` (the rest in the next polls, which then do not wait for
         records); window sends are not awaited here."""
@@ -249,7 +250,7 @@ class Aggregator:
             part = self.partitions.get(tp)
             if part is None:
                 continue  # revoked while this poll was being applied: the next owner replays
-            await self._apply(part, records, now)
+            await self._apply(tp, part, records, now)
             part.idle_since_ms = now
             part.wm_at_idle = part.windows.watermark
             # A partition's alarms leave before the next partition's records are applied.
@@ -309,30 +310,32 @@ class Aggregator:
             self._pending += events
             await asyncio.wait(events, timeout=EVENTS_HANDOFF_S)
 
-    async def _apply(self, part: _Partition, records: list[ConsumerRecord], now: int) -> None:
+    async def _apply(
+        self, tp: TopicPartition, part: _Partition, records: Sequence[RawRecord], now: int
+    ) -> None:
         if part.replay_idle is not None:
             # A replay: the idle clock moved the watermark before the record at ``offset``.
             offset = part.replay_idle[0]
             i = bisect.bisect_left(records, offset, key=_OFFSET)
             if i:
-                await self._apply_records(part, records[:i], now)
+                await self._apply_records(tp, part, records[:i], now)
             if i < len(records) or part.next_offset >= offset:
                 _release_pin(part)
             records = records[i:]
         if records:
-            await self._apply_records(part, records, now)
+            await self._apply_records(tp, part, records, now)
 
     async def _apply_records(
-        self, part: _Partition, records: list[ConsumerRecord], now: int
+        self, tp: TopicPartition, part: _Partition, records: Sequence[RawRecord], now: int
     ) -> None:
-        rejected: list[tuple[ConsumerRecord, InvalidMessageError]] = []
+        rejected: list[tuple[RawRecord, InvalidMessageError]] = []
         decoded = self._decoded(part, records, now, rejected)
         readings, bad, late = part.windows.add_records(decoded, Quality.BAD)
         m.RECORDS.inc(len(records))
         if self.runs_windows:
             # (In the alarms role the windows role dead-letters these very records.)
             for record, err in rejected:
-                await self._dead_letter(record, err)
+                await self._dead_letter(consumer_record(tp, record), err)
             m.READINGS.inc(readings)
             if bad:
                 m.BAD_QUALITY.inc(bad)
@@ -345,9 +348,9 @@ class Aggregator:
     def _decoded(
         self,
         part: _Partition,
-        records: list[ConsumerRecord],
+        records: Sequence[RawRecord],
         now: int,
-        rejected: list[tuple[ConsumerRecord, InvalidMessageError]],
+        rejected: list[tuple[RawRecord, InvalidMessageError]],
     ) -> Iterator[tuple[str, list[FastReading], int]]:
         """(device, readings, offset) of each record as it is decoded (nothing of a poll is
         kept: holding a poll's decoded records made the garbage collector's work grow); the
@@ -367,7 +370,7 @@ class Aggregator:
                         engine.observe(device, r.metric, r.ts, float(r.value), offset)
             yield device, batch.readings, offset
 
-    async def _dead_letter(self, record: ConsumerRecord, err: InvalidMessageError) -> None:
+    async def _dead_letter(self, record: RecordLike, err: InvalidMessageError) -> None:
         if err.reason == "future_timestamp":
             m.FUTURE.inc()
         self._pending.append(await self.dlq.send(record, err))

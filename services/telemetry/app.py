@@ -24,7 +24,8 @@ from services.telemetry.settings import TelemetrySettings
 from shared.broker import make_broker
 from shared.db import create_pool, db_ready
 from shared.http import install_body_limit, ops_router
-from shared.kafka import kafka_ready, make_consumer, make_producer
+from shared.kafka import kafka_ready, make_producer
+from shared.kafka_records import make_raw_consumer
 from shared.logging import get_logger
 from shared.migrations import migrate_pool
 
@@ -70,8 +71,9 @@ def make_aggregator_clients(settings: TelemetrySettings) -> AggregatorClients:
 
 
 def make_aggregator_consumer(settings: TelemetrySettings) -> AIOKafkaConsumer:
-    """The aggregator's consumer of readings (not yet subscribed), in its role's group."""
-    return make_consumer(
+    """The aggregator's consumer of readings (not yet subscribed), in its role's group; its
+    polls return raw records (``shared.kafka_records``)."""
+    return make_raw_consumer(
         settings,
         group_id=settings.telemetry_group,
         role="aggregator",
