@@ -51,17 +51,28 @@ def raw_value(value: bytes | None) -> bytes | None:
     return value
 
 
-def _as_is(tp: TopicPartition, record: Any) -> Any:
-    return record
-
-
 class _PartitionRecords(fetcher.PartitionRecords):  # type: ignore[misc]
-    """aiokafka's records of one fetched partition; a raw consumer's are not rebuilt."""
+    """aiokafka's records of one fetched partition; a raw consumer's become
+    :class:`_RawPartitionRecords`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self._value_deserializer is raw_value:
-            self._consumer_record = _as_is
+            self.__class__ = _RawPartitionRecords
+
+
+class _RawPartitionRecords(_PartitionRecords):
+    """The records as aiokafka's batch reader made them. A poll iterates the record generator
+    itself rather than through ``__next__`` (a Python call per record); the generator does all
+    the bookkeeping, and ``__next__`` (``getone()``) still works."""
+
+    @staticmethod
+    def _consumer_record(tp: TopicPartition, record: Any) -> Any:
+        return record
+
+    def __iter__(self) -> Any:
+        # None once __next__ has run it to its end (then aiokafka drops these records anyway).
+        return self._records_iterator or iter(())
 
 
 def install() -> None:
