@@ -1,6 +1,7 @@
 """One system under test, as its own process: ``python -m bench.telemetry.workers KIND ...``.
 
 KIND is ``ceiling`` (aiokafka ``getmany`` drain + the hot-path decoder, committing),
+``raw_drain`` (the same drain on the raw records of Millrace's consumer, ``shared.kafka_records``),
 ``millrace`` (the real :class:`Aggregator` with its real clients, in the ``--role`` given) or
 ``quix``. Each runs until SIGTERM and then prints one JSON line: wall time of its first record,
 its peak RSS and the CPU time it used.
@@ -32,7 +33,7 @@ from services.telemetry.decode_fast import decode_readings_fast
 from services.telemetry.rules import load_rules
 from services.telemetry.settings import TelemetrySettings
 from shared.kafka import make_consumer
-from shared.kafka_records import RawRecord
+from shared.kafka_records import RawRecord, make_raw_consumer
 
 FIRST: list[float] = []
 # Each system commits at its own default interval: Millrace 1 s (the ceiling too), Quix 5 s.
@@ -169,9 +170,9 @@ async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
         await clients.stop()
 
 
-async def ceiling(args: argparse.Namespace, stop: asyncio.Event) -> None:
+async def ceiling(args: argparse.Namespace, stop: asyncio.Event, *, raw: bool = False) -> None:
     settings = settings_for(args)
-    consumer = make_consumer(
+    consumer = (make_raw_consumer if raw else make_consumer)(
         settings,
         args.topic,
         group_id=args.group,
@@ -227,12 +228,15 @@ async def run_async(kind: str, args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    await (millrace if kind == "millrace" else ceiling)(args, stop)
+    if kind == "millrace":
+        await millrace(args, stop)
+    else:
+        await ceiling(args, stop, raw=kind == "raw_drain")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["ceiling", "millrace", "quix"])
+    parser.add_argument("kind", choices=["ceiling", "raw_drain", "millrace", "quix"])
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--group", required=True)
