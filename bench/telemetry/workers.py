@@ -61,8 +61,10 @@ def settings_for(args: argparse.Namespace) -> TelemetrySettings:
 
 
 class TimedAggregator(Aggregator):
-    """With ``BENCH_PROBE=<file>``, also records where the loop's time goes: each poll's
-    process and commit durations and the gap between polls (getmany), written on stop."""
+    """With ``BENCH_PROBE=<file>`` (``{role}`` in it is replaced by the process's role, so the
+    two processes of a latency run apart write two files), also records where the loop's time
+    goes: each poll's process and commit durations and the gap between polls (getmany),
+    written on stop."""
 
     probe: dict[str, list[float]] | None = None
     _mark = 0.0
@@ -166,7 +168,7 @@ async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
         if lag_task is not None:
             lag_task.cancel()
         if agg.probe is not None and probe_path:
-            write_probe(agg.probe, probe_path)
+            write_probe(agg.probe, probe_path.replace("{role}", args.role))
         await clients.stop()
 
 
