@@ -161,14 +161,19 @@ async def test_a_boundary_is_emitted_in_slices_and_every_window_once() -> None:
         cast(AIOKafkaProducer, windows),
     )
     agg.emit_slice_s = 0.0  # one chunk per poll
-    emitted = []
-    for _ in range(6):
+    emitted, backlog, open_windows = [], [], []
+    for _ in range(8):
         await agg.process(await consumer.getmany(0, 5000))
         await agg.commit()  # awaits the handed-over batches
         emitted.append(windows.batched)
-    # The boundary's 2 * EMIT_CHUNK + 10 windows left in chunks of EMIT_CHUNK, one per poll.
-    assert emitted == [0, EMIT_CHUNK, 2 * EMIT_CHUNK, len(devices), len(devices), len(devices)]
-    assert not agg._backlog
+        backlog.append(agg._backlog)
+        open_windows.append(agg.partitions[TP].windows.open_count)
+    # The boundary's 2 * EMIT_CHUNK + 10 windows left in chunks of EMIT_CHUNK, one per poll;
+    # then the same chunks were retired (taken off the open windows), one per poll.
+    n = len(devices)
+    assert emitted == [0, EMIT_CHUNK, 2 * EMIT_CHUNK, n, n, n, n, n]
+    assert open_windows == [n, n + 1, n + 1, n + 1, 511, 11, 1, 1]
+    assert backlog == [False, True, True, True, True, True, False, False]
 
 
 class SilentEvents(Producer):
@@ -310,15 +315,19 @@ async def test_no_commit_while_closed_windows_wait_for_their_emit() -> None:
     )
     agg.emit_slice_s = 0.0  # one chunk per poll
     committed = []
-    for _ in range(5):
+    for _ in range(8):
         await agg.process(await consumer.getmany(0, 5000))
         await agg.commit()
         committed.append(consumer.commits[-1][TP] if consumer.commits else None)
         consumer.commits.clear()
-    # Poll 1: the windows open (offset 0 holds them). Polls 2 and 3 leave windows due: no
-    # commit. Poll 4 emits the last chunk, and the commit passes the boundary.
+    # Poll 1: the windows open (offset 0 holds them). Polls 2 to 4 emit the due windows and
+    # polls 5 and 6 retire them in chunks, leaving windows due: no commit. Poll 7 retires the
+    # last chunk, and the commit passes the boundary.
     assert committed == [
         (0, f"wm={t0 + 1000}"),
+        None,
+        None,
+        None,
         None,
         None,
         (len(devices), f"wm={t0 + 16_000}"),

@@ -214,6 +214,9 @@ class PartitionWindows:
     # Deadline -> how far seal_ended() got in that deadline's list of windows, and its make.
     _sealed_upto: dict[int, int] = field(default_factory=dict)
     _sealed_by: Callable[[ClosedWindow], Any] | None = None
+    # Deadline -> how many windows at the front of its list emit_due_as() has emitted and
+    # retire_due() not yet taken off.
+    _emitted: dict[int, int] = field(default_factory=dict)
     # Size indexes updated per reading (the smallest first) and derived ones (multiples of the
     # smallest), and each index's position in its tuple of a series (current or derived).
     _hot: tuple[int, ...] = ()
@@ -591,21 +594,58 @@ class PartitionWindows:
 
     def close_due_as(self, make: Callable[[ClosedWindow], T], limit: int | None = None) -> list[T]:
         """:meth:`close_due`, each window turned into ``make(window)``; a window sealed by
-        :meth:`seal_ended` with the same ``make`` and unchanged since gives its seal instead."""
-        closed: list[T] = []
-        heap = self._deadlines
-        append = closed.append
+        :meth:`seal_ended` with the same ``make`` and unchanged since gives its seal instead.
+        :meth:`emit_due_as` and then :meth:`retire_due` of what it emitted."""
+        out = self.emit_due_as(make, limit)
+        self.retire_due()
+        return out
+
+    def emit_due_as(self, make: Callable[[ClosedWindow], T], limit: int | None = None) -> list[T]:
+        """The first half of a close: ``make(window)`` (or the window's seal, as in
+        :meth:`close_due_as`) of the windows the watermark has closed that have none yet,
+        oldest deadline first, at most ``limit`` of them. They stay open until
+        :meth:`retire_due`: :attr:`due`, and holding back :meth:`safe_offset`. Nothing can
+        change what they hold meanwhile (every reading for them is late), so a caller can make
+        and send all of a boundary's windows before the bookkeeping of their close."""
+        out: list[T] = []
+        append = out.append
+        watermark, emitted = self.watermark, self._emitted
         same_make = make is self._sealed_by
+        for deadline in sorted(d for d in self._deadlines if d <= watermark):
+            windows = self._closing[deadline]
+            i = emitted.get(deadline, 0)
+            end = len(windows) if limit is None else min(len(windows), i + limit - len(out))
+            for s in windows[i:end]:
+                pend = s.pend
+                count = s.count if pend is None else s.count + pend.count
+                if same_make and s.sealed_count == count:
+                    append(s.sealed)  # type: ignore[arg-type]  # made by this very ``make``
+                else:
+                    append(make(self._snapshot(s, s.key)))  # type: ignore[arg-type]  # open
+            if end > i:
+                emitted[deadline] = end
+            if end < len(windows):
+                break  # the limit
+        return out
+
+    def retire_due(self, limit: int | None = None) -> int:
+        """The second half of a close: take up to ``limit`` windows that :meth:`emit_due_as`
+        has emitted off the open windows (oldest deadline first); returns how many."""
+        done = 0
+        heap, emitted = self._deadlines, self._emitted
         while heap and heap[0] <= self.watermark:
             deadline = heap[0]
-            windows = self._closing[deadline]
-            room = len(windows) if limit is None else limit - len(closed)
+            ready = emitted.get(deadline, 0)
+            room = ready if limit is None else min(ready, limit - done)
             if room <= 0:
                 break
+            windows = self._closing[deadline]
             if room < len(windows):
                 windows, self._closing[deadline] = windows[:room], windows[room:]
+                emitted[deadline] = ready - room
             else:
                 del self._closing[heapq.heappop(heap)]
+                del emitted[deadline]
                 self._sealed_upto.pop(deadline, None)
             for s in windows:
                 key = s.key
@@ -613,18 +653,17 @@ class PartitionWindows:
                 if s.pend is not None:
                     s.merge(s.pend)
                     s.pend = None
-                if s.sealed_count == s.count and same_make:
-                    append(s.sealed)  # type: ignore[arg-type]  # made by this very ``make``
-                else:
-                    append(make(self._snapshot(s, key)))
                 s.sealed = None
                 s.key = None
                 if not s.in_older:
                     self._detach(self._series[key], s)
                 # else it stays in its series' older windows, closed, until the series next
                 # touches them: one series lookup and tuple fewer per window at a boundary.
-        self.open_count -= len(closed)
-        return closed
+            done += len(windows)
+            if deadline in emitted:
+                break  # the limit, or windows of this deadline still to emit
+        self.open_count -= done
+        return done
 
     def seal_ended(
         self, make: Callable[[ClosedWindow], Any], limit: int, settle_ms: int = 0
@@ -701,8 +740,17 @@ class PartitionWindows:
 
     @property
     def due(self) -> bool:
-        """Whether some window is closed by the watermark but not yet taken by close_due."""
+        """Whether some window is closed by the watermark but not yet taken by close_due (or
+        retired after :meth:`emit_due_as`)."""
         return self.due_at(self.watermark)
+
+    @property
+    def to_emit(self) -> bool:
+        """Whether some window closed by the watermark has not been emitted yet."""
+        watermark, emitted = self.watermark, self._emitted
+        return any(
+            emitted.get(d, 0) < len(self._closing[d]) for d in self._deadlines if d <= watermark
+        )
 
     def due_at(self, watermark: int) -> bool:
         """Whether the watermark at ``watermark`` would close some open window."""

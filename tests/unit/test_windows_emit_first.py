@@ -1,0 +1,175 @@
+"""A close in two steps: ``emit_due_as`` makes (or takes the seals of) the due windows' records,
+``retire_due`` later takes them off. The aggregator emits a whole boundary before retiring any of
+it, and readings keep coming in between.
+
+However the two steps are spread over a stream (emits of any size, retirements long after,
+sealing, late and out-of-order readings), every window is emitted exactly once, with the same
+content and in the same order as closing at once (``close_due_as``) gives; late counts are the
+same; a window stays open, holding back the safe offset, until it is retired; and a crash
+anywhere replays the same windows.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support.windows import BAD, R, configs, records, same
+
+from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
+
+SIZES = (1000, 5000)
+# (series, ms the clock moves on, ms the reading lags behind the clock, value, what follows)
+Step = tuple[int, int, int, float, int]
+steps_strategy = st.lists(
+    st.tuples(
+        st.integers(0, 3),
+        st.integers(0, 400),
+        st.one_of(st.just(0), st.just(0), st.integers(0, 6000)),
+        st.floats(-1e6, 1e6, allow_nan=False),
+        st.integers(0, 9),
+    ),
+    max_size=300,
+)
+
+
+def drive(
+    pw: PartitionWindows,
+    steps: list[Step],
+    *,
+    split: bool,
+    start_offset: int = 0,
+    stop_at: int | None = None,
+) -> tuple[list[ClosedWindow], list[object], tuple[int, int]]:
+    """A reading per record, sometimes sealing; closes at once (``split`` False) or in the two
+    steps, spread out by each step's ``then``. Returns the windows emitted, the other outcomes
+    (late masks, commits) and the last safe commit (offset, watermark)."""
+    emitted: list[ClosedWindow] = []
+    seen: list[object] = []
+    clock = 0
+    commit = (start_offset, pw.watermark)
+    for offset, (series, step, lag, value, then) in enumerate(steps):
+        clock += step
+        if offset < start_offset:
+            continue
+        if offset == stop_at:
+            break
+        reading = R(f"m{series % 2}", max(0, clock - lag), value)
+        seen.append(pw.add_records([(f"d{series // 2}", [reading], offset)], BAD))
+        if then == 0:
+            pw.seal_ended(same, 3)
+        if not split:
+            emitted += pw.close_due_as(same)
+        elif then <= 2:
+            emitted += pw.emit_due_as(same, then + 1)  # a few, none retired
+        elif then <= 5:
+            emitted += pw.emit_due_as(same)
+            pw.retire_due(then - 3)  # all emitted, some retired
+        elif then <= 7:
+            pw.retire_due()  # no new emits
+        if not pw.due:
+            commit = (pw.safe_offset(offset + 1), pw.watermark)
+            seen.append(commit)
+    return emitted, seen, commit
+
+
+def _finish(pw: PartitionWindows) -> list[ClosedWindow]:
+    pw.advance_to(2**62)
+    out = pw.emit_due_as(same)
+    pw.retire_due()
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps_strategy, st.sampled_from([0, 500, 3000]))
+def test_two_steps_emit_what_one_close_does(steps: list[Step], lateness: int) -> None:
+    split, whole = PartitionWindows(SIZES, lateness), PartitionWindows(SIZES, lateness)
+    got, got_seen, _ = drive(split, steps, split=True)
+    want, want_seen, _ = drive(whole, steps, split=False)
+    # The same late masks; commits only where neither holds windows back.
+    assert [s for s in got_seen if isinstance(s, tuple) and len(s) == 3] == [
+        s for s in want_seen if isinstance(s, tuple) and len(s) == 3
+    ]
+    got += _finish(split)
+    want += _finish(whole)
+    assert got == want
+    assert len({(w.device_id, w.metric, w.size_ms, w.window_start) for w in got}) == len(got)
+    for pw in (split, whole):
+        assert (pw.open_count, pw.open, pw.series_count, pw.due) == (0, {}, 0, False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps_strategy, st.sampled_from([0, 500, 3000]), st.data())
+def test_a_crash_between_the_steps_replays_the_same_windows(
+    steps: list[Step], lateness: int, data: st.DataObject
+) -> None:
+    crash_at = data.draw(st.integers(0, len(steps)))
+    full_pw = PartitionWindows(SIZES, lateness)
+    want, _, _ = drive(full_pw, steps, split=False)
+    want += _finish(full_pw)
+
+    crashed = PartitionWindows(SIZES, lateness)
+    before, _, (offset, watermark) = drive(crashed, steps, split=True, stop_at=crash_at)
+    replay = PartitionWindows(SIZES, lateness)
+    replay.advance_to(watermark)
+    after, _, _ = drive(replay, steps, split=True, start_offset=offset)
+    got = before + after + _finish(replay)
+    deduped = {(w.device_id, w.metric, w.size_ms, w.window_start): w for w in got}
+    assert all(deduped[(w.device_id, w.metric, w.size_ms, w.window_start)] == w for w in got)
+    assert sorted(deduped.values(), key=repr) == sorted(want, key=repr)
+
+
+@settings(max_examples=200, deadline=None)
+@given(records, configs, st.integers(1, 5))
+def test_emitted_windows_stay_open_until_retired(
+    recs: list[tuple[str, list[R]]], config: tuple[tuple[int, ...], int], limit: int
+) -> None:
+    pw = PartitionWindows(*config)
+    unretired = 0
+    for i, (device, readings) in enumerate(recs):
+        pw.add_records([(device, readings, i)], BAD)
+        open_before, safe_before = pw.open_count, pw.safe_offset(i + 1)
+        out = pw.emit_due_as(same, limit)
+        unretired += len(out)
+        assert len(out) <= limit
+        # Emitting changes nothing of the open windows or the commit point.
+        assert (pw.open_count, pw.safe_offset(i + 1)) == (open_before, safe_before)
+        assert pw.emit_due_as(same, 0) == []
+        assert pw.due or not unretired
+        if pw.to_emit:
+            assert pw.due
+        if i % 3 == 0:
+            # Retiring takes off exactly what was emitted (this time and before).
+            assert pw.retire_due() == unretired
+            assert pw.open_count == open_before - unretired
+            unretired = 0
+    pw.advance_to(2**62)
+    while pw.to_emit:
+        out = pw.emit_due_as(same, limit)
+        assert 0 < len(out) <= limit
+        unretired += len(out)
+    assert pw.retire_due() == unretired
+    assert (pw.open_count, pw.series_count, pw.open, pw.due) == (0, 0, {}, False)
+
+
+def test_a_boundary_is_emitted_before_any_window_is_retired() -> None:
+    pw = PartitionWindows(SIZES, 500)
+    for offset, device in enumerate(["a", "b", "c"]):
+        pw.add(device, "t", 100, 1.0, offset)
+    pw.advance_to(1500)
+    assert pw.to_emit
+    assert pw.due
+    first = pw.emit_due_as(same, 2)
+    assert [w.device_id for w in first] == ["a", "b"]
+    assert pw.open_count == 6
+    assert pw.safe_offset(3) == 0
+    # A retirement takes only what was emitted.
+    assert pw.retire_due() == 2
+    assert pw.safe_offset(3) == 0  # a's and b's 5 s windows and c's 1 s window are open
+    assert [w.device_id for w in pw.emit_due_as(same)] == ["c"]
+    assert not pw.to_emit
+    assert pw.due
+    assert pw.retire_due() == 1
+    assert not pw.due
+    assert pw.safe_offset(3) == 0  # the 5 s windows
+    assert pw.emit_due_as(same) == []
+    assert pw.retire_due() == 0
