@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.windows import BAD, R, configs, records, same
+from support.windows import BAD, R, Step, assert_replayed, configs, records, same, stepped
 
 from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
 
 SIZES = (1000, 5000)
-# (series, ms the clock moves on, ms the reading lags behind the clock, value, what follows)
-Step = tuple[int, int, int, float, int]
 steps_strategy = st.lists(
     st.tuples(
         st.integers(0, 3),
@@ -45,16 +43,9 @@ def drive(
     (late masks, commits) and the last safe commit (offset, watermark)."""
     emitted: list[ClosedWindow] = []
     seen: list[object] = []
-    clock = 0
     commit = (start_offset, pw.watermark)
-    for offset, (series, step, lag, value, then) in enumerate(steps):
-        clock += step
-        if offset < start_offset:
-            continue
-        if offset == stop_at:
-            break
-        reading = R(f"m{series % 2}", max(0, clock - lag), value)
-        seen.append(pw.add_records([(f"d{series // 2}", [reading], offset)], BAD))
+    for offset, device, reading, then in stepped(steps, start_offset, stop_at):
+        seen.append(pw.add_records([(device, [reading], offset)], BAD))
         if then == 0:
             pw.seal_ended(same, 3)
         if not split:
@@ -113,9 +104,7 @@ def test_a_crash_between_the_steps_replays_the_same_windows(
     replay.advance_to(watermark)
     after, _, _ = drive(replay, steps, split=True, start_offset=offset)
     got = before + after + _finish(replay)
-    deduped = {(w.device_id, w.metric, w.size_ms, w.window_start): w for w in got}
-    assert all(deduped[(w.device_id, w.metric, w.size_ms, w.window_start)] == w for w in got)
-    assert sorted(deduped.values(), key=repr) == sorted(want, key=repr)
+    assert_replayed(got, want)
 
 
 @settings(max_examples=200, deadline=None)

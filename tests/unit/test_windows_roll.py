@@ -15,13 +15,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.windows import BAD, R, configs, records, same
+from support.windows import BAD, R, Step, assert_replayed, configs, records, same, stepped
 
 from services.telemetry.domain.windows import PartitionWindows
 
 SIZES = (1000, 5000)
-# (series, ms the clock moves on, ms the reading lags behind the clock, value, what follows)
-Step = tuple[int, int, int, float, int]
 steps_strategy = st.lists(
     st.tuples(
         st.integers(0, 3),
@@ -58,16 +56,9 @@ def drive(
     """As the aggregator drives the windows: a reading per record, sometimes sealing, closes in
     chunks; every outcome recorded. Returns them and the last safe commit (offset, watermark)."""
     seen: list[object] = []
-    clock = 0
     commit = (start_offset, pw.watermark)
-    for offset, (series, step, lag, value, then) in enumerate(steps):
-        clock += step
-        if offset < start_offset:
-            continue
-        if offset == stop_at:
-            break
-        reading = R(f"m{series % 2}", max(0, clock - lag), value)
-        seen.append(pw.add_records([(f"d{series // 2}", [reading], offset)], BAD))
+    for offset, device, reading, then in stepped(steps, start_offset, stop_at):
+        seen.append(pw.add_records([(device, [reading], offset)], BAD))
         if then == 0:
             pw.seal_ended(same, 3)
         seen.append(pw.close_due_as(same, 1 if then < 3 else None))
@@ -114,9 +105,7 @@ def test_a_crash_anywhere_replays_thesame_windows(
     replay.advance_to(2**62)
     got = [w for out in before + after if isinstance(out, list) for w in out]
     got += replay.close_due_as(same)
-    deduped = {(w.device_id, w.metric, w.size_ms, w.window_start): w for w in got}
-    assert all(deduped[(w.device_id, w.metric, w.size_ms, w.window_start)] == w for w in got)
-    assert sorted(deduped.values(), key=repr) == sorted(want, key=repr)
+    assert_replayed(got, want)
     assert len(want) == len(set(want))
 
 
