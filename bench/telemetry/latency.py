@@ -27,13 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 
 from bench.telemetry.kafka import paced_producer, recreate_topic, stamp_on_append
 from bench.telemetry.machine import busy_share, machine_jiffies, own_cpu_s
 from bench.telemetry.runs import Worker
 from bench.telemetry.topics import end_offsets_of, read_all
+from services.telemetry.batch_send import BatchSender
 
 AGGREGATES = "telemetry.aggregates.v1"
 ALARMS = "telemetry.alarms.v1"
@@ -58,26 +57,17 @@ def _pct(values: Sequence[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _templates(
-    devices: int, metrics: int, partitions: int
-) -> list[tuple[int, bytes, bytes, bytes]]:
-    """(partition, key, body before the ts, body after it) of each series' reading: the loop
-    below then only formats the send time in. The partition is the default partitioner's
-    (murmur2 of the key), worked out once per series."""
+def _templates(devices: int, metrics: int) -> list[tuple[bytes, bytes, bytes]]:
+    """(key, body before the ts, body after it) of each series' reading: the loop below then
+    only formats the send time in."""
     out = []
     for series in range(devices * metrics):
         device, metric = divmod(series, metrics)
         dev = f"dev-{device:05d}"
         body = {"device_id": dev, "readings": [{"metric": f"m{metric}", "ts": 0, "value": 50.0}]}
         before, after = orjson.dumps(body).split(b'"ts":0', 1)
-        key = dev.encode()
-        out.append((_partition_of(key, partitions), key, before, after))
+        out.append((dev.encode(), before, after))
     return out
-
-
-def _partition_of(key: bytes, partitions: int) -> int:
-    hashed: int = murmur2(key)
-    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def paced(
@@ -92,20 +82,18 @@ async def _paced(
     bootstrap: str, topic: str, rate: float, seconds: float, devices: int, metrics: int
 ) -> int:
     """Every 10 ms tick, the readings due are stamped with the wall clock, appended to one
-    record batch per partition and handed to the producer at once (one produce request per
-    tick). The load generator shares the machine's two cores with the broker and the
-    aggregator: with librdkafka's ``produce()`` per message (linger 1 ms), a 45 s run at 80 k
-    readings/s took 16.7-18.4 s of the load generator's CPU and 15-16 s of the broker's request
-    handling; this takes 13-14 s and about 8 s, and the readings reach the broker sooner."""
+    record batch per partition and handed to the producer at once (the aggregator's own
+    ``BatchSender``, keys partitioned as the default partitioner does). The load generator
+    shares the machine's two cores with the broker and the aggregator: with librdkafka's
+    ``produce()`` per message (linger 1 ms), a 45 s run at 80 k readings/s took 16.7-18.4 s of
+    the load generator's CPU and 15-16 s of the broker's request handling; batches per tick took
+    13-14 s and about 8 s, and the readings reached the broker sooner."""
     p = paced_producer(bootstrap)
     await p.start()
     try:
-        partitions = await _partitions(p, topic)
-        templates = _templates(devices, metrics, partitions)
-        alarm_devs = [
-            (f"alarm-dev-{a}", _partition_of(f"alarm-dev-{a}".encode(), partitions))
-            for a in range(4)
-        ]
+        out = BatchSender(p, topic)
+        await out.refresh()
+        templates = _templates(devices, metrics)
         tick = 0.01
         per_tick = rate * tick
         sent = 0
@@ -113,57 +101,33 @@ async def _paced(
         start = time.monotonic()
         next_flip = start
         flips = 0
-        acks: list[asyncio.Future[Any]] = []
+        acks: list[asyncio.Future[None]] = []
         while (elapsed := time.monotonic() - start) < seconds:
             now_ms = time.time_ns() // 1_000_000
-            batches: dict[int, list[Any]] = {}
             due = int(per_tick * (elapsed / tick + 1)) - sent
             for _ in range(due):
-                partition, key, before, after = templates[i % len(templates)]
+                key, before, after = templates[i % len(templates)]
                 i += 1
-                _append(p, batches, partition, key, b'%b"ts":%d%b' % (before, now_ms, after))
+                out.append(key, b'%b"ts":%d%b' % (before, now_ms, after), [])
             sent += due
             if time.monotonic() >= next_flip:
                 flips += 1
                 value = 95.0 if flips % 2 else 70.0
-                for dev, partition in alarm_devs:
+                for a in range(4):
+                    dev = f"alarm-dev-{a}"
                     body = {
                         "device_id": dev,
                         "readings": [{"metric": "bench_temp", "ts": now_ms, "value": value}],
                     }
-                    _append(p, batches, partition, dev.encode(), orjson.dumps(body))
+                    out.append(dev.encode(), orjson.dumps(body), [])
                 next_flip += 0.25
-            acks += [
-                await p.send_batch(batch, topic, partition=partition)
-                for partition, full in batches.items()
-                for batch in full
-            ]
+            if not out.empty:
+                acks.append(out.flush())
             await asyncio.sleep(max(0.0, tick - (time.monotonic() - start - elapsed)))
         await asyncio.gather(*acks)
     finally:
         await p.stop()
     return time.time_ns() // 1_000_000
-
-
-async def _partitions(p: AIOKafkaProducer, topic: str) -> int:
-    for _ in range(100):
-        found = await p.partitions_for(topic)
-        if found:
-            return len(found)
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"no partitions of {topic}")
-
-
-def _append(
-    p: AIOKafkaProducer, batches: dict[int, list[Any]], partition: int, key: bytes, value: bytes
-) -> None:
-    """Append to the tick's open batch of ``partition``; a full one is followed by a new one."""
-    open_batches = batches.get(partition)
-    if open_batches is None:
-        open_batches = batches[partition] = [p.create_batch()]
-    if open_batches[-1].append(key=key, value=value, timestamp=None) is None:
-        open_batches.append(p.create_batch())
-        open_batches[-1].append(key=key, value=value, timestamp=None)
 
 
 def measure(
