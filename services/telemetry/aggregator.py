@@ -51,8 +51,13 @@ READINGS_TOPIC = "telemetry.readings.v1"
 EMIT_SLICE_S = 0.01
 EMIT_CHUNK = 500
 # Windows that have ended are encoded ahead of their close, in the allowed lateness, for at
-# most SEAL_SLICE_S per poll while no window is due and the poll was not full (0 turns it off).
+# most SEAL_SLICE_S per poll while no window is due and the poll was not full (0 turns it off),
+# paced over the lateness: by each watermark, only the share of a deadline's windows that the
+# time since its windows settled is of the time until SEAL_FINISH_MS before the deadline. Sealed
+# as fast as possible, a boundary's windows kept a core busy for a second or two, in a burst of
+# its own that the other processes on a small machine (the alarms above all) waited behind.
 SEAL_SLICE_S = 0.005
+SEAL_FINISH_MS = 500
 # While windows are due, the loop yields this many times between polls: the consumer's fetcher
 # needs about that many turns of the event loop (wake, send the fetch, read the response, hand
 # the records over), and with one turn per slice a fetch took several slices, so the readings
@@ -420,7 +425,7 @@ class Aggregator:
         # series opens its new windows (the roll), and sealing then would add to that burst.
         settle = self.lateness // 2
         for part in self.partitions.values():
-            while part.windows.seal_ended(window_record, EMIT_CHUNK, settle):
+            while part.windows.seal_ended(window_record, EMIT_CHUNK, settle, SEAL_FINISH_MS):
                 if time.perf_counter() >= until:
                     return
 

@@ -268,8 +268,9 @@ async def test_a_revoke_waits_for_the_commit_in_flight() -> None:
 async def test_ended_windows_are_sealed_in_idle_polls_only() -> None:
     t0 = 1_700_000_000_000
     ended = [_record(i, f"press-{i}", t0 + 1000) for i in range(3)]
-    # Watermark 10 s past the windows' end: ended, settled (half the 5 s lateness), not due.
-    later = [_record(3, "press-0", t0 + 13_000), _record(4, "press-0", t0 + 13_001)]
+    # Watermark 4.6 s past the windows' end: ended, settled (half the 5 s lateness), past the
+    # point by which paced sealing seals them all (SEAL_FINISH_MS before the deadline), not due.
+    later = [_record(3, "press-0", t0 + 14_600), _record(4, "press-0", t0 + 14_601)]
     sealed_after = []
     for max_poll in (2, 100):  # the second poll is full, then not
         consumer = ScriptedConsumer([list(ended), list(later)])
@@ -287,6 +288,26 @@ async def test_ended_windows_are_sealed_in_idle_polls_only() -> None:
         windows = next(iter(agg.partitions.values())).windows
         sealed_after.append(sum(w.sealed is not None for w in windows.open.values()))
     assert sealed_after == [0, 3]  # a full poll is catching up: no idle time to seal in
+
+
+async def test_sealing_is_paced_over_the_lateness() -> None:
+    """Half-way from the settle point (end + 2.5 s) to SEAL_FINISH_MS before the deadline
+    (end + 4.5 s), half of the ended windows are sealed; the rest follow by then."""
+    t0 = 1_700_000_000_000
+    ended = [_record(i, f"press-{i}", t0 + 1000) for i in range(10)]
+    polls = [ended, [_record(10, "press-0", t0 + 13_499)], [_record(11, "press-0", t0 + 14_500)]]
+    consumer = ScriptedConsumer(polls)
+    agg = Aggregator(
+        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, Producer()),
+    )
+    sealed = []
+    for _ in range(3):
+        await agg.process(await consumer.getmany(0, 5000))
+        windows = next(iter(agg.partitions.values())).windows
+        sealed.append(sum(w.sealed is not None for w in windows.open.values() if w.start == t0))
+    assert sealed == [0, 5, 10]
 
 
 class CommitsRecorded(ScriptedConsumer):

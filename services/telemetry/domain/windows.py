@@ -666,14 +666,23 @@ class PartitionWindows:
         return done
 
     def seal_ended(
-        self, make: Callable[[ClosedWindow], Any], limit: int, settle_ms: int = 0
+        self,
+        make: Callable[[ClosedWindow], Any],
+        limit: int,
+        settle_ms: int = 0,
+        finish_ms: int | None = None,
     ) -> int:
         """Turn up to ``limit`` windows that have ended (``end + settle_ms <= watermark``) but
         are still open for late readings into ``make(window)`` ahead of their close, which then
         costs only the bookkeeping; returns how many. A reading that reaches a sealed window after
         this voids its seal (it is made again at the close), so the result is unchanged.
         Meant for the quiet time between a window's end and its close (the allowed lateness),
-        instead of making a whole boundary's windows at once."""
+        instead of making a whole boundary's windows at once.
+
+        With ``finish_ms``, sealing is paced: of each deadline's windows, at most the share
+        that the watermark's way from the settle point (``end + settle_ms``) is of the way to
+        ``deadline - finish_ms`` is sealed by then (all of them from there on), so a boundary's
+        seals are spread over the lateness instead of made at once."""
         done = 0
         # A window's deadline is its end + lateness: sealed once end + settle <= watermark.
         watermark, unsettled = self.watermark, self.lateness_ms - settle_ms
@@ -686,7 +695,14 @@ class PartitionWindows:
             if not deadline - unsettled <= watermark < deadline:
                 continue
             i = upto.get(deadline, 0)
-            end = min(len(windows), i + limit - done)
+            n = len(windows)
+            if finish_ms is not None:
+                begin, finish = deadline - unsettled, deadline - finish_ms
+                if begin < finish and watermark < finish:
+                    n = min(n, -(-n * (watermark - begin + 1) // (finish - begin)))
+            end = min(n, i + limit - done)
+            if end <= i:
+                continue
             for s in windows[i:end]:
                 key = s.key
                 if key is not None:
