@@ -54,7 +54,7 @@ $(BENCH_STAMP): pyproject.toml requirements-bench.lock $(STAMP)
 
 bench-install: $(BENCH_STAMP) ## a separate .venv-bench with the bench extra (Quix Streams), from requirements-bench.lock
 
-bench-telemetry: bench-install ## telemetry hot path vs aiokafka ceiling vs Quix Streams on a local Kafka (~25 min)
+bench-telemetry: bench-install ## telemetry hot path vs aiokafka ceiling vs Quix Streams on a local Kafka (30-40 min)
 	$(BENCH_PY) -m bench.telemetry
 
 bench: bench-telemetry ## every benchmark
