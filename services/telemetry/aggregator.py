@@ -52,10 +52,11 @@ EMIT_SLICE_S = 0.01
 EMIT_CHUNK = 500
 # Windows that have ended are encoded ahead of their close, in the allowed lateness, for at
 # most SEAL_SLICE_S per poll while no window is due and the poll was not full (0 turns it off),
-# paced over the lateness: by each watermark, only the share of a deadline's windows that the
-# time since its windows settled is of the time until SEAL_FINISH_MS before the deadline. Sealed
-# as fast as possible, a boundary's windows kept a core busy for a second or two, in a burst of
-# its own that the other processes on a small machine (the alarms above all) waited behind.
+# paced over the lateness: a deadline's windows are sealed in proportion to how far the
+# watermark has come from their settle point towards SEAL_FINISH_MS before the deadline. Sealed
+# as fast as the polls allowed, a boundary's windows kept a core busy for up to 2.5 s on the
+# benchmark's machine, a burst that the other processes there (the alarms above all) waited
+# behind (docs/decisions/0004-hot-path-decoder.md, eleventh round).
 SEAL_SLICE_S = 0.005
 SEAL_FINISH_MS = 500
 # While windows are due, the loop yields this many times between polls: the consumer's fetcher

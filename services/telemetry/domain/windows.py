@@ -679,10 +679,10 @@ class PartitionWindows:
         Meant for the quiet time between a window's end and its close (the allowed lateness),
         instead of making a whole boundary's windows at once.
 
-        With ``finish_ms``, sealing is paced: of each deadline's windows, at most the share
-        that the watermark's way from the settle point (``end + settle_ms``) is of the way to
-        ``deadline - finish_ms`` is sealed by then (all of them from there on), so a boundary's
-        seals are spread over the lateness instead of made at once."""
+        With ``finish_ms``, sealing is paced: a deadline's windows are sealed only in proportion
+        to how far the watermark has come from their settle point (``end + settle_ms``) towards
+        ``deadline - finish_ms`` (all of them from there on), so a boundary's seals are spread
+        over the lateness instead of made at once."""
         done = 0
         # A window's deadline is its end + lateness: sealed once end + settle <= watermark.
         watermark, unsettled = self.watermark, self.lateness_ms - settle_ms
@@ -699,6 +699,7 @@ class PartitionWindows:
             if finish_ms is not None:
                 begin, finish = deadline - unsettled, deadline - finish_ms
                 if begin < finish and watermark < finish:
+                    # ceil(n * share): the first window as soon as the settle point is reached
                     n = min(n, -(-n * (watermark - begin + 1) // (finish - begin)))
             end = min(n, i + limit - done)
             if end <= i:
