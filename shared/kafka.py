@@ -19,6 +19,10 @@ from aiokafka.errors import TopicAlreadyExistsError
 from contracts.manifest import TopicSpec
 from shared.settings import ServiceSettings
 
+# The producers' largest record batch (before compression): a boundary's window records fill
+# many; uncompressed, it stays under the broker's default message.max.bytes (1 MiB).
+MAX_BATCH_SIZE = 256 * 1024
+
 
 def _security(settings: ServiceSettings) -> dict[str, Any]:
     if settings.kafka_security_protocol == "PLAINTEXT":
@@ -51,7 +55,7 @@ def producer_config(settings: ServiceSettings) -> dict[str, Any]:
         "compression_type": compression,
         "linger_ms": settings.kafka_linger_ms,
         "request_timeout_ms": settings.kafka_send_timeout_ms,
-        "max_batch_size": 256 * 1024,
+        "max_batch_size": MAX_BATCH_SIZE,
         **_security(settings),
     }
 

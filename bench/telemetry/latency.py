@@ -91,7 +91,7 @@ async def _paced(
     p = paced_producer(bootstrap)
     await p.start()
     try:
-        out = BatchSender(p, topic)
+        out = BatchSender(p, topic, batch_size=1 << 20)  # paced_producer(): no compression
         await out.refresh()
         templates = _templates(devices, metrics)
         tick = 0.01

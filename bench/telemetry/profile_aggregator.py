@@ -17,7 +17,6 @@ import time
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.producer.message_accumulator import BatchBuilder
 from pyinstrument import Profiler
 
 from bench.telemetry.workload import Workload, messages
@@ -38,9 +37,6 @@ class FakeProducer:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         fut.set_result(None)
         return fut
-
-    def create_batch(self) -> Any:
-        return BatchBuilder(256 * 1024, 0, is_transactional=0)
 
     async def partitions_for(self, topic: str) -> set[int]:
         return {0, 1, 2, 3}

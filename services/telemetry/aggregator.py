@@ -202,7 +202,7 @@ class Aggregator:
         self.partitions: dict[TopicPartition, _Partition] = {}
         self.monitor = monitor or Monitor(RuleBook(), self.lateness)
         self._pending: list[asyncio.Future[Any]] = []
-        self._out = BatchSender(producer, AGGREGATES_TOPIC)
+        self._out = BatchSender(producer, AGGREGATES_TOPIC, compression=settings.kafka_compression)
         self.readings_topic = READINGS_TOPIC
         self._size_labels = [f"{size}ms" for size in self.sizes]
         self._last_commit = time.monotonic()

@@ -1,34 +1,35 @@
 """Many records to one topic as whole record batches: one future per batch, not per record.
 
 aiokafka's ``send()`` costs tens of microseconds per record (a future, an accumulator lookup,
-and a wait whenever the partition's batch is full); building the batch with ``create_batch()``
-and handing it over with ``send_batch()`` costs a few. Records are partitioned like the default
-partitioner does it (murmur2 of the key), so consumers see the same key -> partition mapping.
+and a wait whenever the partition's batch is full); building the batch and handing it over with
+``send_batch()`` costs a few. Records are partitioned like the default partitioner does it
+(murmur2 of the key), so consumers see the same key -> partition mapping.
 
 ``send_batch()`` waits until the partition's previous batch has been drained into a request,
 and the producer keeps one request in flight per broker: a boundary's 100 k windows take
 hundreds of round trips to hand over. That handover runs in a background task (one at a time,
 so each partition's batches keep their order), never in the caller's poll loop.
 
-:meth:`BatchSender.extend` appends to the batch's record builder (aiokafka's C extension)
-directly, past ``BatchBuilder.append``'s keyword call, serializer hook and metadata object: a
-third of the append cost per record. It keeps the builder's record count, which the idempotent
-producer numbers its sequences by, as ``BatchBuilder.append`` does, and falls back to the public
-``append`` for a batch of any other shape (``tests/unit/test_batch_send.py`` holds both to the
-same bytes).
+The batches are :class:`~services.telemetry.record_batch.EncodedBatch`es: a record comes encoded
+(key, value and headers, ``record_batch.encoded_record``), made when the window record was made,
+ahead of the close for a sealed window, and the append only writes its length, timestamp delta
+and offset delta in front of it. Every record appended by one :meth:`BatchSender.extend` or
+:meth:`BatchSender.append` call gets the call's time as its timestamp.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-Headers = list[tuple[str, bytes]]
+from services.telemetry.record_batch import CODECS, EncodedBatch, Headers, encoded_record
+from shared.kafka import MAX_BATCH_SIZE
+
 _MAX_CACHED_KEYS = 1_000_000
 
 
@@ -38,37 +39,33 @@ class OutRecord(Protocol):
     @property
     def key(self) -> bytes: ...
     @property
-    def value(self) -> bytes: ...
-    def headers(self) -> Headers: ...
-
-
-def _builder_of(batch: Any) -> Any:
-    """The record builder to append to directly, or None when ``batch`` is not an open
-    ``BatchBuilder`` of the known shape (then its public ``append`` is used)."""
-    builder = getattr(batch, "_builder", None)
-    if (
-        type(builder) is DefaultRecordBatchBuilder
-        and type(getattr(batch, "_relative_offset", None)) is int
-        and getattr(batch, "_key_serializer", 0) is None
-        and getattr(batch, "_value_serializer", 0) is None
-        and getattr(batch, "_closed", True) is False
-    ):
-        return builder
-    return None
+    def record(self) -> bytes:
+        """``record_batch.encoded_record(key, value, headers)``."""
+        ...
 
 
 class BatchSender:
-    """Collects records for one topic; :meth:`flush` hands every batch to the producer."""
+    """Collects records for one topic; :meth:`flush` hands every batch to the producer.
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+    ``compression`` and ``batch_size`` are the producer's own (``kafka_compression``, its
+    ``max_batch_size``): the batches are built here, as the producer would build them."""
+
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        *,
+        compression: str = "none",
+        batch_size: int = MAX_BATCH_SIZE,
+    ) -> None:
         self.producer = producer
         self.topic = topic
+        self._codec = CODECS[compression]
+        self._batch_size = batch_size
         self._count = 0
         self._partition_of: dict[bytes, int] = {}
-        self._open: dict[int, Any] = {}
-        # Whether the producer's batches let extend() append to their record builder directly.
-        self._direct = False
-        self._full: list[tuple[int, Any]] = []
+        self._open: dict[int, EncodedBatch] = {}
+        self._full: list[tuple[int, EncodedBatch]] = []
         self._handover: asyncio.Task[list[asyncio.Future[Any]]] | None = None
 
     async def refresh(self) -> None:
@@ -83,32 +80,39 @@ class BatchSender:
         partition = self._partition_of.get(key)
         if partition is None:
             partition = self._partition_for(key)
-        batch = self._open.get(partition)
-        if batch is None:
-            batch = self._new_batch(partition)
-        if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-            self._spill(partition, batch, key, value, headers)
+        self._add(time.time_ns() // 1_000_000, partition, [encoded_record(key, value, headers)])
 
     def extend(self, records: Iterable[OutRecord]) -> None:
-        """:meth:`append` each record, in order (the same batches, less work per record)."""
-        partition_of, open_batches = self._partition_of, self._open
+        """:meth:`append` each record, in order (the same batches, less work per record): the
+        records are grouped by partition, and each group appended a batch at a time."""
+        partition_of = self._partition_of
+        groups: dict[int, list[bytes]] = {}
         for r in records:
-            key, value, headers = r.key, r.value, r.headers()
+            key = r.key
             partition = partition_of.get(key)
             if partition is None:
                 partition = self._partition_for(key)
-            batch = open_batches.get(partition)
+            group = groups.get(partition)
+            if group is None:
+                groups[partition] = [r.record]
+            else:
+                group.append(r.record)
+        now = time.time_ns() // 1_000_000
+        for partition, group in groups.items():
+            self._add(now, partition, group)
+
+    def _add(self, now: int, partition: int, records: list[bytes]) -> None:
+        """Append to the partition's batch, setting full ones aside for the flush."""
+        done, end = 0, len(records)
+        batch = self._open.get(partition)
+        while True:
             if batch is None:
-                batch = self._new_batch(partition)
-            if self._direct:
-                n = batch._relative_offset
-                if batch._builder.append(n, None, key, value, headers) is not None:
-                    batch._relative_offset = n + 1
-                    continue
-                batch.close()  # as BatchBuilder.append does once the batch is full
-            elif batch.append(key=key, value=value, timestamp=None, headers=headers) is not None:
-                continue
-            self._spill(partition, batch, key, value, headers)
+                batch = self._open[partition] = EncodedBatch(self._codec, self._batch_size)
+            done += batch.append_encoded(now, records, done)
+            if done == end:
+                return
+            self._full.append((partition, batch))
+            batch = None
 
     def _partition_for(self, key: bytes) -> int:
         """The default partitioner's choice for ``key``, remembered."""
@@ -117,16 +121,6 @@ class BatchSender:
         partition: int = (murmur2(key) & 0x7FFFFFFF) % self._count
         self._partition_of[key] = partition
         return partition
-
-    def _new_batch(self, partition: int) -> Any:
-        batch = self._open[partition] = self.producer.create_batch()
-        self._direct = _builder_of(batch) is not None
-        return batch
-
-    def _spill(self, partition: int, full: Any, key: bytes, value: bytes, headers: Headers) -> None:
-        """Set a full batch aside and start the partition's next one with this record."""
-        self._full.append((partition, full))
-        self._new_batch(partition).append(key=key, value=value, timestamp=None, headers=headers)
 
     @property
     def ready(self) -> bool:

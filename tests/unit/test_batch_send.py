@@ -1,17 +1,19 @@
-"""BatchSender.extend() builds the same record batches as append() one record at a time,
-whether it appends to aiokafka's record builder directly or falls back to the public API."""
+"""BatchSender.extend() builds the same record batches as append() one record at a time, and
+those are the batches aiokafka's own builder makes of the same records."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+from unittest import mock
 
-from aiokafka.producer.message_accumulator import BatchBuilder
-from aiokafka.record.default_records import DefaultRecordBatch
+from aiokafka import AIOKafkaProducer
+from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.telemetry.batch_send import BatchSender, Headers, _builder_of
+from services.telemetry.batch_send import BatchSender
+from services.telemetry.record_batch import Headers, encoded_record
 
 PARTITIONS = 3
 
@@ -25,43 +27,27 @@ class Record:
     def headers(self) -> Headers:
         return [("ce_id", self.ce_id), ("content-type", b"application/json")]
 
-
-class PublicOnly:
-    """A batch with only BatchBuilder's public surface (no builder to append to directly)."""
-
-    def __init__(self, size: int) -> None:
-        self._inner = BatchBuilder(size, 0)
-
-    def append(self, **kw: Any) -> Any:
-        return self._inner.append(**kw)
-
-    def record_count(self) -> int:
-        return int(self._inner.record_count())
-
-    def _build(self) -> Any:
-        return self._inner._build()
+    @property
+    def record(self) -> bytes:
+        return encoded_record(self.key, self.value, self.headers())
 
 
-class Producer:
-    def __init__(self, size: int, *, public_only: bool = False) -> None:
-        self.size, self.public_only = size, public_only
-
-    def create_batch(self) -> Any:
-        if self.public_only:
-            return PublicOnly(self.size)
-        return BatchBuilder(self.size, 0)
-
-
-def _sender(producer: Producer) -> BatchSender:
-    sender = BatchSender(producer, "t")
+def _sender(batch_size: int, codec: str = "none") -> BatchSender:
+    sender = BatchSender(
+        cast("AIOKafkaProducer", None), "t", compression=codec, batch_size=batch_size
+    )
     sender._count = PARTITIONS  # as refresh() learns it from the broker
     return sender
+
+
+def _batches(sender: BatchSender) -> list[tuple[int, Any]]:
+    return [*sender._full, *sender._open.items()]
 
 
 def _contents(sender: BatchSender) -> list[tuple[int, int, list[tuple[Any, ...]]]]:
     """(partition, record count, records as (offset, key, value, headers)) of every batch."""
     out = []
-    for partition, batch in [*sender._full, *sender._open.items()]:
+    for partition, batch in _batches(sender):
         records = [
             (r.offset, r.key, r.value, r.headers) for r in DefaultRecordBatch(bytes(batch._build()))
         ]
@@ -84,26 +70,44 @@ records = st.lists(
 @given(records, st.integers(0, 3))
 def test_extend_builds_the_batches_append_builds(rs: list[Record], split: int) -> None:
     # Small batches (1 KiB), so that records overflow into new batches on the way.
-    for public_only in (False, True):
-        one_by_one, extended = (
-            _sender(Producer(1024)),
-            _sender(Producer(1024, public_only=public_only)),
+    one_by_one, extended = _sender(1024), _sender(1024)
+    # One clock for both: a timestamp delta's length decides where a batch is full.
+    with mock.patch("services.telemetry.batch_send.time.time_ns", return_value=10**15):
+        _fill(one_by_one, extended, rs, split)
+    assert _contents(extended) == _contents(one_by_one)
+
+
+def _fill(one_by_one: BatchSender, extended: BatchSender, rs: list[Record], split: int) -> None:
+    for r in rs:
+        one_by_one.append(r.key, r.value, r.headers())
+    # In several calls, and with append() in between, as the aggregator may mix them.
+    cut = len(rs) * split // 4
+    extended.extend(rs[:cut])
+    if cut < len(rs):
+        extended.append(rs[cut].key, rs[cut].value, rs[cut].headers())
+        extended.extend(rs[cut + 1 :])
+
+
+@settings(max_examples=30, deadline=None)
+@given(records, st.sampled_from(["none", "zstd", "gzip"]))
+def test_the_batches_are_those_aiokafka_builds(rs: list[Record], codec: str) -> None:
+    """Each batch, appended to aiokafka's builder record by record (same timestamps), gives
+    the same bytes; so every record lands in the partition the default partitioner picks, in
+    order, and no record is lost or doubled."""
+    sender = _sender(1024, codec)
+    sender.extend(rs)
+    seen = []
+    for partition, batch in _batches(sender):
+        ours = bytes(batch._build())
+        parsed = list(DefaultRecordBatch(ours))
+        theirs = DefaultRecordBatchBuilder(
+            2, {"none": 0, "gzip": 1, "zstd": 4}[codec], 0, -1, -1, 0, 1024
         )
-        for r in rs:
-            one_by_one.append(r.key, r.value, r.headers())
-        # In several calls, and with append() in between, as the aggregator may mix them.
-        cut = len(rs) * split // 4
-        extended.extend(rs[:cut])
-        if cut < len(rs):
-            extended.append(rs[cut].key, rs[cut].value, rs[cut].headers())
-            extended.extend(rs[cut + 1 :])
-        assert _contents(extended) == _contents(one_by_one)
-
-
-def test_the_direct_path_is_taken_for_the_producers_batches() -> None:
-    # aiokafka 0.14's BatchBuilder: if its shape changes, extend() falls back (and is slower).
-    assert _builder_of(BatchBuilder(1024, 0)) is not None
-    assert _builder_of(PublicOnly(1024)) is None
-    closed = BatchBuilder(1024, 0)
-    closed.close()
-    assert _builder_of(closed) is None
+        for r in parsed:
+            assert theirs.append(r.offset, r.timestamp, r.key, r.value, list(r.headers))
+        assert bytes(theirs.build()) == ours
+        seen += [(partition, r.key, r.value) for r in parsed]
+    expected = [(sender._partition_of[r.key], r.key, r.value) for r in rs]
+    assert sorted(seen) == sorted(expected)
+    for p in range(PARTITIONS):
+        assert [s for s in seen if s[0] == p] == [e for e in expected if e[0] == p]

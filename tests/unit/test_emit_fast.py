@@ -1,13 +1,16 @@
-"""The hot-path window encoding equals the envelope's own (same ce_id, same headers)."""
+"""The hot-path window encoding equals the envelope's own (same ce_id, same headers), and the
+record it encodes ahead holds the key, the value and those headers."""
 
 from __future__ import annotations
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.envelope import CloudEvent, derived_id, rfc3339_from_millis
 from services.telemetry.domain.windows import ClosedWindow
 from services.telemetry.emit import _SCHEMA, _SOURCE, _TYPE, window_event_id, window_record
+from services.telemetry.record_batch import decoded_record
 
 windows = st.builds(
     ClosedWindow,
@@ -17,11 +20,11 @@ windows = st.builds(
     window_start=st.integers(0, 253_402_300_700_000),
     window_end=st.integers(0, 253_402_300_799_999),
     count=st.integers(1, 10),
-    min=st.floats(allow_nan=False),
-    max=st.floats(allow_nan=False),
-    mean=st.floats(allow_nan=False),
-    stddev=st.floats(min_value=0, allow_nan=False),
-    last=st.floats(allow_nan=False),
+    min=st.floats(allow_nan=False, allow_infinity=False),
+    max=st.floats(allow_nan=False, allow_infinity=False),
+    mean=st.floats(allow_nan=False, allow_infinity=False),
+    stddev=st.floats(min_value=0, allow_nan=False, allow_infinity=False),
+    last=st.floats(allow_nan=False, allow_infinity=False),
 )
 
 
@@ -30,7 +33,7 @@ def test_ids_and_headers_equal_the_envelope(w: ClosedWindow) -> None:
     expected_id = derived_id("window", w.device_id, w.metric, w.size_ms, w.window_start)
     assert window_event_id(w) == expected_id
     record = window_record(w)
-    key, headers = record.key, record.headers()
+    key, value, headers = decoded_record(record.record)
     event = CloudEvent(
         id=expected_id,
         source=_SOURCE,
@@ -39,5 +42,19 @@ def test_ids_and_headers_equal_the_envelope(w: ClosedWindow) -> None:
         time=rfc3339_from_millis(w.window_end),
         dataschema=_SCHEMA,
     )
-    assert key == w.device_id.encode()
+    assert key == record.key == w.device_id.encode()
     assert headers == event.headers()
+    assert value is not None
+    assert orjson.loads(value) == {
+        "device_id": w.device_id,
+        "metric": w.metric,
+        "window_start": w.window_start,
+        "window_end": w.window_end,
+        "count": w.count,
+        "min": w.min,
+        "max": w.max,
+        "mean": w.mean,
+        "stddev": w.stddev,
+        "last": w.last,
+    }
+    assert (record.size_ms, record.window_end) == (w.size_ms, w.window_end)
