@@ -16,7 +16,7 @@ from contracts.envelope import (
     schema_id_for,
 )
 from services.telemetry.domain.windows import ClosedWindow
-from services.telemetry.record_batch import length_prefixed, varint
+from services.telemetry.record_batch import VARINTS, length_prefixed, varint
 
 AGGREGATES_TOPIC = "telemetry.aggregates.v1"
 _SOURCE = "/millrace/telemetry"
@@ -108,17 +108,21 @@ def window_record(w: ClosedWindow) -> WindowRecord:
         }
     )
     key = w.device_id.encode()
-    key_field = length_prefixed(key)
+    # (An id has at most 128 characters: key and value lengths take the table's varints.)
+    key_length, n = VARINTS[len(key)], len(value)
     record = b"".join(
         (
-            key_field,
-            length_prefixed(value),
+            key_length,
+            key,
+            VARINTS[n] if n < len(VARINTS) else varint(n),
+            value,
             _HEADERS_TO_ID,
             window_event_id(w).encode(),
             _HEADERS_TO_TIME,
             _ce_time(w.window_end),
             _HEADER_SUBJECT,
-            key_field,
+            key_length,
+            key,
             _HEADERS_REST,
         )
     )

@@ -59,7 +59,8 @@ def varint(n: int) -> bytes:
 
 
 # Lengths, offset deltas and timestamp deltas are nearly always small: their encodings, made once.
-_SMALL = tuple(varint(n) for n in range(4096))
+VARINTS = tuple(varint(n) for n in range(4096))
+_SMALL = VARINTS
 _NO_BYTES = varint(-1)
 
 
