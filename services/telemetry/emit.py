@@ -16,7 +16,7 @@ from contracts.envelope import (
     schema_id_for,
 )
 from services.telemetry.domain.windows import ClosedWindow
-from services.telemetry.record_batch import VARINTS, length_prefixed, varint
+from services.telemetry.record_batch import length_prefixed, varint, varint_of
 
 AGGREGATES_TOPIC = "telemetry.aggregates.v1"
 _SOURCE = "/millrace/telemetry"
@@ -108,13 +108,12 @@ def window_record(w: ClosedWindow) -> WindowRecord:
         }
     )
     key = w.device_id.encode()
-    # (An id has at most 128 characters: key and value lengths take the table's varints.)
-    key_length, n = VARINTS[len(key)], len(value)
+    key_length = varint_of(len(key))
     record = b"".join(
         (
             key_length,
             key,
-            VARINTS[n] if n < len(VARINTS) else varint(n),
+            varint_of(len(value)),
             value,
             _HEADERS_TO_ID,
             window_event_id(w).encode(),

@@ -7,7 +7,7 @@ after its offset delta (key, value, headers: :func:`encoded_record`) is encoded 
 record is made, ahead of the close for a sealed window, and the append only writes the record's
 length, attributes, timestamp delta and offset delta in front of it, a batch's records in one
 call (:meth:`RecordBatchBuilder.append_all`). On the benchmark's machine, 50 k window records
-into 256 KiB batches: 1.5-1.9 µs per record against 3.1-3.7 µs (the header list and aiokafka's
+into 256 KiB batches: 1.5-2.4 µs per record against 3.1-3.7 µs (the header list and aiokafka's
 append), medians of 7 (docs/decisions/0004-hot-path-decoder.md, twelfth round).
 
 :class:`EncodedBatch` is aiokafka's ``BatchBuilder`` for such records, so
@@ -59,17 +59,19 @@ def varint(n: int) -> bytes:
 
 
 # Lengths, offset deltas and timestamp deltas are nearly always small: their encodings, made once.
-VARINTS = tuple(varint(n) for n in range(4096))
-_SMALL = VARINTS
+_TABLE = 4096
+_VARINTS = tuple(varint(n) for n in range(_TABLE))
 _NO_BYTES = varint(-1)
+
+
+def varint_of(n: int) -> bytes:
+    """:func:`varint` of a length or delta, from the table when it is small (nearly always)."""
+    return _VARINTS[n] if 0 <= n < _TABLE else varint(n)
 
 
 def length_prefixed(data: bytes | None) -> bytes:
     """``data`` as a record writes a key, value or header: its length, then its bytes."""
-    if data is None:
-        return _NO_BYTES
-    n = len(data)
-    return (_SMALL[n] if n < 4096 else varint(n)) + data
+    return _NO_BYTES if data is None else varint_of(len(data)) + data
 
 
 def encoded_record(key: bytes | None, value: bytes | None, headers: Headers) -> bytes:
@@ -132,7 +134,9 @@ class RecordBatchBuilder:
         ``timestamp`` (ms); its size in bytes, or 0 when the batch is full (the first record is
         always taken)."""
         before = len(self._buffer)
-        return len(self._buffer) - before if self.append_all(offset, timestamp, [record]) else 0
+        if not self.append_all(offset, timestamp, [record]):
+            return 0
+        return len(self._buffer) - before
 
     def append_all(
         self, offset: int, timestamp: int, records: Sequence[bytes], start: int = 0
@@ -143,16 +147,16 @@ class RecordBatchBuilder:
         first = self._first_timestamp
         if first < 0:
             first = self._first_timestamp = self._max_timestamp = timestamp
-        delta = timestamp - first
-        ts_delta = _SMALL[delta] if 0 <= delta < 4096 else varint(delta)
-        small, buffer, limit = _SMALL, self._buffer, self._batch_size
+        ts_delta = varint_of(timestamp - first)
+        # varint_of() written out below: this loop runs once per record.
+        small, table, buffer, limit = _VARINTS, _TABLE, self._buffer, self._batch_size
         used, end, i = len(buffer), len(records), start
         while i < end:
             record = records[i]
             # attributes (0), timestamp delta, offset delta, then the record encoded ahead
-            head = b"\x00" + ts_delta + (small[offset] if offset < 4096 else varint(offset))
+            head = b"\x00" + ts_delta + (small[offset] if offset < table else varint(offset))
             body = len(head) + len(record)
-            length = small[body] if body < 4096 else varint(body)
+            length = small[body] if body < table else varint(body)
             used += len(length) + body
             if offset and used >= limit:
                 break
@@ -229,7 +233,6 @@ class EncodedBatch(BatchBuilder):  # type: ignore[misc]  # aiokafka is untyped
         self._relative_offset = 0
         self._buffer = None
         self._closed = False
-        self._key_serializer = self._value_serializer = None
 
     def append_encoded(self, timestamp: int, records: Sequence[bytes], start: int = 0) -> int:
         """Append ``records[start:]`` (:func:`encoded_record`) until the batch is full; how
