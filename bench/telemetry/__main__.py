@@ -244,6 +244,15 @@ def print_summary(r: dict[str, Any]) -> None:
     alarm = f"{one['alarm_latency_p50_ms']} / {one['alarm_latency_p99_ms']}"
     print(f"{'  in one process: emit':30s} {emit:>16s}")
     print(f"{'  in one process: alarm':30s} {alarm:>16s}")
+    for label, key in (("apart", "latency"), ("one", "latency_one_process")):
+        lat = r[key]
+        since = (
+            lat.get("alarm_latency_since_arrival_p50_ms"),
+            lat.get("alarm_latency_since_arrival_p99_ms"),
+        )
+        if None not in since:
+            text = f"{since[0]} / {since[1]}"
+            print(f"{f'  alarm since arrival, {label}':30s} {text:>16s}")
     busy = [r[k].get("machine_cpu_busy_share") for k in ("latency", "latency_one_process")]
     if None not in busy:
         shares = " / ".join(f"{100 * b:.0f} %" for b in busy)
