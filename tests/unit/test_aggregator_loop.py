@@ -307,6 +307,40 @@ async def test_sealing_is_paced_over_the_lateness() -> None:
     assert sealed == [0, 5, 10]
 
 
+async def test_sealing_ahead_stops_at_its_cap_and_the_rest_are_made_at_the_close() -> None:
+    """With at most 4 windows sealed ahead, 4 of 10 ended windows are sealed; the close emits
+    all 10, the same records as with every window sealed."""
+    t0 = 1_700_000_000_000
+    emitted = []
+    for cap in (4, aggregator.SEAL_MAX_WINDOWS):
+        ended = [_record(i, f"press-{i}", t0 + 1000) for i in range(10)]
+        polls = [
+            ended,
+            [_record(10, "press-0", t0 + 14_600)],
+            [_record(11, "press-0", t0 + 15_001)],
+        ]
+        consumer = ScriptedConsumer(polls)
+        agg = Aggregator(
+            TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+            cast(AIOKafkaConsumer, consumer),
+            cast(AIOKafkaProducer, Producer()),
+        )
+        agg.seal_max_windows = cap
+        out = _emitted(agg)
+        for _ in range(2):
+            await agg.process(await consumer.getmany(0, 5000))
+        windows = next(iter(agg.partitions.values())).windows
+        assert windows.sealed_ahead == min(cap, 10)
+        assert sum(w.sealed is not None for w in windows.open.values() if w.start == t0) == min(
+            cap, 10
+        )
+        await agg.process(await consumer.getmany(0, 5000))
+        assert windows.sealed_ahead == 0
+        emitted.append(sorted(out))
+    assert len(emitted[0]) == 10
+    assert emitted[0] == emitted[1]
+
+
 class CommitsRecorded(ScriptedConsumer):
     """Keeps every commit it is asked for."""
 

@@ -106,6 +106,21 @@ def test_paced_sealing_spreads_a_boundary_over_the_lateness() -> None:
     assert sealed == [1, 5, 6, 10, 10, 10]
 
 
+def test_sealed_ahead_counts_the_seals_still_waiting_for_their_deadline() -> None:
+    pw = PartitionWindows((1000,), 1000)
+    pw.add_records([(f"d{i}", [R("t", 100, 1.0)], i) for i in range(5)], BAD)
+    pw.add_records([("clock", [R("t", 1500, 0.0)], 5)], BAD)
+    assert pw.sealed_ahead == 0
+    assert pw.seal_ended(make, 3) == 3
+    assert pw.sealed_ahead == 3
+    assert pw.seal_ended(make, 10) == 2
+    assert pw.sealed_ahead == 5
+    pw.add_records([("clock", [R("t", 2000, 0.0)], 6)], BAD)  # the deadline: due, not ahead
+    assert pw.sealed_ahead == 0
+    assert len(pw.close_due()) == 5
+    assert pw.sealed_ahead == 0
+
+
 def test_seals_of_another_make_are_not_used() -> None:
     pw, seal = _ended()
     pw.add_records([("d", [R("t", 1600, 6.0)], 2)], BAD)

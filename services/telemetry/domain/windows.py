@@ -716,6 +716,13 @@ class PartitionWindows:
                 break
         return done
 
+    @property
+    def sealed_ahead(self) -> int:
+        """How many windows :meth:`seal_ended` has sealed whose deadline the watermark has not
+        reached yet (what sealing holds in memory ahead of the closes)."""
+        watermark = self.watermark
+        return sum(n for deadline, n in self._sealed_upto.items() if deadline > watermark)
+
     def _snapshot(self, s: WindowStats, key: tuple[str, str]) -> ClosedWindow:
         pend = s.pend
         if pend is not None:
