@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import msgspec
-import orjson
 
 from contracts.envelope import (
     CONTENT_TYPE,
@@ -92,21 +91,12 @@ class WindowRecord(msgspec.Struct, gc=False):
     window_end: int
 
 
+_ENCODE = msgspec.json.Encoder().encode
+
+
 def window_record(w: ClosedWindow) -> WindowRecord:
-    value = orjson.dumps(
-        {
-            "device_id": w.device_id,
-            "metric": w.metric,
-            "window_start": w.window_start,
-            "window_end": w.window_end,
-            "count": w.count,
-            "min": w.min,
-            "max": w.max,
-            "mean": w.mean,
-            "stddev": w.stddev,
-            "last": w.last,
-        }
-    )
+    # ClosedWindow's fields are the payload's, in the contract's order.
+    value = _ENCODE(w)
     key = w.device_id.encode()
     key_length = varint_of(len(key))
     record = b"".join(

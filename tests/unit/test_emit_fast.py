@@ -8,27 +8,32 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.envelope import CloudEvent, derived_id, rfc3339_from_millis
+from contracts.telemetry import WindowAggregate
 from services.telemetry.domain.windows import ClosedWindow
 from services.telemetry.emit import _SCHEMA, _SOURCE, _TYPE, window_event_id, window_record
 from services.telemetry.record_batch import decoded_record
 
-windows = st.builds(
-    ClosedWindow,
-    device_id=st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._:/-]{0,20}\Z"),
-    metric=st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._:/-]{0,20}\Z"),
-    size_ms=st.sampled_from([1000, 10_000, 60_000]),
-    window_start=st.integers(0, 253_402_300_700_000),
-    window_end=st.integers(0, 253_402_300_799_999),
-    count=st.integers(1, 10),
-    min=st.floats(allow_nan=False, allow_infinity=False),
-    max=st.floats(allow_nan=False, allow_infinity=False),
-    mean=st.floats(allow_nan=False, allow_infinity=False),
-    stddev=st.floats(min_value=0, allow_nan=False, allow_infinity=False),
-    last=st.floats(allow_nan=False, allow_infinity=False),
-)
+
+@st.composite
+def windows(draw: st.DrawFn) -> ClosedWindow:
+    start = draw(st.integers(0, 253_402_300_700_000))
+    size = draw(st.sampled_from([1000, 10_000, 60_000]))
+    finite = st.floats(allow_nan=False, allow_infinity=False)
+    return ClosedWindow(
+        device_id=draw(st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._:/-]{0,20}\Z")),
+        metric=draw(st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._:/-]{0,20}\Z")),
+        window_start=start,
+        window_end=start + size,
+        count=draw(st.integers(1, 10)),
+        min=draw(finite),
+        max=draw(finite),
+        mean=draw(finite),
+        stddev=draw(st.floats(min_value=0, allow_nan=False, allow_infinity=False)),
+        last=draw(finite),
+    )
 
 
-@given(windows)
+@given(windows())
 def test_ids_and_headers_equal_the_envelope(w: ClosedWindow) -> None:
     expected_id = derived_id("window", w.device_id, w.metric, w.size_ms, w.window_start)
     assert window_event_id(w) == expected_id
@@ -57,4 +62,7 @@ def test_ids_and_headers_equal_the_envelope(w: ClosedWindow) -> None:
         "stddev": w.stddev,
         "last": w.last,
     }
+    # The contract's fields in the contract's order, and valid under the contract model.
+    assert list(orjson.loads(value)) == list(WindowAggregate.model_fields)
+    assert WindowAggregate.model_validate_json(value).model_dump() == orjson.loads(value)
     assert (record.size_ms, record.window_end) == (w.size_ms, w.window_end)

@@ -162,3 +162,35 @@ def test_a_boundary_is_emitted_before_any_window_is_retired() -> None:
     assert pw.safe_offset(3) == 0  # the 5 s windows
     assert pw.emit_due_as(same) == []
     assert pw.retire_due() == 0
+
+
+def test_every_open_window_emitted_is_retired_at_once() -> None:
+    pw = PartitionWindows(SIZES, 500)
+    for offset, device in enumerate(["a", "b", "c"]):
+        pw.add(device, "t", 100, 1.0, offset)
+        pw.add(device, "t", 1200, 2.0, offset + 3)
+    pw.observe(1200)
+    pw.advance_to(6000)  # past every deadline: the 1 s windows' and the 5 s windows'
+    out = pw.emit_due_as(same)
+    assert len(out) == pw.open_count == 9
+    # One call, whatever the limit: no window of the partition is left open.
+    assert pw.retire_due(1) == 9
+    assert (pw.open_count, pw.series_count, pw.open, pw.due, pw.to_emit) == (0, 0, {}, False, False)
+    assert pw.safe_offset(6) == 6
+    # The partition goes on as a fresh one would.
+    fresh = PartitionWindows(SIZES, 500)
+    fresh.advance_to(6000)
+    for windows in (pw, fresh):
+        windows.add("a", "t", 6100, 3.0, 6)
+        windows.advance_to(20_000)
+    assert pw.close_due_as(same) == fresh.close_due_as(same) != []
+
+
+def test_a_partly_emitted_partition_is_not_retired_at_once() -> None:
+    pw = PartitionWindows(SIZES, 500)
+    for offset, device in enumerate(["a", "b", "c"]):
+        pw.add(device, "t", 100, 1.0, offset)
+    pw.advance_to(6000)
+    assert len(pw.emit_due_as(same, 4)) == 4
+    assert pw.retire_due(1) == 1  # windows still to emit: the limit holds
+    assert pw.open_count == 5

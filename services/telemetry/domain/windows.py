@@ -178,11 +178,13 @@ class _Series(msgspec.Struct, gc=False):
 class ClosedWindow(msgspec.Struct, frozen=True, gc=False):
     """One emitted window. A boundary builds one per series and size at once (100 k in the
     benchmark): msgspec Structs are cheaper to build than dataclasses, and untracked by the
-    garbage collector, whose full collections during the burst otherwise doubled its cost."""
+    garbage collector, whose full collections during the burst otherwise doubled its cost.
+
+    Its fields are those of the ``telemetry.aggregates.v1`` payload (``WindowAggregate``), in
+    the contract's order, so the emitter encodes it as it is; the size is derived from them."""
 
     device_id: str
     metric: str
-    size_ms: int
     window_start: int
     window_end: int
     count: int
@@ -191,6 +193,10 @@ class ClosedWindow(msgspec.Struct, frozen=True, gc=False):
     mean: float
     stddev: float
     last: float
+
+    @property
+    def size_ms(self) -> int:
+        return self.window_end - self.window_start
 
 
 @dataclass(slots=True)
@@ -617,11 +623,18 @@ class PartitionWindows:
             end = len(windows) if limit is None else min(len(windows), i + limit - len(out))
             for s in windows[i:end]:
                 pend = s.pend
-                count = s.count if pend is None else s.count + pend.count
-                if same_make and s.sealed_count == count:
+                if pend is not None:
+                    if same_make and s.sealed_count == s.count + pend.count:
+                        append(s.sealed)  # type: ignore[arg-type]  # made by this ``make``
+                        continue
+                    # Closed by the watermark: no reading reaches it or its accumulator any
+                    # more, so the accumulator is merged for good (what a seal did on a copy).
+                    s.merge(pend)
+                    s.pend = None
+                elif same_make and s.sealed_count == s.count:
                     append(s.sealed)  # type: ignore[arg-type]  # made by this very ``make``
-                else:
-                    append(make(self._snapshot(s, s.key)))  # type: ignore[arg-type]  # open
+                    continue
+                append(make(self._closed(s, s.key)))  # type: ignore[arg-type]  # still open
             if end > i:
                 emitted[deadline] = end
             if end < len(windows):
@@ -630,9 +643,16 @@ class PartitionWindows:
 
     def retire_due(self, limit: int | None = None) -> int:
         """The second half of a close: take up to ``limit`` windows that :meth:`emit_due_as`
-        has emitted off the open windows (oldest deadline first); returns how many."""
+        has emitted off the open windows (oldest deadline first); returns how many. When that
+        is every open window (a quiet partition, the end of a stream), all of them go at once,
+        whatever ``limit``: dropping the partition's series costs a fraction of taking each
+        window off its series."""
         done = 0
         heap, emitted = self._deadlines, self._emitted
+        if heap and max(heap) <= self.watermark:
+            closing = self._closing
+            if all(emitted.get(d, 0) == len(closing[d]) for d in heap):
+                return self._retire_all()
         while heap and heap[0] <= self.watermark:
             deadline = heap[0]
             ready = emitted.get(deadline, 0)
@@ -650,9 +670,9 @@ class PartitionWindows:
             for s in windows:
                 key = s.key
                 assert key is not None
-                if s.pend is not None:
-                    s.merge(s.pend)
-                    s.pend = None
+                # Emitted: what it holds is never read again (an accumulator still owed to a
+                # sealed window went into its seal), so only the references are dropped.
+                s.pend = None
                 s.sealed = None
                 s.key = None
                 if not s.in_older:
@@ -662,6 +682,18 @@ class PartitionWindows:
             done += len(windows)
             if deadline in emitted:
                 break  # the limit, or windows of this deadline still to emit
+        self.open_count -= done
+        return done
+
+    def _retire_all(self) -> int:
+        """:meth:`retire_due` of every open window, all emitted: no series is left with an
+        open window, so all of them are dropped (what taking each window off would end in)."""
+        done = sum(map(len, self._closing.values()))
+        self._closing.clear()
+        self._deadlines.clear()
+        self._emitted.clear()
+        self._sealed_upto.clear()
+        self._series.clear()
         self.open_count -= done
         return done
 
@@ -724,18 +756,21 @@ class PartitionWindows:
         return sum(n for deadline, n in self._sealed_upto.items() if deadline > watermark)
 
     def _snapshot(self, s: WindowStats, key: tuple[str, str]) -> ClosedWindow:
+        """The window as it will be once its accumulator is merged (the same merge on a copy,
+        the same bits): for a window still open to late readings."""
         pend = s.pend
         if pend is not None:
-            # As it will be once its accumulator is merged (the same merge, the same bits).
             s = msgspec.structs.replace(s, pend=None, sealed=None)
             s.merge(pend)
-        size = self.sizes_ms[s.size_index]
+        return self._closed(s, key)
+
+    def _closed(self, s: WindowStats, key: tuple[str, str]) -> ClosedWindow:
+        start = s.start
         return ClosedWindow(
             key[0],
             key[1],
-            size,
-            s.start,
-            s.start + size,
+            start,
+            start + self.sizes_ms[s.size_index],
             s.count,
             s.min,
             s.max,
