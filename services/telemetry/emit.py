@@ -60,7 +60,7 @@ def window_event_id(w: ClosedWindow) -> str:
     from a copy of the hash state of the constant prefix, because it runs once per emitted
     window and was half of the encoding cost.
     """
-    return _event_id(w.device_id, w.metric, w.window_end - w.window_start, w.window_start).decode()
+    return _event_id(w.device_id, w.metric, w.size_ms, w.window_start).decode()
 
 
 def _event_id(device_id: str, metric: str, size_ms: int, window_start: int) -> bytes:
@@ -103,7 +103,7 @@ def window_record(w: ClosedWindow) -> WindowRecord:
     # ClosedWindow's fields are the payload's, in the contract's order.
     value = _ENCODE(w)
     device, start, end = w.device_id, w.window_start, w.window_end
-    size = end - start
+    size = end - start  # ClosedWindow.size_ms, without a Python call per window
     key = device.encode()
     key_length = varint_of(len(key))
     record = b"".join(

@@ -623,17 +623,15 @@ class PartitionWindows:
             end = len(windows) if limit is None else min(len(windows), i + limit - len(out))
             for s in windows[i:end]:
                 pend = s.pend
+                count = s.count if pend is None else s.count + pend.count
+                if same_make and s.sealed_count == count:
+                    append(s.sealed)  # type: ignore[arg-type]  # made by this very ``make``
+                    continue
                 if pend is not None:
-                    if same_make and s.sealed_count == s.count + pend.count:
-                        append(s.sealed)  # type: ignore[arg-type]  # made by this ``make``
-                        continue
                     # Closed by the watermark: no reading reaches it or its accumulator any
                     # more, so the accumulator is merged for good (what a seal did on a copy).
                     s.merge(pend)
                     s.pend = None
-                elif same_make and s.sealed_count == s.count:
-                    append(s.sealed)  # type: ignore[arg-type]  # made by this very ``make``
-                    continue
                 append(make(self._closed(s, s.key)))  # type: ignore[arg-type]  # still open
             if end > i:
                 emitted[deadline] = end
