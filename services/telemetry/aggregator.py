@@ -22,7 +22,7 @@ import contextlib
 import gc
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -33,10 +33,10 @@ from contracts.telemetry import Quality
 from services.telemetry import metrics as m
 from services.telemetry.alarms.engine import PartitionEngine
 from services.telemetry.alarms.monitor import Monitor
-from services.telemetry.batch_send import BatchSender
+from services.telemetry.batch_send import BatchSender, PreparedBatches
 from services.telemetry.decode_fast import FastReading, decode_readings_fast
 from services.telemetry.domain.windows import PartitionWindows
-from services.telemetry.emit import AGGREGATES_TOPIC, window_record
+from services.telemetry.emit import AGGREGATES_TOPIC, WindowRecord, window_record
 from services.telemetry.rules import RuleBook
 from services.telemetry.settings import TelemetrySettings
 from shared.dlq import DlqPublisher, InvalidMessageError, RecordLike
@@ -129,6 +129,17 @@ def decode_idle(metadata: str | None) -> tuple[int, int] | None:
         return None
 
 
+class _Sealed:
+    """A deadline's windows sealed ahead, as record batches ready to send, and how many of
+    each size they hold."""
+
+    __slots__ = ("batches", "sizes")
+
+    def __init__(self, out: BatchSender) -> None:
+        self.batches = PreparedBatches(out)
+        self.sizes: Counter[int] = Counter()
+
+
 class _Partition:
     __slots__ = (
         "dirty",
@@ -136,6 +147,7 @@ class _Partition:
         "idle_since_ms",
         "next_offset",
         "replay_idle",
+        "sealed",
         "windows",
         "wm_at_idle",
     )
@@ -154,6 +166,8 @@ class _Partition:
         self.dirty = False
         # (offset, watermark): the idle clock's advance the replay repeats before that offset.
         self.replay_idle = replay_idle
+        # Deadline -> its windows sealed ahead (Aggregator._seal_slice), until their close.
+        self.sealed: dict[int, _Sealed] = {}
 
 
 def _release_pin(part: _Partition) -> None:
@@ -425,8 +439,9 @@ class Aggregator:
 
     def _seal_slice(self) -> None:
         """Encode windows that have ended and wait out the allowed lateness, for at most
-        ``seal_slice_s``: at their close only the bookkeeping and the append are left, so a
-        boundary's burst costs about half (see ``PartitionWindows.seal_ended``)."""
+        ``seal_slice_s``, and append their records to record batches of their own, one set per
+        deadline: at their close, those batches are stamped and queued as they are, and only the
+        bookkeeping is left (see ``PartitionWindows.seal_ended`` and ``take_sealed``)."""
         until = time.perf_counter() + self.seal_slice_s
         # Windows are left to settle for half the lateness first: right after a boundary every
         # series opens its new windows (the roll), and sealing then would add to that burst.
@@ -434,9 +449,10 @@ class Aggregator:
         parts = self.partitions.values()
         room = self.seal_max_windows - sum(p.windows.sealed_ahead for p in parts)
         for part in parts:
+            sink = self._holder(part)
             while room > 0:
                 sealed = part.windows.seal_ended(
-                    window_record, min(EMIT_CHUNK, room), settle, SEAL_FINISH_MS
+                    window_record, min(EMIT_CHUNK, room), settle, SEAL_FINISH_MS, sink
                 )
                 if not sealed:
                     break
@@ -444,10 +460,46 @@ class Aggregator:
                 if time.perf_counter() >= until:
                     return
 
+    def _holder(self, part: _Partition) -> Callable[[int, list[WindowRecord]], None]:
+        """The sink of ``part``'s seals: each deadline's records into its own batches."""
+        held = part.sealed
+
+        def hold(deadline: int, records: list[WindowRecord]) -> None:
+            sealed = held.get(deadline)
+            if sealed is None:
+                sealed = held[deadline] = _Sealed(self._out)
+            sealed.batches.extend(records)
+            sealed.sizes.update(map(_SIZE, records))
+
+        return hold
+
     def _emit(self, part: _Partition, budget: int | None) -> int:
-        closed = part.windows.emit_due_as(window_record, budget)
+        """Queue the records of up to ``budget`` due windows (at least a sealed deadline whole)
+        and count them; how many."""
+        windows, held = part.windows, part.sealed
+        taken = 0
+        if held:
+            partitions = self._out.partitions
+            for deadline in [
+                d for d, sealed in held.items() if sealed.batches.partitions != partitions
+            ]:
+                # The topic's partition count changed since: made again one by one below.
+                del held[deadline]
+            now = _wall_ms()
+            for deadline, whole in windows.take_sealed(window_record, held):
+                sealed = held.pop(deadline)
+                if whole:
+                    self._out.add_prepared(sealed.batches, now)
+                    taken += sealed.batches.count
+                    # A deadline's windows all end at the deadline less the lateness.
+                    for size, count in sealed.sizes.items():
+                        m.WINDOWS_EMITTED.labels(f"{size}ms").inc(count)
+                        m.observe_many(m.EMIT_LAG, max(0.0, (now - deadline) / 1000), count)
+        closed = windows.emit_due_as(window_record, budget, held)
         if not closed:
-            return 0
+            if taken:
+                part.dirty = True
+            return taken
         part.dirty = True
         self._out.extend(closed)
         # Windows of a boundary share their size and end: count them per (size, end) and
@@ -457,7 +509,7 @@ class Aggregator:
         for (size, end), count in groups.items():
             m.WINDOWS_EMITTED.labels(f"{size}ms").inc(count)
             m.observe_many(m.EMIT_LAG, max(0.0, (due - end) / 1000), count)
-        return len(closed)
+        return taken + len(closed)
 
     @staticmethod
     def _retire(part: _Partition, budget: int | None) -> int:

@@ -15,6 +15,10 @@ The batches are :class:`~services.telemetry.record_batch.EncodedBatch`es: a reco
 ahead of the close for a sealed window, and the append only writes its length, timestamp delta
 and offset delta in front of it. Every record appended by one :meth:`BatchSender.extend` or
 :meth:`BatchSender.append` call gets the call's time as its timestamp.
+
+Sealed windows go further (:class:`PreparedBatches`): their records are appended ahead, in the
+allowed lateness, into batches of their own, and the close only stamps those batches with the
+time and queues them (:meth:`BatchSender.add_prepared`).
 """
 
 from __future__ import annotations
@@ -107,12 +111,40 @@ class BatchSender:
         batch = self._open.get(partition)
         while True:
             if batch is None:
-                batch = self._open[partition] = EncodedBatch(self._codec, self._batch_size)
+                batch = self._open[partition] = self.new_batch()
             done += batch.append_encoded(now, records, done)
             if done == end:
                 return
             self._full.append((partition, batch))
             batch = None
+
+    def new_batch(self) -> EncodedBatch:
+        """An empty batch with the producer's compression and batch size."""
+        return EncodedBatch(self._codec, self._batch_size)
+
+    def route(self, key: bytes) -> int:
+        """The partition of ``key`` (the default partitioner's choice)."""
+        partition = self._partition_of.get(key)
+        return self._partition_for(key) if partition is None else partition
+
+    def add_prepared(self, prepared: PreparedBatches, timestamp: int) -> None:
+        """Queue batches prepared ahead for the next :meth:`flush`, after every record appended
+        so far, their records stamped with ``timestamp``. They must have been prepared for the
+        topic's current partition count (``prepared.partitions``)."""
+        if prepared.partitions != self._count:
+            raise ValueError("prepared for another partition count")
+        for partition, batches in prepared.batches.items():
+            current = self._open.pop(partition, None)
+            if current is not None:
+                self._full.append((partition, current))
+            for batch in batches:
+                batch.restamp(timestamp)
+                self._full.append((partition, batch))
+
+    @property
+    def partitions(self) -> int:
+        """The topic's partition count as last learnt (:meth:`refresh`)."""
+        return self._count
 
     def _partition_for(self, key: bytes) -> int:
         """The default partitioner's choice for ``key``, remembered."""
@@ -149,6 +181,40 @@ class BatchSender:
             await self.producer.send_batch(batch, self.topic, partition=partition)
             for partition, batch in ready
         ]
+
+
+class PreparedBatches:
+    """Records appended ahead of their sending into batches of their own, by partition, for
+    :meth:`BatchSender.add_prepared` (which stamps them with the time they are sent)."""
+
+    def __init__(self, sender: BatchSender) -> None:
+        self._sender = sender
+        self.partitions = sender.partitions
+        self.batches: dict[int, list[EncodedBatch]] = {}
+        self.count = 0
+
+    def extend(self, records: Iterable[OutRecord]) -> None:
+        """Append ``records``, in order within each partition."""
+        route = self._sender.route
+        groups: dict[int, list[bytes]] = {}
+        n = 0
+        for r in records:
+            partition = route(r.key)
+            group = groups.get(partition)
+            if group is None:
+                groups[partition] = [r.record]
+            else:
+                group.append(r.record)
+            n += 1
+        self.count += n
+        sender = self._sender
+        for partition, group in groups.items():
+            batches = self.batches.setdefault(partition, [])
+            done, end = 0, len(group)
+            while done < end:
+                if not batches or batches[-1].closed():
+                    batches.append(sender.new_batch())
+                done += batches[-1].append_encoded(0, group, done)
 
 
 async def _acked(handover: asyncio.Task[list[asyncio.Future[Any]]]) -> None:

@@ -128,6 +128,8 @@ class RecordBatchBuilder:
         self._buffer = bytearray(_HEADER.size)
         self._first_timestamp = self._max_timestamp = -1
         self._last_offset = self._count = 0
+        # Whether every record so far was appended with the first one's timestamp.
+        self._one_timestamp = True
 
     def append(self, offset: int, timestamp: int, record: bytes) -> int:
         """Append ``record`` (:func:`encoded_record`) at ``offset`` (relative to the batch) with
@@ -147,6 +149,8 @@ class RecordBatchBuilder:
         first = self._first_timestamp
         if first < 0:
             first = self._first_timestamp = self._max_timestamp = timestamp
+        elif timestamp != first:
+            self._one_timestamp = False
         ts_delta = varint_of(timestamp - first)
         # varint_of() written out below: this loop runs once per record.
         small, table, buffer, limit = _VARINTS, _TABLE, self._buffer, self._batch_size
@@ -172,6 +176,13 @@ class RecordBatchBuilder:
             if timestamp > self._max_timestamp:  # noqa: PLR1730
                 self._max_timestamp = timestamp
         return taken
+
+    def restamp(self, timestamp: int) -> None:
+        """Move every record to ``timestamp``: for a batch prepared ahead, whose records were
+        all appended with one timestamp (their deltas are 0), stamped when it is sent."""
+        if not self._one_timestamp:
+            raise ValueError("the batch's records have timestamps of their own")
+        self._first_timestamp = self._max_timestamp = timestamp
 
     def set_producer_state(self, producer_id: int, producer_epoch: int, base_sequence: int) -> None:
         self.producer_id, self.producer_epoch = producer_id, producer_epoch
@@ -245,6 +256,10 @@ class EncodedBatch(BatchBuilder):  # type: ignore[misc]  # aiokafka is untyped
         if start + taken < len(records):
             self.close()
         return taken
+
+    def restamp(self, timestamp: int) -> None:
+        """:meth:`RecordBatchBuilder.restamp`."""
+        self._builder.restamp(timestamp)
 
     def append(
         self, *, timestamp: int | None, key: bytes | None, value: bytes | None, headers: Any = ()

@@ -4,12 +4,14 @@ records are always ready, and alarms go out on the events producer, windows on t
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
 from typing import Any, cast
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.record.default_records import DefaultRecordBatch
 from aiokafka.structs import OffsetAndMetadata
 
 from services.telemetry import aggregator
@@ -21,6 +23,7 @@ from services.telemetry.aggregator import (
     settle_gc,
 )
 from services.telemetry.alarms.monitor import Monitor
+from services.telemetry.batch_send import PreparedBatches
 from services.telemetry.record_batch import decoded_record
 from services.telemetry.rules import parse_rules
 from services.telemetry.settings import TelemetrySettings
@@ -283,7 +286,7 @@ async def test_ended_windows_are_sealed_in_idle_polls_only() -> None:
         for _ in range(2):
             await agg.process(await consumer.getmany(0, 5000))
         windows = next(iter(agg.partitions.values())).windows
-        sealed_after.append(sum(w.sealed is not None for w in windows.open.values()))
+        sealed_after.append(sum(w.sealed_count >= 0 for w in windows.open.values()))
     assert sealed_after == [0, 3]  # a full poll is catching up: no idle time to seal in
 
 
@@ -303,7 +306,7 @@ async def test_sealing_is_paced_over_the_lateness() -> None:
     for _ in range(3):
         await agg.process(await consumer.getmany(0, 5000))
         windows = next(iter(agg.partitions.values())).windows
-        sealed.append(sum(w.sealed is not None for w in windows.open.values() if w.start == t0))
+        sealed.append(sum(w.sealed_count >= 0 for w in windows.open.values() if w.start == t0))
     assert sealed == [0, 5, 10]
 
 
@@ -331,7 +334,7 @@ async def test_sealing_ahead_stops_at_its_cap_and_the_rest_are_made_at_the_close
             await agg.process(await consumer.getmany(0, 5000))
         windows = next(iter(agg.partitions.values())).windows
         assert windows.sealed_ahead == min(cap, 10)
-        assert sum(w.sealed is not None for w in windows.open.values() if w.start == t0) == min(
+        assert sum(w.sealed_count >= 0 for w in windows.open.values() if w.start == t0) == min(
             cap, 10
         )
         await agg.process(await consumer.getmany(0, 5000))
@@ -339,6 +342,39 @@ async def test_sealing_ahead_stops_at_its_cap_and_the_rest_are_made_at_the_close
         emitted.append(sorted(out))
     assert len(emitted[0]) == 10
     assert emitted[0] == emitted[1]
+
+
+async def test_a_reading_after_the_seals_makes_their_deadline_again_at_the_close() -> None:
+    """Ten windows sealed ahead into batches, then a reading within the lateness for one of
+    them: the close makes that deadline's windows again, and emits what a run without sealing
+    emits (the late reading in its window)."""
+    t0 = 1_700_000_000_000
+    emitted = []
+    for seal_slice_s in (0.0, aggregator.SEAL_SLICE_S):
+        polls = [
+            [_record(i, f"press-{i}", t0 + 1000) for i in range(10)],
+            [_record(10, "press-0", t0 + 14_600)],  # every window sealed (paced)
+            [_record(11, "press-3", t0 + 2000, 7.0)],  # within the lateness: voids a seal
+            [_record(12, "press-0", t0 + 15_001)],  # the close
+        ]
+        consumer = ScriptedConsumer(polls)
+        agg = Aggregator(
+            TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+            cast(AIOKafkaConsumer, consumer),
+            cast(AIOKafkaProducer, Producer()),
+        )
+        agg.seal_slice_s = seal_slice_s
+        out = _emitted(agg)
+        for _ in range(3):
+            await agg.process(await consumer.getmany(0, 5000))
+        part = next(iter(agg.partitions.values()))
+        assert len(part.sealed) == (1 if seal_slice_s else 0)
+        await agg.process(await consumer.getmany(0, 5000))
+        assert part.sealed == {}
+        emitted.append(sorted(out))
+    assert len(emitted[0]) == 10
+    assert emitted[0] == emitted[1]
+    assert sum(orjson.loads(value)["count"] == 2 for _, value in emitted[1]) == 1
 
 
 class CommitsRecorded(ScriptedConsumer):
@@ -463,9 +499,11 @@ class Committed:
 
 
 def _emitted(agg: Aggregator) -> list[tuple[bytes, bytes]]:
-    """Every window record the aggregator appends from now on: (ce_id, value)."""
+    """Every window record the aggregator queues from now on: (ce_id, value). Records made at
+    the close are seen as they are appended; batches prepared ahead, as they are queued (read
+    back from a built copy, as the broker would)."""
     out: list[tuple[bytes, bytes]] = []
-    extend = agg._out.extend
+    extend, add_prepared = agg._out.extend, agg._out.add_prepared
 
     def spy(records: Any) -> None:
         records = list(records)
@@ -475,7 +513,15 @@ def _emitted(agg: Aggregator) -> list[tuple[bytes, bytes]]:
             out.append((dict(headers)["ce_id"] or b"", value))
         extend(records)
 
+    def spy_prepared(prepared: PreparedBatches, timestamp: int) -> None:
+        add_prepared(prepared, timestamp)
+        for batch in (b for batches in prepared.batches.values() for b in batches):
+            for r in DefaultRecordBatch(bytes(copy.deepcopy(batch._builder).build())):
+                assert r.timestamp == timestamp
+                out.append((dict(r.headers)["ce_id"], r.value))
+
     agg._out.extend = spy  # type: ignore[method-assign]
+    agg._out.add_prepared = spy_prepared  # type: ignore[method-assign]
     return out
 
 

@@ -1,5 +1,6 @@
 """BatchSender.extend() builds the same record batches as append() one record at a time, and
-those are the batches aiokafka's own builder makes of the same records."""
+those are the batches aiokafka's own builder makes of the same records; batches prepared ahead
+(PreparedBatches) and stamped when queued hold what extend() at that time would have."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 from unittest import mock
 
+import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.telemetry.batch_send import BatchSender
+from services.telemetry.batch_send import BatchSender, PreparedBatches
 from services.telemetry.record_batch import Headers, encoded_record
 
 PARTITIONS = 3
@@ -111,3 +113,46 @@ def test_the_batches_are_those_aiokafka_builds(rs: list[Record], codec: str) -> 
     assert sorted(seen) == sorted(expected)
     for p in range(PARTITIONS):
         assert [s for s in seen if s[0] == p] == [e for e in expected if e[0] == p]
+
+
+@settings(max_examples=60, deadline=None)
+@given(records, st.integers(1, 4), st.integers(0, 5))
+def test_prepared_batches_hold_what_extend_appends_when_they_are_queued(
+    rs: list[Record], parts: int, before: int
+) -> None:
+    """Records prepared in several steps, then queued (stamped) after ``before`` records were
+    appended the usual way: every partition gets its records in the order they came, the
+    prepared ones stamped with the queueing time, and the same records as extend() of
+    everything at once (each batch readable by aiokafka)."""
+    when = 10**12
+    first, rest = rs[:before], rs[before:]
+    want = _sender(1024)
+    with mock.patch("services.telemetry.batch_send.time.time_ns", return_value=when * 10**6):
+        want.extend(rs)
+    got = _sender(1024)
+    prepared = PreparedBatches(got)
+    step = max(1, len(rest) // parts)
+    for i in range(0, len(rest), step):
+        prepared.extend(rest[i : i + step])
+    assert prepared.count == len(rest)
+    with mock.patch("services.telemetry.batch_send.time.time_ns", return_value=when * 10**6):
+        got.extend(first)
+    got.add_prepared(prepared, when)
+
+    def by_partition(sender: BatchSender) -> dict[int, list[tuple[Any, ...]]]:
+        out: dict[int, list[tuple[Any, ...]]] = {}
+        for partition, batch in _batches(sender):
+            for r in DefaultRecordBatch(bytes(batch._build())):
+                out.setdefault(partition, []).append((r.timestamp, r.key, r.value, r.headers))
+        return out
+
+    assert by_partition(got) == by_partition(want)
+
+
+def test_batches_prepared_for_another_partition_count_are_refused() -> None:
+    sender = _sender(1024)
+    prepared = PreparedBatches(sender)
+    prepared.extend([Record(b"dev-1", b"v", b"id")])
+    sender._count = PARTITIONS + 1  # refresh() learnt of a new partition
+    with pytest.raises(ValueError, match="partition count"):
+        sender.add_prepared(prepared, 1)

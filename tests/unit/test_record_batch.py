@@ -4,6 +4,7 @@ machinery takes them as its own."""
 
 from __future__ import annotations
 
+import pytest
 from aiokafka.producer.message_accumulator import MessageBatch
 from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from aiokafka.structs import TopicPartition
@@ -104,3 +105,21 @@ def test_a_full_batch_takes_no_more_records() -> None:
     assert batch.append_encoded(T0, [record] * 5, 1) == 2
     assert batch.closed()
     assert batch.record_count() == 2
+
+
+def test_a_restamped_batch_is_the_batch_appended_at_that_time() -> None:
+    """Records appended ahead at one timestamp, moved to the time they are sent: the same
+    bytes as appending them then. A batch whose records have timestamps of their own is not
+    restamped."""
+    records = [encoded_record(b"k%d" % i, b"v" * i, [("h", b"x")]) for i in range(5)]
+    ahead, then = RecordBatchBuilder(0, 1 << 16), RecordBatchBuilder(0, 1 << 16)
+    assert ahead.append_all(0, 0, records[:2]) == 2
+    assert ahead.append_all(2, 0, records, 2) == 3
+    assert then.append_all(0, 1_800_000_000_000, records) == 5
+    ahead.restamp(1_800_000_000_000)
+    assert bytes(ahead.build()) == bytes(then.build())
+    mixed = RecordBatchBuilder(0, 1 << 16)
+    mixed.append_all(0, 1, records[:1])
+    mixed.append_all(1, 2, records[1:2])
+    with pytest.raises(ValueError, match="timestamps of their own"):
+        mixed.restamp(3)

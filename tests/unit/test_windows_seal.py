@@ -127,3 +127,135 @@ def test_seals_of_another_make_are_not_used() -> None:
     [w] = pw.close_due()
     assert w == seal
     assert w is not seal
+
+
+def _close_held(
+    pw: PartitionWindows, held: dict[int, list[ClosedWindow]], limit: int | None
+) -> list[ClosedWindow]:
+    """Close as the aggregator does with seals given to a sink: deadlines whose seals are
+    unchanged are taken whole (what the sink got), the rest made one by one, ``limit`` at a
+    time, and retired."""
+    out: list[ClosedWindow] = []
+    while True:
+        for deadline, whole in pw.take_sealed(make, held):
+            records = held.pop(deadline)
+            if whole:
+                out += records
+        closed = pw.emit_due_as(make, limit, held)
+        if not closed and not pw.to_emit:
+            break
+        out += closed
+    pw.retire_due()
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    records,
+    configs,
+    st.lists(st.integers(0, 5), min_size=1, max_size=200),
+    st.floats(0, 1),
+    st.none() | st.floats(0, 1),
+    st.none() | st.integers(1, 4),
+)
+def test_seals_given_to_a_sink_close_as_the_same_windows(
+    recs: list[tuple[str, list[R]]],
+    config: tuple[tuple[int, ...], int],
+    seal_limits: list[int],
+    settle_share: float,
+    finish_share: float | None,
+    limit: int | None,
+) -> None:
+    """The sink's records of a deadline, taken whole where :meth:`take_sealed` allows it and
+    made again one by one where a reading reached a sealed window: the same windows, in the
+    same order, as closing without sealing."""
+    sizes, lateness = config
+    settle = int(lateness * settle_share)
+    finish = None if finish_share is None else int(lateness * finish_share)
+    plain, sealed = PartitionWindows(sizes, lateness), PartitionWindows(sizes, lateness)
+    held: dict[int, list[ClosedWindow]] = {}
+
+    def sink(deadline: int, made: list[ClosedWindow]) -> None:
+        held.setdefault(deadline, []).extend(made)
+
+    want: list[ClosedWindow] = []
+    got: list[ClosedWindow] = []
+    for i, (device, readings) in enumerate(recs):
+        plain.add_records([(device, readings, i)], BAD)
+        sealed.add_records([(device, readings, i)], BAD)
+        sealed.seal_ended(make, seal_limits[i % len(seal_limits)], settle, finish, sink)
+        want += plain.close_due_as(make)
+        got += _close_held(sealed, held, limit)
+    for pw in (plain, sealed):
+        pw.advance_to(10**9)
+    want += plain.close_due_as(make)
+    got += _close_held(sealed, held, limit)
+    assert got == want
+    assert sealed.open == plain.open == {}
+    assert held == {}
+
+
+def _sunk() -> tuple[PartitionWindows, dict[int, list[ClosedWindow]]]:
+    """Windows [0, 1000) of ("d", "t") and ("e", "t"), ended (watermark 1100) but open
+    (lateness 500), sealed into a sink."""
+    pw = PartitionWindows((1000,), 500)
+    pw.add_records([("d", [R("t", 100, 1.0)], 0), ("e", [R("t", 200, 2.0)], 1)], BAD)
+    pw.add_records([("d", [R("t", 1100, 5.0)], 2)], BAD)
+    held: dict[int, list[ClosedWindow]] = {}
+    assert pw.seal_ended(make, 10, sink=lambda d, made: held.setdefault(d, []).extend(made)) == 2
+    assert list(held) == [1500]
+    assert [w.count for w in held[1500]] == [1, 1]
+    return pw, held
+
+
+def test_unchanged_seals_given_to_a_sink_are_taken_whole() -> None:
+    pw, held = _sunk()
+    assert pw.take_sealed(make, held) == []  # not due yet
+    pw.add_records([("d", [R("t", 1600, 6.0)], 3)], BAD)  # closes [0, 1000)
+    assert pw.take_sealed(make, held) == [(1500, True)]
+    assert pw.emit_due_as(make, None, held) == []  # taken: nothing left to make
+    assert not pw.to_emit
+    assert pw.due  # still open until retired
+    assert pw.retire_due() == 2
+    assert list(pw.open) == [("d", "t", 1000, 1000)]
+
+
+def test_a_reading_after_a_seal_given_to_a_sink_makes_the_deadline_again() -> None:
+    pw, held = _sunk()
+    pw.add_records([("e", [R("t", 300, 3.0)], 3)], BAD)  # within the lateness
+    pw.add_records([("d", [R("t", 1600, 6.0)], 4)], BAD)
+    made.clear()
+    assert pw.emit_due_as(make, None, held) == []  # held: the caller asks take_sealed first
+    assert pw.take_sealed(make, held) == [(1500, False)]
+    del held[1500]
+    closed = pw.emit_due_as(make, None, held)
+    assert [(w.device_id, w.count) for w in closed] == [("d", 1), ("e", 2)]
+    assert made == closed  # both made again: their seals went to the sink
+
+
+def test_windows_opened_after_a_deadline_was_sealed_follow_its_seals() -> None:
+    pw, held = _sunk()
+    pw.add_records([("f", [R("t", 900, 7.0)], 3)], BAD)  # a new window of the same deadline
+    pw.add_records([("d", [R("t", 1600, 6.0)], 4)], BAD)
+    assert pw.take_sealed(make, held) == [(1500, True)]
+    assert [w.device_id for w in held.pop(1500)] == ["d", "e"]
+    assert [w.device_id for w in pw.emit_due_as(make, None, held)] == ["f"]
+
+
+def test_a_held_deadline_waits_behind_an_earlier_one_being_emitted() -> None:
+    """Deadlines close oldest first: a held deadline is taken only once every window of the
+    deadlines before it has been emitted."""
+    pw = PartitionWindows((1000,), 500)
+    pw.add_records([("d", [R("t", 100, 1.0)], 0), ("e", [R("t", 200, 1.0)], 1)], BAD)
+    pw.add_records([("d", [R("t", 1100, 2.0)], 2), ("e", [R("t", 1200, 2.0)], 3)], BAD)
+    pw.add_records([("d", [R("t", 2100, 5.0)], 4)], BAD)  # [1000, 2000) ended, [0, 1000) closed
+    held: dict[int, list[ClosedWindow]] = {}
+    pw.seal_ended(make, 10, sink=lambda d, made: held.setdefault(d, []).extend(made))
+    assert list(held) == [2500]
+    pw.add_records([("d", [R("t", 2600, 5.0)], 5)], BAD)  # both deadlines due
+    assert pw.take_sealed(make, held) == []  # 1500 first, not held
+    assert [w.window_start for w in pw.emit_due_as(make, 1, held)] == [0]
+    assert pw.take_sealed(make, held) == []  # 1500 half emitted
+    assert [w.window_start for w in pw.emit_due_as(make, 5, held)] == [0]  # stops before 2500
+    assert pw.take_sealed(make, held) == [(2500, True)]
+    assert pw.emit_due_as(make, None, held) == []

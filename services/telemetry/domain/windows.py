@@ -41,7 +41,7 @@ from __future__ import annotations
 import heapq
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -217,8 +217,10 @@ class PartitionWindows:
     # ``current`` and ``derived`` of a series without windows (compared by identity first).
     _no_windows: tuple[WindowStats, ...] = ()
     _no_derived: tuple[WindowStats, ...] = ()
-    # Deadline -> how far seal_ended() got in that deadline's list of windows, and its make.
+    # Deadline -> how far seal_ended() got in that deadline's list of windows, and its make;
+    # and the sum of the counts those windows were sealed at (see take_sealed()).
     _sealed_upto: dict[int, int] = field(default_factory=dict)
+    _sealed_total: dict[int, int] = field(default_factory=dict)
     _sealed_by: Callable[[ClosedWindow], Any] | None = None
     # Deadline -> how many windows at the front of its list emit_due_as() has emitted and
     # retire_due() not yet taken off.
@@ -606,13 +608,21 @@ class PartitionWindows:
         self.retire_due()
         return out
 
-    def emit_due_as(self, make: Callable[[ClosedWindow], T], limit: int | None = None) -> list[T]:
+    def emit_due_as(
+        self,
+        make: Callable[[ClosedWindow], T],
+        limit: int | None = None,
+        stop: Container[int] = (),
+    ) -> list[T]:
         """The first half of a close: ``make(window)`` (or the window's seal, as in
         :meth:`close_due_as`) of the windows the watermark has closed that have none yet,
         oldest deadline first, at most ``limit`` of them. They stay open until
         :meth:`retire_due`: :attr:`due`, and holding back :meth:`safe_offset`. Nothing can
         change what they hold meanwhile (every reading for them is late), so a caller can make
-        and send all of a boundary's windows before the bookkeeping of their close."""
+        and send all of a boundary's windows before the bookkeeping of their close.
+
+        It stops before a deadline in ``stop`` that has nothing emitted yet: the caller holds
+        that deadline's seals (:meth:`seal_ended` with a ``sink``) for :meth:`take_sealed`."""
         out: list[T] = []
         append = out.append
         watermark, emitted = self.watermark, self._emitted
@@ -620,11 +630,13 @@ class PartitionWindows:
         for deadline in sorted(d for d in self._deadlines if d <= watermark):
             windows = self._closing[deadline]
             i = emitted.get(deadline, 0)
+            if not i and same_make and deadline in stop:
+                break
             end = len(windows) if limit is None else min(len(windows), i + limit - len(out))
             for s in windows[i:end]:
                 pend = s.pend
                 count = s.count if pend is None else s.count + pend.count
-                if same_make and s.sealed_count == count:
+                if same_make and s.sealed_count == count and s.sealed is not None:
                     append(s.sealed)  # type: ignore[arg-type]  # made by this very ``make``
                     continue
                 if pend is not None:
@@ -638,6 +650,50 @@ class PartitionWindows:
             if end < len(windows):
                 break  # the limit
         return out
+
+    def take_sealed(
+        self, make: Callable[[ClosedWindow], Any], held: Container[int]
+    ) -> list[tuple[int, bool]]:
+        """The close of windows sealed with a ``sink`` (:meth:`seal_ended`), whose records the
+        caller holds by deadline (``held``): for each deadline the watermark has closed, oldest
+        first, as long as the next windows to emit are the first of a held deadline, whether
+        every window the sink was given for it is unchanged since. If so, ``(deadline, True)``:
+        those windows count as emitted (the caller sends what its sink got), and the deadline's
+        windows sealed after none (opened after its seals) follow from :meth:`emit_due_as`.
+        Otherwise ``(deadline, False)``: a reading reached one of them after its seal, so the
+        caller drops what it holds and :meth:`emit_due_as` makes the deadline's windows one by
+        one. What is emitted, and in which order, is what :meth:`emit_due_as` alone gives."""
+        out: list[tuple[int, bool]] = []
+        if make is not self._sealed_by:
+            return out
+        watermark, emitted = self.watermark, self._emitted
+        for deadline in sorted(d for d in self._deadlines if d <= watermark):
+            windows = self._closing[deadline]
+            i = emitted.get(deadline, 0)
+            if i == len(windows):
+                continue
+            if i or deadline not in held:
+                break
+            n = self._sealed_upto.get(deadline, 0)
+            whole = n > 0 and self._counted(windows, n) == self._sealed_total.get(deadline)
+            out.append((deadline, whole))
+            if not whole:
+                break
+            emitted[deadline] = n
+            if n < len(windows):
+                break
+        return out
+
+    @staticmethod
+    def _counted(windows: list[WindowStats], n: int) -> int:
+        """The readings the first ``n`` windows hold, their accumulators included. It only
+        grows (a merge moves readings from an accumulator into its window): equal to the sum at
+        their seals, none of them changed since."""
+        total = 0
+        for s in windows[:n]:
+            pend = s.pend
+            total += s.count if pend is None else s.count + pend.count
+        return total
 
     def retire_due(self, limit: int | None = None) -> int:
         """The second half of a close: take up to ``limit`` windows that :meth:`emit_due_as`
@@ -665,6 +721,7 @@ class PartitionWindows:
                 del self._closing[heapq.heappop(heap)]
                 del emitted[deadline]
                 self._sealed_upto.pop(deadline, None)
+                self._sealed_total.pop(deadline, None)
             for s in windows:
                 key = s.key
                 assert key is not None
@@ -691,16 +748,18 @@ class PartitionWindows:
         self._deadlines.clear()
         self._emitted.clear()
         self._sealed_upto.clear()
+        self._sealed_total.clear()
         self._series.clear()
         self.open_count -= done
         return done
 
     def seal_ended(
         self,
-        make: Callable[[ClosedWindow], Any],
+        make: Callable[[ClosedWindow], T],
         limit: int,
         settle_ms: int = 0,
         finish_ms: int | None = None,
+        sink: Callable[[int, list[T]], None] | None = None,
     ) -> int:
         """Turn up to ``limit`` windows that have ended (``end + settle_ms <= watermark``) but
         are still open for late readings into ``make(window)`` ahead of their close, which then
@@ -712,15 +771,19 @@ class PartitionWindows:
         With ``finish_ms``, sealing is paced: a deadline's windows are sealed only in proportion
         to how far the watermark has come from their settle point (``end + settle_ms``) towards
         ``deadline - finish_ms`` (all of them from there on), so a boundary's seals are spread
-        over the lateness instead of made at once."""
+        over the lateness instead of made at once.
+
+        With ``sink``, the records go to ``sink(deadline, records)``, in each deadline's order,
+        instead of staying on their windows: the caller prepares their sending ahead too, and
+        at the close :meth:`take_sealed` tells whether it can send them as they are."""
         done = 0
         # A window's deadline is its end + lateness: sealed once end + settle <= watermark.
         watermark, unsettled = self.watermark, self.lateness_ms - settle_ms
-        upto = self._sealed_upto
+        upto, totals = self._sealed_upto, self._sealed_total
         if make is not self._sealed_by:
             # Seals of another ``make`` are ignored at the close; start over with this one.
-            self._sealed_by, upto = make, {}
-            self._sealed_upto = upto
+            self._sealed_by, upto, totals = make, {}, {}
+            self._sealed_upto, self._sealed_total = upto, totals
         for deadline, windows in self._closing.items():
             if not deadline - unsettled <= watermark < deadline:
                 continue
@@ -734,14 +797,26 @@ class PartitionWindows:
             end = min(n, i + limit - done)
             if end <= i:
                 continue
+            made: list[T] = []
+            total = 0
             for s in windows[i:end]:
                 key = s.key
+                # A derived window's accumulator is merged at the latest at the close.
+                count = s.count if s.pend is None else s.count + s.pend.count
+                total += count
                 if key is not None:
-                    s.sealed = make(self._snapshot(s, key))
-                    # A derived window's accumulator is merged at the latest at the close.
-                    s.sealed_count = s.count if s.pend is None else s.count + s.pend.count
+                    record = make(self._snapshot(s, key))
+                    s.sealed_count = count
+                    if sink is None:
+                        s.sealed = record
+                    else:
+                        s.sealed = None
+                        made.append(record)
+            if sink is not None:
+                sink(deadline, made)
             done += end - i
             upto[deadline] = end
+            totals[deadline] = totals.get(deadline, 0) + total
             if done >= limit:
                 break
         return done
