@@ -24,6 +24,7 @@ time and queues them (:meth:`BatchSender.add_prepared`).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -165,8 +166,11 @@ class BatchSender:
     def flush(self) -> asyncio.Future[None]:
         """Queue every batch for handover to the producer, in append order per partition;
         the returned future resolves once the broker acknowledged all of them (or fails)."""
-        ready = [*self._full, *self._open.items()]
+        ready = _interleaved([*self._full, *self._open.items()])
         self._full, self._open = [], {}
+        for _, batch in ready:
+            # Complete: closed, the producer sends it without waiting out its linger.
+            batch.close()
         self._handover = asyncio.ensure_future(self._hand_over(ready, self._handover))
         return asyncio.ensure_future(_acked(self._handover))
 
@@ -181,6 +185,21 @@ class BatchSender:
             await self.producer.send_batch(batch, self.topic, partition=partition)
             for partition, batch in ready
         ]
+
+
+def _interleaved(batches: list[tuple[int, EncodedBatch]]) -> list[tuple[int, EncodedBatch]]:
+    """The batches, each partition's in their order, taking the partitions in turn: the producer
+    takes one batch per partition into a request (and one request at a time per broker), so a
+    partition's batches in a row went out one request each."""
+    queues: dict[int, list[EncodedBatch]] = {}
+    for partition, batch in batches:
+        queues.setdefault(partition, []).append(batch)
+    return [
+        (partition, batch)
+        for turn in itertools.zip_longest(*queues.values())
+        for partition, batch in zip(queues, turn, strict=True)
+        if batch is not None
+    ]
 
 
 class PreparedBatches:

@@ -4,6 +4,7 @@ those are the batches aiokafka's own builder makes of the same records; batches 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, cast
 from unittest import mock
@@ -14,7 +15,7 @@ from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.telemetry.batch_send import BatchSender, PreparedBatches
+from services.telemetry.batch_send import BatchSender, PreparedBatches, _interleaved
 from services.telemetry.record_batch import Headers, encoded_record
 
 PARTITIONS = 3
@@ -156,3 +157,33 @@ def test_batches_prepared_for_another_partition_count_are_refused() -> None:
     sender._count = PARTITIONS + 1  # refresh() learnt of a new partition
     with pytest.raises(ValueError, match="partition count"):
         sender.add_prepared(prepared, 1)
+
+
+def test_flush_hands_the_partitions_batches_over_in_turn_and_closed() -> None:
+    """The producer takes one batch per partition into a request: a partition's batches in a
+    row would go one request each. Each partition keeps its own order."""
+    a1, a2, a3, b1, c1, c2 = (mock.Mock(name=n) for n in ("a1", "a2", "a3", "b1", "c1", "c2"))
+    batches = [(0, a1), (0, a2), (0, a3), (1, b1), (2, c1), (2, c2)]
+    assert _interleaved(batches) == [(0, a1), (1, b1), (2, c1), (0, a2), (2, c2), (0, a3)]
+    sent: list[tuple[int, Any]] = []
+
+    class Producer:
+        async def send_batch(self, batch: Any, topic: str, partition: int) -> Any:
+            sent.append((partition, batch))
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+    async def flush() -> None:
+        sender = _sender(1024)
+        sender.producer = cast("AIOKafkaProducer", Producer())
+        sender.extend([Record(b"dev-%d" % (i % 5), b"x" * 300, b"id") for i in range(40)])
+        await sender.flush()
+
+    asyncio.run(flush())
+    partitions = [p for p, _ in sent]
+    order = sorted(set(partitions), key=partitions.index)
+    per = {p: partitions.count(p) for p in order}
+    assert len(order) > 1 and max(per.values()) > 1
+    assert partitions == [p for turn in range(max(per.values())) for p in order if per[p] > turn]
+    assert all(batch.closed() for _, batch in sent)
