@@ -1,10 +1,15 @@
 """Latency at a fixed share of Millrace's maximum rate, from a paced producer.
 
-Window emit delay: the aggregate record's timestamp, which the aggregator's producer sets when
-the window is emitted (appended to the record batch), minus ``window_end + lateness``, for
-windows closed by data (not by idle time). Alarm latency, reading sent -> alarm on Kafka: the
-alarms topic is switched to broker append time, and its record timestamp minus the triggering
-reading's ``ts`` (the paced producer's wall clock when it sent the reading) is measured.
+Window emit delay, window closed -> aggregate on Kafka: the aggregates topic is switched to
+broker append time, and its record timestamp minus ``window_end + lateness`` is measured for
+every window (of any size) whose close falls after the warm-up and before the last reading was
+sent, so closed by data (not by idle time). Each run starts so that its measured time holds a
+minute boundary, where the 10 s and 60 s windows close together (100 k in the benchmark, twice
+a 10 s boundary): the slowest close of the stream is always measured.
+
+Alarm latency, reading sent -> alarm on Kafka: the alarms topic is switched to broker append
+time, and its record timestamp minus the triggering reading's ``ts`` (the paced producer's wall
+clock when it sent the reading) is measured.
 
 Two deployments: ``apart`` (as docker compose and Kubernetes run it) has a windows process and an
 alarms process (``MILLRACE_TELEMETRY_ROLE``), each with its own consumer group; otherwise one
@@ -17,6 +22,7 @@ aggregator share the cores, and latency then says as much about the machine as a
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import statistics
 import tempfile
@@ -66,6 +72,18 @@ def since_arrival(
     machine includes the load generator's own delays. Alarms whose reading is not in
     ``arrived`` are left out."""
     return [at - arrived[(device, ts)] for device, ts, at in alarms if (device, ts) in arrived]
+
+
+def start_delay_s(now_s: float, lateness_ms: int, seconds: float, at_least_s: float) -> float:
+    """How long to wait (at least ``at_least_s``) before sending, so that a minute boundary's
+    close (the minute plus the lateness) comes half-way through the ``seconds`` measured after
+    the warm-up, and at most 20 s into them."""
+    into = min(20.0, seconds / 2)
+    earliest = now_s + at_least_s
+    # The first minute whose close lies ``into`` seconds after the warm-up from ``earliest`` on.
+    close = earliest + WARMUP_S + into
+    minute = math.ceil((close - lateness_ms / 1000) / 60) * 60
+    return minute + lateness_ms / 1000 - into - WARMUP_S - now_s
 
 
 def _templates(devices: int, metrics: int) -> list[tuple[bytes, bytes, bytes]]:
@@ -147,7 +165,7 @@ def measure(
     """Pace ``rate`` for ``WARMUP_S`` + ``seconds``; measure what was sent after the warm-up."""
     topic = "bench.latency"
     recreate_topic(bootstrap, topic, 4)
-    stamp_on_append(bootstrap, ALARMS)
+    stamp_on_append(bootstrap, ALARMS, AGGREGATES)
     stamp_on_append(bootstrap, topic)
     aggregates_from = end_offsets_of(bootstrap, AGGREGATES)
     alarms_from = end_offsets_of(bootstrap, ALARMS)
@@ -165,7 +183,9 @@ def measure(
             }
         else:
             workers = {"all": Worker("millrace", bootstrap, topic, group, *extra)}
-        time.sleep(6)  # join the group before the first reading
+        # Join the group before the first reading (6 s), and start at the time that puts a
+        # minute boundary's close inside the measured time.
+        time.sleep(start_delay_s(time.time(), lateness_ms, seconds, at_least_s=6))
         started = time.time_ns() // 1_000_000 + WARMUP_S * 1000
         machine_before, own_before = machine_jiffies(), own_cpu_s()
         last_send = paced(bootstrap, topic, rate, WARMUP_S + seconds, devices=10_000, metrics=5)
@@ -176,7 +196,7 @@ def measure(
     for msg in read_all(bootstrap, AGGREGATES, aggregates_from):
         w = orjson.loads(msg.value())
         due = w["window_end"] + lateness_ms
-        if w["window_start"] >= started and due <= last_send:
+        if started <= due <= last_send:
             delays.append(msg.timestamp()[1] - due)
     # When the alarm devices' readings reached the broker (its append time), by (device, ts).
     arrived: dict[tuple[str, int], int] = {}

@@ -1,9 +1,11 @@
-"""The latency benchmark's alarm latency since the reading reached the broker
-(bench/telemetry/latency.py)."""
+"""The latency benchmark (bench/telemetry/latency.py): alarm latency since the reading reached
+the broker, and a start that puts a minute boundary's close inside every run's measured time."""
 
 from __future__ import annotations
 
-from bench.telemetry.latency import since_arrival
+import pytest
+
+from bench.telemetry.latency import WARMUP_S, since_arrival, start_delay_s
 
 
 def test_each_alarm_counts_from_its_own_readings_arrival() -> None:
@@ -22,3 +24,18 @@ def test_each_alarm_counts_from_its_own_readings_arrival() -> None:
 
 def test_an_alarm_whose_reading_was_not_read_is_left_out() -> None:
     assert since_arrival([("alarm-dev-2", 5, 90)], {("alarm-dev-2", 6): 50}) == []
+
+
+@pytest.mark.parametrize(
+    "now", [1_800_000_000.0, 1_800_000_013.7, 1_800_000_047.2, 1_800_000_059.9]
+)
+@pytest.mark.parametrize("seconds", [40.0, 70.0, 12.0])
+def test_a_run_starts_so_that_a_minute_boundary_closes_in_its_measured_time(
+    now: float, seconds: float
+) -> None:
+    delay = start_delay_s(now, 5000, seconds, at_least_s=6)
+    assert 6 <= delay < 66
+    started = now + delay + WARMUP_S  # the measured time: from here, ``seconds`` long
+    close = started + min(20.0, seconds / 2)
+    assert close <= started + seconds
+    assert round(close - 5) % 60 == 0  # a minute boundary plus the lateness
