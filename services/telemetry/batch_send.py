@@ -244,7 +244,11 @@ class PreparedBatches:
             while done < end:
                 if not batches or batches[-1].closed():
                     batches.append(sender.new_batch())
-                done += batches[-1].append_encoded(0, group, done)
+                batch = batches[-1]
+                done += batch.append_encoded(0, group, done)
+                if batch.closed():
+                    # Full: compressed now, ahead of its sending (the last one at its build).
+                    batch.compress_ahead()
 
 
 async def _acked(handover: asyncio.Task[list[asyncio.Future[Any]]]) -> None:

@@ -130,6 +130,9 @@ class RecordBatchBuilder:
         self._last_offset = self._count = 0
         # Whether every record so far was appended with the first one's timestamp.
         self._one_timestamp = True
+        # After compress_ahead(): no more appends, and the records compressed (with a codec).
+        self._final = False
+        self._compressed: bytes | None = None
 
     def append(self, offset: int, timestamp: int, record: bytes) -> int:
         """Append ``record`` (:func:`encoded_record`) at ``offset`` (relative to the batch) with
@@ -146,6 +149,8 @@ class RecordBatchBuilder:
         """Append ``records[start:]`` from ``offset`` on, all with ``timestamp``, until the batch
         is full; how many it took (the first record of a batch always fits). One call per
         batch: this is the append of a boundary's every window."""
+        if self._final:
+            return 0
         first = self._first_timestamp
         if first < 0:
             first = self._first_timestamp = self._max_timestamp = timestamp
@@ -177,6 +182,14 @@ class RecordBatchBuilder:
                 self._max_timestamp = timestamp
         return taken
 
+    def compress_ahead(self) -> None:
+        """Compress the records now instead of at :meth:`build` (a batch prepared ahead of its
+        sending, so that its compression is not part of the send); no record is taken after
+        this. Nothing compressed depends on the batch's timestamps or producer state."""
+        if self._codec and not self._final:
+            self._compressed = _COMPRESS[self._codec](bytes(self._buffer[_HEADER.size :]))
+        self._final = True
+
     def restamp(self, timestamp: int) -> None:
         """Move every record to ``timestamp``: for a batch prepared ahead, whose records were
         all appended with one timestamp (their deltas are 0), stamped when it is sent."""
@@ -196,7 +209,9 @@ class RecordBatchBuilder:
         buffer = self._buffer
         attributes = _TRANSACTIONAL if self._transactional else 0
         if self._codec:
-            compressed = _COMPRESS[self._codec](bytes(buffer[_HEADER.size :]))
+            compressed = self._compressed
+            if compressed is None:
+                compressed = _COMPRESS[self._codec](bytes(buffer[_HEADER.size :]))
             del buffer[_HEADER.size :]
             buffer += compressed
             attributes |= self._codec
@@ -260,6 +275,12 @@ class EncodedBatch(BatchBuilder):  # type: ignore[misc]  # aiokafka is untyped
     def restamp(self, timestamp: int) -> None:
         """:meth:`RecordBatchBuilder.restamp`."""
         self._builder.restamp(timestamp)
+
+    def compress_ahead(self) -> None:
+        """Close the batch and compress its records now
+        (:meth:`RecordBatchBuilder.compress_ahead`)."""
+        self.close()
+        self._builder.compress_ahead()
 
     def append(
         self, *, timestamp: int | None, key: bytes | None, value: bytes | None, headers: Any = ()

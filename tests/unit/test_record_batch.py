@@ -123,3 +123,23 @@ def test_a_restamped_batch_is_the_batch_appended_at_that_time() -> None:
     mixed.append_all(1, 2, records[1:2])
     with pytest.raises(ValueError, match="timestamps of their own"):
         mixed.restamp(3)
+
+
+@pytest.mark.parametrize("codec", ["none", "zstd", "gzip", "lz4"])
+def test_a_batch_compressed_ahead_builds_the_same_bytes_and_takes_no_more_records(
+    codec: str,
+) -> None:
+    records = [encoded_record(b"k%d" % i, b"v" * (i + 50), [("h", b"x")]) for i in range(20)]
+    ahead, at_build = (
+        RecordBatchBuilder(CODECS[codec], 1 << 16),
+        RecordBatchBuilder(CODECS[codec], 1 << 16),
+    )
+    for builder in (ahead, at_build):
+        assert builder.append_all(0, 0, records) == 20
+    ahead.compress_ahead()
+    assert ahead.append_all(20, 0, records[:1]) == 0
+    ahead.restamp(1_800_000_000_000)
+    at_build.restamp(1_800_000_000_000)
+    ahead.set_producer_state(7, 1, 42)
+    at_build.set_producer_state(7, 1, 42)
+    assert bytes(ahead.build()) == bytes(at_build.build())
