@@ -44,8 +44,13 @@ AGGREGATES = "telemetry.aggregates.v1"
 ALARMS = "telemetry.alarms.v1"
 # The first second or two of a run (the producer's and the consumer's first connections, the
 # broker's first requests) delayed readings by up to about 0.6 s before they even reached the
-# broker; what is sent in this warm-up is not measured.
-WARMUP_S = 5
+# broker, and the first boundary's window records took up to 0.8 s to reach it (a fresh
+# broker's first large produce requests); what is sent and closed in this warm-up is not
+# measured. Sending starts half a second before a 10 s boundary, so that the first close (the
+# windows that saw that half second) falls in the warm-up, 5.5 s in; and 20 s before a minute, so
+# that the minute's close (100 k windows) comes 18.5 s into the measured time.
+WARMUP_S = 7.0
+START_BEFORE_MINUTE_S = 20.5
 RULES = """\
 alarms:
   - id: bench-overheat
@@ -74,16 +79,11 @@ def since_arrival(
     return [at - arrived[(device, ts)] for device, ts, at in alarms if (device, ts) in arrived]
 
 
-def start_delay_s(now_s: float, lateness_ms: int, seconds: float, at_least_s: float) -> float:
-    """How long to wait (at least ``at_least_s``) before sending, so that a minute boundary's
-    close (the minute plus the lateness) comes half-way through the ``seconds`` measured after
-    the warm-up, and at most 20 s into them."""
-    into = min(20.0, seconds / 2)
-    earliest = now_s + at_least_s
-    # The first minute whose close lies ``into`` seconds after the warm-up from ``earliest`` on.
-    close = earliest + WARMUP_S + into
-    minute = math.ceil((close - lateness_ms / 1000) / 60) * 60
-    return minute + lateness_ms / 1000 - into - WARMUP_S - now_s
+def start_delay_s(now_s: float, at_least_s: float) -> float:
+    """How long to wait, at least ``at_least_s``, for the next time ``START_BEFORE_MINUTE_S``
+    before a minute (see ``WARMUP_S``)."""
+    earliest = now_s + at_least_s + START_BEFORE_MINUTE_S
+    return math.ceil(earliest / 60) * 60 - START_BEFORE_MINUTE_S - now_s
 
 
 def _templates(devices: int, metrics: int) -> list[tuple[bytes, bytes, bytes]]:
@@ -183,10 +183,10 @@ def measure(
             }
         else:
             workers = {"all": Worker("millrace", bootstrap, topic, group, *extra)}
-        # Join the group before the first reading (6 s), and start at the time that puts a
-        # minute boundary's close inside the measured time.
-        time.sleep(start_delay_s(time.time(), lateness_ms, seconds, at_least_s=6))
-        started = time.time_ns() // 1_000_000 + WARMUP_S * 1000
+        # Join the group before the first reading (6 s), and start at the time that puts the
+        # first close in the warm-up and a minute boundary's close in the measured time.
+        time.sleep(start_delay_s(time.time(), at_least_s=6))
+        started = time.time_ns() // 1_000_000 + int(WARMUP_S * 1000)
         machine_before, own_before = machine_jiffies(), own_cpu_s()
         last_send = paced(bootstrap, topic, rate, WARMUP_S + seconds, devices=10_000, metrics=5)
         machine_after, load_cpu_s = machine_jiffies(), own_cpu_s() - own_before

@@ -29,13 +29,15 @@ def test_an_alarm_whose_reading_was_not_read_is_left_out() -> None:
 @pytest.mark.parametrize(
     "now", [1_800_000_000.0, 1_800_000_013.7, 1_800_000_047.2, 1_800_000_059.9]
 )
-@pytest.mark.parametrize("seconds", [40.0, 70.0, 12.0])
-def test_a_run_starts_so_that_a_minute_boundary_closes_in_its_measured_time(
-    now: float, seconds: float
+def test_a_run_starts_so_that_its_first_close_is_in_the_warm_up_and_a_minutes_is_measured(
+    now: float,
 ) -> None:
-    delay = start_delay_s(now, 5000, seconds, at_least_s=6)
+    delay = start_delay_s(now, at_least_s=6)
     assert 6 <= delay < 66
-    started = now + delay + WARMUP_S  # the measured time: from here, ``seconds`` long
-    close = started + min(20.0, seconds / 2)
-    assert close <= started + seconds
-    assert round(close - 5) % 60 == 0  # a minute boundary plus the lateness
+    start = now + delay
+    boundary = start + 0.5  # a 10 s boundary: its windows close 5 s (the lateness) later
+    assert round(boundary * 1000) % 10_000 == 0
+    assert start < boundary + 5 < start + WARMUP_S  # the first close: in the warm-up
+    minute_close = boundary + 20 + 5
+    assert round((minute_close - 5) * 1000) % 60_000 == 0
+    assert start + WARMUP_S < minute_close < start + WARMUP_S + 40  # measured (40 s runs)
