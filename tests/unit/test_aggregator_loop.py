@@ -141,6 +141,15 @@ class ScriptedConsumer(Consumer):
         return {TP: self.script.pop(0)} if self.script else {}
 
 
+def _ten_second(consumer: ScriptedConsumer) -> Aggregator:
+    """An aggregator of 10 s windows over ``consumer`` (fake Kafka clients)."""
+    return Aggregator(
+        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, Producer()),
+    )
+
+
 def _record(offset: int, device: str, ts: int, value: float = 1.0) -> ConsumerRecord:
     value_ = orjson.dumps(
         {"device_id": device, "readings": [{"metric": "t", "ts": ts, "value": value}]}
@@ -228,11 +237,7 @@ class SlowCommits(ScriptedConsumer):
 async def test_a_background_commit_does_not_hold_the_loop_and_commits_stay_in_order() -> None:
     t0 = 1_700_000_000_000
     consumer = SlowCommits([[_record(0, "press-1", t0)], [_record(1, "press-1", t0 + 1)]])
-    agg = Aggregator(
-        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
-        cast(AIOKafkaConsumer, consumer),
-        cast(AIOKafkaProducer, Producer()),
-    )
+    agg = _ten_second(consumer)
     await agg.process(await consumer.getmany(0, 5000))
     await asyncio.wait_for(agg.commit(background=True), 1)  # returns with the commit in flight
     await asyncio.sleep(0)
@@ -250,11 +255,7 @@ async def test_a_background_commit_does_not_hold_the_loop_and_commits_stay_in_or
 
 async def test_a_revoke_waits_for_the_commit_in_flight() -> None:
     consumer = SlowCommits([[_record(0, "press-1", 1_700_000_000_000)]])
-    agg = Aggregator(
-        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
-        cast(AIOKafkaConsumer, consumer),
-        cast(AIOKafkaProducer, Producer()),
-    )
+    agg = _ten_second(consumer)
     await agg.process(await consumer.getmany(0, 5000))
     await agg.commit(background=True)
     revoke = asyncio.ensure_future(agg.settle_commit())
@@ -297,11 +298,7 @@ async def test_sealing_is_paced_over_the_lateness() -> None:
     ended = [_record(i, f"press-{i}", t0 + 1000) for i in range(10)]
     polls = [ended, [_record(10, "press-0", t0 + 13_499)], [_record(11, "press-0", t0 + 14_500)]]
     consumer = ScriptedConsumer(polls)
-    agg = Aggregator(
-        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
-        cast(AIOKafkaConsumer, consumer),
-        cast(AIOKafkaProducer, Producer()),
-    )
+    agg = _ten_second(consumer)
     sealed = []
     for _ in range(3):
         await agg.process(await consumer.getmany(0, 5000))
@@ -323,11 +320,7 @@ async def test_sealing_ahead_stops_at_its_cap_and_the_rest_are_made_at_the_close
             [_record(11, "press-0", t0 + 15_001)],
         ]
         consumer = ScriptedConsumer(polls)
-        agg = Aggregator(
-            TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
-            cast(AIOKafkaConsumer, consumer),
-            cast(AIOKafkaProducer, Producer()),
-        )
+        agg = _ten_second(consumer)
         agg.seal_max_windows = cap
         out = _emitted(agg)
         for _ in range(2):
@@ -358,11 +351,7 @@ async def test_a_reading_after_the_seals_makes_their_deadline_again_at_the_close
             [_record(12, "press-0", t0 + 15_001)],  # the close
         ]
         consumer = ScriptedConsumer(polls)
-        agg = Aggregator(
-            TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
-            cast(AIOKafkaConsumer, consumer),
-            cast(AIOKafkaProducer, Producer()),
-        )
+        agg = _ten_second(consumer)
         agg.seal_slice_s = seal_slice_s
         out = _emitted(agg)
         for _ in range(3):
@@ -396,11 +385,7 @@ async def test_no_commit_while_closed_windows_wait_for_their_emit() -> None:
     first = [_record(i, d, t0 + 1000) for i, d in enumerate(devices)]
     closing = [_record(len(devices), devices[0], t0 + 16_000)]  # watermark past 10 s + 5 s
     consumer = CommitsRecorded([first, closing])
-    agg = Aggregator(
-        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
-        cast(AIOKafkaConsumer, consumer),
-        cast(AIOKafkaProducer, Producer()),
-    )
+    agg = _ten_second(consumer)
     agg.emit_slice_s = 0.0  # one chunk per poll
     committed = []
     for _ in range(8):

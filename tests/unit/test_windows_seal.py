@@ -1,6 +1,7 @@
 """Sealing ended windows ahead of their close changes nothing: with seal_ended() called at
-random points (readings still reaching sealed windows within the lateness), paced or not,
-close_due_as() gives exactly the windows, in the same order, that it gives without sealing."""
+random points (readings still reaching sealed windows within the lateness), paced or not, its
+records kept on the windows or given to a sink, the close gives exactly the windows, in the
+same order, that it gives without sealing."""
 
 from __future__ import annotations
 
@@ -16,42 +17,6 @@ made: list[ClosedWindow] = []
 def make(w: ClosedWindow) -> ClosedWindow:
     made.append(w)
     return w
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    records,
-    configs,
-    st.lists(st.integers(0, 5), min_size=1, max_size=200),
-    st.floats(0, 1),
-    st.none() | st.floats(0, 1),
-)
-def test_sealing_ahead_gives_the_same_windows(
-    recs: list[tuple[str, list[R]]],
-    config: tuple[tuple[int, ...], int],
-    seal_limits: list[int],
-    settle_share: float,
-    finish_share: float | None,
-) -> None:
-    sizes, lateness = config
-    settle = int(lateness * settle_share)
-    finish = None if finish_share is None else int(lateness * finish_share)
-    plain, sealed = PartitionWindows(sizes, lateness), PartitionWindows(sizes, lateness)
-    want: list[ClosedWindow] = []
-    got: list[ClosedWindow] = []
-    made.clear()
-    for i, (device, readings) in enumerate(recs):
-        plain.add_records([(device, readings, i)], BAD)
-        sealed.add_records([(device, readings, i)], BAD)
-        sealed.seal_ended(make, seal_limits[i % len(seal_limits)], settle, finish)
-        want += plain.close_due_as(make)
-        got += sealed.close_due_as(make)
-    for pw in (plain, sealed):
-        pw.advance_to(10**9)
-    want += plain.close_due_as(make)
-    got += sealed.close_due_as(make)
-    assert got == want
-    assert sealed.open == plain.open == {}
 
 
 def _ended() -> tuple[PartitionWindows, ClosedWindow]:
@@ -149,7 +114,7 @@ def _close_held(
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(
     records,
     configs,
@@ -157,18 +122,20 @@ def _close_held(
     st.floats(0, 1),
     st.none() | st.floats(0, 1),
     st.none() | st.integers(1, 4),
+    st.booleans(),
 )
-def test_seals_given_to_a_sink_close_as_the_same_windows(
+def test_sealing_ahead_gives_the_same_windows(
     recs: list[tuple[str, list[R]]],
     config: tuple[tuple[int, ...], int],
     seal_limits: list[int],
     settle_share: float,
     finish_share: float | None,
     limit: int | None,
+    to_sink: bool,
 ) -> None:
-    """The sink's records of a deadline, taken whole where :meth:`take_sealed` allows it and
-    made again one by one where a reading reached a sealed window: the same windows, in the
-    same order, as closing without sealing."""
+    """Seals kept on their windows, or given to a sink and taken whole where
+    :meth:`take_sealed` allows it (made again one by one where a reading reached a sealed
+    window): the same windows, in the same order, as closing without sealing."""
     sizes, lateness = config
     settle = int(lateness * settle_share)
     finish = None if finish_share is None else int(lateness * finish_share)
@@ -180,10 +147,12 @@ def test_seals_given_to_a_sink_close_as_the_same_windows(
 
     want: list[ClosedWindow] = []
     got: list[ClosedWindow] = []
+    made.clear()
     for i, (device, readings) in enumerate(recs):
         plain.add_records([(device, readings, i)], BAD)
         sealed.add_records([(device, readings, i)], BAD)
-        sealed.seal_ended(make, seal_limits[i % len(seal_limits)], settle, finish, sink)
+        limit_i = seal_limits[i % len(seal_limits)]
+        sealed.seal_ended(make, limit_i, settle, finish, sink if to_sink else None)
         want += plain.close_due_as(make)
         got += _close_held(sealed, held, limit)
     for pw in (plain, sealed):
