@@ -484,17 +484,20 @@ class Aggregator:
                 d for d, sealed in held.items() if sealed.batches.partitions != partitions
             ]:
                 # The topic's partition count changed since: made again one by one below.
-                del held[deadline]
+                m.SEALED_WINDOWS_VOIDED.inc(held.pop(deadline).batches.count)
             now = _wall_ms()
             for deadline, whole in windows.take_sealed(window_record, held):
                 sealed = held.pop(deadline)
-                if whole:
-                    self._out.add_prepared(sealed.batches, now)
-                    taken += sealed.batches.count
-                    # A deadline's windows all end at the deadline less the lateness.
-                    for size, count in sealed.sizes.items():
-                        m.WINDOWS_EMITTED.labels(f"{size}ms").inc(count)
-                        m.observe_many(m.EMIT_LAG, max(0.0, (now - deadline) / 1000), count)
+                if not whole:
+                    m.SEALED_WINDOWS_VOIDED.inc(sealed.batches.count)
+                    continue
+                self._out.add_prepared(sealed.batches, now)
+                taken += sealed.batches.count
+                m.WINDOWS_SENT_SEALED.inc(sealed.batches.count)
+                # A deadline's windows all end at the deadline less the lateness.
+                for size, count in sealed.sizes.items():
+                    m.WINDOWS_EMITTED.labels(f"{size}ms").inc(count)
+                    m.observe_many(m.EMIT_LAG, max(0.0, (now - deadline) / 1000), count)
         closed = windows.emit_due_as(window_record, budget, held)
         if not closed:
             if taken:

@@ -20,6 +20,16 @@ FUTURE = Counter(
 WINDOWS_EMITTED = Counter(
     "millrace_telemetry_windows_emitted_total", "Windows emitted to aggregates.", ["window"]
 )
+WINDOWS_SENT_SEALED = Counter(
+    "millrace_telemetry_windows_sent_sealed_total",
+    "Windows sent in record batches prepared during the allowed lateness (the rest are made at "
+    "their close).",
+)
+SEALED_WINDOWS_VOIDED = Counter(
+    "millrace_telemetry_sealed_windows_voided_total",
+    "Windows sealed ahead whose boundary was made again at its close (a reading reached one of "
+    "them after its seal).",
+)
 OPEN_WINDOWS = Gauge("millrace_telemetry_open_windows", "Windows open in memory.")
 WATERMARK_LAG = Gauge(
     "millrace_telemetry_watermark_lag_seconds",

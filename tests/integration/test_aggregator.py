@@ -168,3 +168,81 @@ async def test_sigkill_mid_stream_every_window_exactly_once_after_dedupe(
     assert {window_key(d) for d in by_id.values()} == set(want)
     assert len(by_id) == len(want)
     print(f"windows={len(want)} duplicates_after_kill={duplicates}")
+
+
+async def _send(bootstrap: str, readings: list[tuple[str, int, float]]) -> None:
+    """One record per (device, ts, value) of metric ``temp``, in order."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for device, ts, value in readings:
+            body = {"device_id": device, "readings": [{"metric": "temp", "ts": ts, "value": value}]}
+            await producer.send(READINGS, orjson.dumps(body), key=device.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def test_windows_sealed_ahead_reach_kafka_stamped_at_their_close(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Windows that ended wait out the allowed lateness (2 s here) sealed: their records in
+    batches prepared ahead, which the close stamps and sends. On the real broker: every window
+    arrives once and right, stamped at the close, not at the seal; and a boundary one of whose
+    sealed windows then takes a reading within the lateness is made again, that reading in."""
+    service = await start_telemetry(
+        kafka_bootstrap,
+        tmp_path / "telemetry.log",
+        {
+            "MILLRACE_TELEMETRY_ALLOWED_LATENESS_MS": "2000",
+            "MILLRACE_TELEMETRY_IDLE_CLOSE_MS": "60000",  # only data closes windows here
+        },
+    )
+    try:
+        agg_start = await end_offsets(kafka_bootstrap, AGGREGATES)
+        devices = [f"seal-{uuid.uuid4().hex[:6]}-{i}" for i in range(20)]
+        now = time.time_ns() // 1_000_000
+        base = now - now % 5000 - 60_000
+        sent: list[tuple[str, int, float]] = []
+        closed_at: list[int] = []
+        for step, start in enumerate((base, base + 5000)):
+            # Three readings per device in [start, start + 1 s), then one 2.6 s later: that
+            # window has ended (settled after half the lateness) and is sealed in idle polls.
+            ended = [
+                (d, start + 40 * k + i, 20.0 + k + i)
+                for i in range(3)
+                for k, d in enumerate(devices)
+            ]
+            await _send(kafka_bootstrap, [*ended, *((d, start + 2600, 1.0) for d in devices)])
+            sent += ended
+            await asyncio.sleep(2.0)
+            if step == 1:
+                late = (devices[3], start + 500, 99.0)  # within the lateness: voids its seal
+                await _send(kafka_bootstrap, [late])
+                sent.append(late)
+            closed_at.append(time.time_ns() // 1_000_000)
+            await _send(kafka_bootstrap, [(d, start + 3100, 1.0) for d in devices])  # the close
+        want = expected_windows([(d, "temp", ts, v) for d, ts, v in sent], (1000,))
+        async with TopicReader(kafka_bootstrap, agg_start) as reader:
+
+            def ours() -> list[tuple[int, dict[str, Any]]]:
+                return [
+                    (record.timestamp, orjson.loads(record.value))
+                    for record in reader.records
+                    if orjson.loads(record.value)["device_id"] in devices
+                ]
+
+            def complete(_: object) -> bool:
+                return set(want) <= {window_key(d) for _, d in ours()}
+
+            await reader.poll_until(complete, timeout_s=30)
+            got = [(stamp, d) for stamp, d in ours() if window_key(d) in want]
+        assert sorted(window_key(d) for _, d in got) == sorted(want)  # each once
+        for stamp, data in got:
+            assert_windows_equal(data, want[window_key(data)])
+            step = 0 if data["window_start"] == base else 1
+            assert stamp >= closed_at[step]  # stamped at the close, not at the seal
+        assert await service.metric("millrace_telemetry_windows_sent_sealed_total") >= 1
+        assert await service.metric("millrace_telemetry_sealed_windows_voided_total") >= 1
+    finally:
+        service.kill()
