@@ -122,7 +122,7 @@ def _close_held(
     st.floats(0, 1),
     st.none() | st.floats(0, 1),
     st.none() | st.integers(1, 4),
-    st.booleans(),
+    st.lists(st.booleans(), min_size=1, max_size=4),
 )
 def test_sealing_ahead_gives_the_same_windows(
     recs: list[tuple[str, list[R]]],
@@ -131,11 +131,12 @@ def test_sealing_ahead_gives_the_same_windows(
     settle_share: float,
     finish_share: float | None,
     limit: int | None,
-    to_sink: bool,
+    to_sink: list[bool],
 ) -> None:
     """Seals kept on their windows, or given to a sink and taken whole where
     :meth:`take_sealed` allows it (made again one by one where a reading reached a sealed
-    window): the same windows, in the same order, as closing without sealing."""
+    window, or where a deadline's seals went both ways): the same windows, in the same order,
+    as closing without sealing."""
     sizes, lateness = config
     settle = int(lateness * settle_share)
     finish = None if finish_share is None else int(lateness * finish_share)
@@ -152,7 +153,9 @@ def test_sealing_ahead_gives_the_same_windows(
         plain.add_records([(device, readings, i)], BAD)
         sealed.add_records([(device, readings, i)], BAD)
         limit_i = seal_limits[i % len(seal_limits)]
-        sealed.seal_ended(make, limit_i, settle, finish, sink if to_sink else None)
+        sealed.seal_ended(
+            make, limit_i, settle, finish, sink if to_sink[i % len(to_sink)] else None
+        )
         want += plain.close_due_as(make)
         got += _close_held(sealed, held, limit)
     for pw in (plain, sealed):
@@ -228,3 +231,18 @@ def test_a_held_deadline_waits_behind_an_earlier_one_being_emitted() -> None:
     assert [w.window_start for w in pw.emit_due_as(make, 5, held)] == [0]  # stops before 2500
     assert pw.take_sealed(make, held) == [(2500, True)]
     assert pw.emit_due_as(make, None, held) == []
+
+
+def test_a_deadline_sealed_both_ways_is_made_one_by_one() -> None:
+    """Some seals kept on their windows, the rest given to the sink: the sink did not get the
+    whole deadline, so it is not taken whole, and nothing is lost."""
+    pw = PartitionWindows((1000,), 500)
+    pw.add_records([("d", [R("t", 100, 1.0)], 0), ("e", [R("t", 200, 2.0)], 1)], BAD)
+    pw.add_records([("d", [R("t", 1100, 5.0)], 2)], BAD)
+    held: dict[int, list[ClosedWindow]] = {}
+    assert pw.seal_ended(make, 1) == 1  # ("d", "t") kept on its window
+    assert pw.seal_ended(make, 1, sink=lambda d, made: held.setdefault(d, []).extend(made)) == 1
+    pw.add_records([("d", [R("t", 1600, 6.0)], 3)], BAD)
+    assert pw.take_sealed(make, held) == [(1500, False)]
+    del held[1500]
+    assert [w.device_id for w in pw.emit_due_as(make, None, held)] == ["d", "e"]

@@ -218,9 +218,11 @@ class PartitionWindows:
     _no_windows: tuple[WindowStats, ...] = ()
     _no_derived: tuple[WindowStats, ...] = ()
     # Deadline -> how far seal_ended() got in that deadline's list of windows, and its make;
-    # and the sum of the counts those windows were sealed at (see take_sealed()).
+    # the sum of the counts those windows were sealed at (see take_sealed()); and the deadlines
+    # some of whose seals were kept on their windows (no sink).
     _sealed_upto: dict[int, int] = field(default_factory=dict)
     _sealed_total: dict[int, int] = field(default_factory=dict)
+    _sealed_kept: set[int] = field(default_factory=set)
     _sealed_by: Callable[[ClosedWindow], Any] | None = None
     # Deadline -> how many windows at the front of its list emit_due_as() has emitted and
     # retire_due() not yet taken off.
@@ -660,9 +662,10 @@ class PartitionWindows:
         every window the sink was given for it is unchanged since. If so, ``(deadline, True)``:
         those windows count as emitted (the caller sends what its sink got), and the deadline's
         windows sealed after none (opened after its seals) follow from :meth:`emit_due_as`.
-        Otherwise ``(deadline, False)``: a reading reached one of them after its seal, so the
-        caller drops what it holds and :meth:`emit_due_as` makes the deadline's windows one by
-        one. What is emitted, and in which order, is what :meth:`emit_due_as` alone gives."""
+        Otherwise ``(deadline, False)``: a reading reached one of them after its seal (or some
+        of its seals stayed on their windows, without the sink), so the caller drops what it
+        holds and :meth:`emit_due_as` makes the deadline's windows one by one. What is
+        emitted, and in which order, is what :meth:`emit_due_as` alone gives."""
         out: list[tuple[int, bool]] = []
         if make is not self._sealed_by:
             return out
@@ -675,7 +678,11 @@ class PartitionWindows:
             if i or deadline not in held:
                 break
             n = self._sealed_upto.get(deadline, 0)
-            whole = n > 0 and self._counted(windows, n) == self._sealed_total.get(deadline)
+            whole = (
+                n > 0
+                and deadline not in self._sealed_kept  # the sink did not get them all
+                and self._counted(windows, n) == self._sealed_total.get(deadline)
+            )
             out.append((deadline, whole))
             if not whole:
                 break
@@ -722,6 +729,7 @@ class PartitionWindows:
                 del emitted[deadline]
                 self._sealed_upto.pop(deadline, None)
                 self._sealed_total.pop(deadline, None)
+                self._sealed_kept.discard(deadline)
             for s in windows:
                 key = s.key
                 assert key is not None
@@ -749,6 +757,7 @@ class PartitionWindows:
         self._emitted.clear()
         self._sealed_upto.clear()
         self._sealed_total.clear()
+        self._sealed_kept.clear()
         self._series.clear()
         self.open_count -= done
         return done
@@ -784,6 +793,7 @@ class PartitionWindows:
             # Seals of another ``make`` are ignored at the close; start over with this one.
             self._sealed_by, upto, totals = make, {}, {}
             self._sealed_upto, self._sealed_total = upto, totals
+            self._sealed_kept.clear()
         for deadline, windows in self._closing.items():
             if not deadline - unsettled <= watermark < deadline:
                 continue
@@ -812,7 +822,9 @@ class PartitionWindows:
                     else:
                         s.sealed = None
                         made.append(record)
-            if sink is not None:
+            if sink is None:
+                self._sealed_kept.add(deadline)
+            else:
                 sink(deadline, made)
             done += end - i
             upto[deadline] = end
