@@ -101,6 +101,14 @@ class BatchSender:
     def extend(self, records: Iterable[OutRecord]) -> None:
         """:meth:`append` each record, in order (the same batches, less work per record): the
         records are grouped by partition, and each group appended a batch at a time."""
+        groups = self.grouped(records)
+        now = time.time_ns() // 1_000_000
+        for partition, group in groups.items():
+            self._add(now, partition, group)
+
+    def grouped(self, records: Iterable[OutRecord]) -> dict[int, list[bytes]]:
+        """The records' encoded bytes by partition (the default partitioner's choice), in order
+        within each partition."""
         partition_of = self._partition_of
         groups: dict[int, list[bytes]] = {}
         for r in records:
@@ -113,9 +121,7 @@ class BatchSender:
                 groups[partition] = [r.record]
             else:
                 group.append(r.record)
-        now = time.time_ns() // 1_000_000
-        for partition, group in groups.items():
-            self._add(now, partition, group)
+        return groups
 
     def _add(self, now: int, partition: int, records: list[bytes]) -> None:
         """Append to the partition's batch, setting full ones aside for the flush."""
@@ -133,11 +139,6 @@ class BatchSender:
     def new_batch(self) -> EncodedBatch:
         """An empty batch with the producer's compression and batch size."""
         return EncodedBatch(self._codec, self._batch_size)
-
-    def route(self, key: bytes) -> int:
-        """The partition of ``key`` (the default partitioner's choice)."""
-        partition = self._partition_of.get(key)
-        return self._partition_for(key) if partition is None else partition
 
     def add_prepared(self, prepared: PreparedBatches, timestamp: int) -> None:
         """Queue batches prepared ahead for the next :meth:`flush`, after every record appended
@@ -225,20 +226,9 @@ class PreparedBatches:
 
     def extend(self, records: Iterable[OutRecord]) -> None:
         """Append ``records``, in order within each partition."""
-        route = self._sender.route
-        groups: dict[int, list[bytes]] = {}
-        n = 0
-        for r in records:
-            partition = route(r.key)
-            group = groups.get(partition)
-            if group is None:
-                groups[partition] = [r.record]
-            else:
-                group.append(r.record)
-            n += 1
-        self.count += n
         sender = self._sender
-        for partition, group in groups.items():
+        for partition, group in sender.grouped(records).items():
+            self.count += len(group)
             batches = self.batches.setdefault(partition, [])
             done, end = 0, len(group)
             while done < end:
