@@ -1,0 +1,1 @@
+"""Scheduling service: finite-capacity production plans (flexible job shop, CP-SAT)."""
