@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import Field, StrictInt, model_validator
 
 from contracts.base import Contract
-from contracts.telemetry import EntityId
+from contracts.types import EntityId
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Capability = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$")]

@@ -16,7 +16,7 @@ from pydantic import Field, StrictInt
 
 from contracts.base import Contract
 from contracts.masterdata import Currency, MinorUnits, OptionName, OptionValue
-from contracts.telemetry import EntityId
+from contracts.types import EntityId
 
 
 class OrderStatus(StrEnum):

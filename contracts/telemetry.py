@@ -1,4 +1,4 @@
-"""Telemetry contracts. Fixed by DESIGN.md; other systems and benchmarks depend on them."""
+"""Telemetry contracts, fixed (docs/architecture.md): other systems and benchmarks rely on them."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from pydantic import Field, StrictFloat, StrictInt
 
 from contracts.base import Contract
 
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
-EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]
-MetricName = Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]
-EpochMillis = Annotated[
-    StrictInt,
-    Field(ge=0, le=253_402_300_799_999, description="Event time, epoch milliseconds UTC."),
-]
+# Re-exported (``as``, for mypy): modules written before contracts.types import them from here.
+from contracts.types import ID_PATTERN
+from contracts.types import EntityId as EntityId  # noqa: PLC0414
+from contracts.types import EpochMillis as EpochMillis  # noqa: PLC0414
+
+MetricName = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
 FiniteNumber = Annotated[
     StrictInt | StrictFloat,
     Field(allow_inf_nan=False, description="A finite number; NaN and ±Infinity are rejected."),

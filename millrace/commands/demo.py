@@ -16,7 +16,7 @@ from millrace.demo.infra import Endpoints, bring_up, stack_from_env, tear_down
 from millrace.demo.runner import DemoOptions, Wiring, run_demo
 from millrace.infra import InfraError
 from millrace.infra.paths import state_dir
-from services.telemetry.settings import parse_duration_ms
+from shared.durations import parse_duration_ms
 
 
 def register(subparsers: Any) -> None:

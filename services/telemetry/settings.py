@@ -8,18 +8,9 @@ from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
+# Re-exported (``as``, for mypy) for the telemetry modules that import it from here.
+from shared.durations import parse_duration_ms as parse_duration_ms  # noqa: PLC0414
 from shared.settings import ServiceSettings
-
-_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h)\s*$")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
-
-
-def parse_duration_ms(text: str) -> int:
-    """``"10s"`` -> 10000. Accepts ms, s, m, h."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"not a duration (use e.g. 500ms, 10s, 1m): {text!r}")
-    return int(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
 class TelemetrySettings(ServiceSettings):

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.telemetry.decode import decode_readings
-from services.telemetry.settings import TelemetrySettings, parse_duration_ms
+from services.telemetry.settings import TelemetrySettings
 from shared.dlq import InvalidMessageError
 from shared.settings import ServiceSettings
 
@@ -64,14 +64,6 @@ def test_poison_is_named(value: bytes | None, expected: str) -> None:
 
 def test_key_must_match_device() -> None:
     assert reason(rec(), key=b"press-08") == "key_mismatch"
-
-
-def test_durations() -> None:
-    assert parse_duration_ms("10s") == 10_000
-    assert parse_duration_ms("1m") == 60_000
-    assert parse_duration_ms("250ms") == 250
-    with pytest.raises(ValueError, match="not a duration"):
-        parse_duration_ms("10")
 
 
 def test_window_sizes_sorted_and_deduplicated() -> None:
