@@ -1,4 +1,4 @@
-"""Backward-compatibility rules for JSON Schemas within one major version (DESIGN.md).
+"""Backward-compatibility rules for JSON Schemas within one major version (docs/architecture.md).
 
 A consumer built against the new schema must read data written against the old one, and the
 consumers still on the old schema must keep reading what new producers write. So within a major

@@ -1,4 +1,4 @@
-"""CloudEvents 1.0 in Kafka binary content mode, as DESIGN.md fixes it.
+"""CloudEvents 1.0 in Kafka binary content mode, as docs/architecture.md fixes it.
 
 The Kafka value is the event's data as UTF-8 JSON; the attributes ride in ``ce_*`` headers, so
 any CloudEvents-aware consumer, a plain Kafka consumer or kcat reads every event without

@@ -1,4 +1,4 @@
-"""Compatibility rules of DESIGN.md, exercised on pydantic model variants of one contract."""
+"""Compatibility rules (docs/architecture.md), exercised on pydantic variants of one contract."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The telemetry contract is fixed by DESIGN.md; these pin what it accepts and rejects."""
+"""The telemetry contract is fixed (docs/architecture.md); these pin what it accepts and rejects."""
 
 from __future__ import annotations
 
