@@ -1,0 +1,218 @@
+"""The CP-SAT model of the flexible job shop, for whole problems and LNS sub-problems alike.
+
+Each operation has a start and an end; on each eligible machine an optional interval of that
+machine's duration, exactly one present. Machines take no overlap (their blocked time included),
+operations follow routing order. Operations outside ``free`` keep the incumbent's machine and
+their order on it, so a sub-problem only re-decides the free ones.
+
+The lexicographic objective runs in stages: ``TARDINESS`` minimises the weighted tardiness;
+``MAKESPAN`` caps it at the best found and minimises ``makespan * K + moved`` (K larger than any
+count of moves, so a move never buys a longer plan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from itertools import pairwise
+
+from ortools.sat.python import cp_model
+
+from services.scheduling.domain.objective import Schedule
+from services.scheduling.domain.shop import Shop
+
+
+class Stage(Enum):
+    TARDINESS = "tardiness"
+    MAKESPAN = "makespan"
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    stage: Stage
+    horizon: int  # no operation ends later (relative seconds)
+    tardiness_cap: int | None = None  # MAKESPAN stage: weighted tardiness at most this
+    stable: bool = True  # count moves against the problem's previous plan
+
+
+@dataclass(slots=True)
+class Built:
+    model: cp_model.CpModel
+    starts: list[cp_model.IntVar]
+    choices: list[list[tuple[int, cp_model.IntVar | None]]]  # (machine, presence); None: sure
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    schedule: Schedule | None
+    optimal: bool
+    value: int | None  # the stage objective of ``schedule``
+    bound: int  # the solver's best bound on the stage objective
+
+
+def moves_weight(shop: Shop) -> int:
+    return len(shop.problem.previous) + 1
+
+
+def tardiness(shop: Shop, schedule: Schedule) -> int:
+    """The weighted tardiness the model sees: of work orders with operations to plan."""
+    total = 0
+    for job, own in enumerate(shop.jobs):
+        due = shop.due[job]
+        if own and due is not None:
+            machine, start = schedule[own[-1]]
+            end = start + dict(shop.ops[own[-1]].options)[machine]
+            total += shop.weight[job] * max(0, end - due)
+    return total
+
+
+def build(
+    shop: Shop,
+    goal: Goal,
+    *,
+    hint: Schedule | None = None,
+    free: Collection[int] | None = None,
+) -> Built:
+    """The model of ``shop``; ``free`` None frees every operation, otherwise ``hint`` (the
+    incumbent) gives the machine and order of the others."""
+    model = cp_model.CpModel()
+    horizon = goal.horizon
+    starts: list[cp_model.IntVar] = []
+    ends: list[cp_model.IntVar] = []
+    choices: list[list[tuple[int, cp_model.IntVar | None]]] = []
+    per_machine: list[list[cp_model.IntervalVar]] = [[] for _ in shop.machine_ids]
+    for i, op in enumerate(shop.ops):
+        start = model.new_int_var(op.lb, max(op.lb, horizon), f"s{i}")
+        end = model.new_int_var(op.lb, max(op.lb, horizon), f"e{i}")
+        options = op.options
+        if free is not None and i not in free and hint is not None:
+            options = tuple(o for o in op.options if o[0] == hint[i][0])
+        mine: list[tuple[int, cp_model.IntVar | None]] = []
+        if len(options) == 1:
+            m, d = options[0]
+            per_machine[m].append(model.new_interval_var(start, d, end, f"i{i}"))
+            mine.append((m, None))
+        else:
+            for m, d in options:
+                lit = model.new_bool_var(f"x{i}_{m}")
+                per_machine[m].append(model.new_optional_interval_var(start, d, end, lit, ""))
+                mine.append((m, lit))
+            model.add_exactly_one(lit for _, lit in mine if lit is not None)
+        if op.pred is not None:
+            model.add(start >= ends[op.pred])
+        starts.append(start)
+        ends.append(end)
+        choices.append(mine)
+    if free is not None and hint is not None:
+        _keep_order(model, hint, free, starts=starts, ends=ends)
+    for m, blocked in enumerate(shop.busy):
+        for s, e in blocked:
+            if s < horizon:
+                per_machine[m].append(model.new_fixed_size_interval_var(s, e - s, ""))
+        model.add_no_overlap(per_machine[m])
+    cmax = model.new_int_var(max(shop.fixed_end, 0), max(horizon, shop.fixed_end, 0), "cmax")
+    lasts = [ends[own[-1]] for own in shop.jobs if own]
+    if lasts:
+        model.add_max_equality(cmax, [*lasts, model.new_constant(max(shop.fixed_end, 0))])
+    late = _tardiness(model, shop, ends, horizon)
+    if goal.stage is Stage.TARDINESS:
+        model.minimize(late)
+    else:
+        if goal.tardiness_cap is not None:
+            model.add(late <= goal.tardiness_cap)
+        moved = _moved(model, shop, starts, choices) if goal.stable else cp_model.LinearExpr.sum([])
+        model.minimize(cmax * moves_weight(shop) + moved)
+    built = Built(model, starts, choices)
+    if hint is not None:
+        _hint(built, hint)
+    return built
+
+
+def _keep_order(
+    model: cp_model.CpModel,
+    hint: Schedule,
+    free: Collection[int],
+    *,
+    starts: Sequence[cp_model.IntVar],
+    ends: Sequence[cp_model.IntVar],
+) -> None:
+    """Fixed operations keep their incumbent order on their machine."""
+    by_machine: dict[int, list[tuple[int, int]]] = {}
+    for i, (m, s) in enumerate(hint):
+        if i not in free:
+            by_machine.setdefault(m, []).append((s, i))
+    for sequence in by_machine.values():
+        sequence.sort()
+        for (_, a), (_, b) in pairwise(sequence):
+            model.add(starts[b] >= ends[a])
+
+
+def _tardiness(
+    model: cp_model.CpModel, shop: Shop, ends: Sequence[cp_model.IntVar], horizon: int
+) -> cp_model.LinearExpr:
+    terms: list[cp_model.LinearExprT] = []
+    for job, own in enumerate(shop.jobs):
+        due = shop.due[job]
+        if own and due is not None and due < horizon:
+            late = model.new_int_var(0, horizon - due, f"t{job}")
+            model.add(late >= ends[own[-1]] - due)
+            terms.append(shop.weight[job] * late)
+    return cp_model.LinearExpr.sum(terms)
+
+
+def _moved(
+    model: cp_model.CpModel,
+    shop: Shop,
+    starts: Sequence[cp_model.IntVar],
+    choices: Sequence[Sequence[tuple[int, cp_model.IntVar | None]]],
+) -> cp_model.LinearExpr:
+    """Operations not on their previous machine at their previous start (a constant 1 where
+    that is impossible)."""
+    previous = shop.problem.previous
+    index = {m: k for k, m in enumerate(shop.machine_ids)}
+    moved: list[cp_model.LinearExprT] = []
+    for i, op in enumerate(shop.ops):
+        before = previous.get(op.key)
+        if before is None:
+            continue
+        at = before.start - shop.origin
+        machine = index.get(before.machine_id)
+        lit = next((lit for m, lit in choices[i] if m == machine), False)
+        if lit is False or at < op.lb:
+            moved.append(1)
+            continue
+        kept = model.new_bool_var(f"k{i}")
+        if lit is not None:
+            model.add_implication(kept, lit)
+        model.add(starts[i] == at).only_enforce_if(kept)
+        moved.append(1 - kept)
+    return cp_model.LinearExpr.sum(moved)
+
+
+def _hint(built: Built, hint: Schedule) -> None:
+    for i, (machine, start) in enumerate(hint):
+        built.model.add_hint(built.starts[i], start)
+        for m, lit in built.choices[i]:
+            if lit is not None:
+                built.model.add_hint(lit, m == machine)
+
+
+def solve_built(built: Built, *, time_limit_s: float, workers: int, seed: int = 0) -> Outcome:
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(time_limit_s, 0.01)
+    solver.parameters.num_workers = max(workers, 1)
+    solver.parameters.random_seed = seed
+    status = solver.solve(built.model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return Outcome(None, False, None, int(solver.best_objective_bound))
+    schedule = [
+        (next(m for m, lit in mine if lit is None or solver.boolean_value(lit)), solver.value(s))
+        for s, mine in zip(built.starts, built.choices, strict=True)
+    ]
+    return Outcome(
+        schedule,
+        status == cp_model.OPTIMAL,
+        int(solver.objective_value),
+        int(solver.best_objective_bound),
+    )

@@ -1,0 +1,97 @@
+"""``solve``: greedy dispatch, then CP-SAT improving it within a time limit.
+
+Stages follow the lexicographic objective: weighted tardiness first (only when the best plan so
+far is late), then makespan with fewest moves against the previous plan, tardiness capped at its
+best. Each stage gives a whole-problem CP-SAT model, hinted with the incumbent, a part of its
+time (enough to prove optimality on small shops and to yield a lower bound), then large
+neighbourhood search the rest. The result is never worse than the greedy plan nor the previous
+plan brought up to date, and is left-shifted so no operation waits without a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from time import perf_counter
+
+from services.scheduling.domain.bounds import makespan, trivial_lower_bound
+from services.scheduling.domain.cpsat_model import Goal, Stage, build, moves_weight, solve_built
+from services.scheduling.domain.cpsat_model import tardiness as model_tardiness
+from services.scheduling.domain.greedy import best_greedy
+from services.scheduling.domain.lns import improve, stage_value
+from services.scheduling.domain.model import Plan, Problem, SolveStatus
+from services.scheduling.domain.objective import Schedule, assignments_of, evaluate, plan_of, rank
+from services.scheduling.domain.repair import left_shift, previous_schedule
+from services.scheduling.domain.shop import Shop, build_shop
+
+# Share of a stage's time for the whole model before LNS takes over.
+WHOLE_MODEL_SHARE = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class StageResult:
+    schedule: Schedule
+    optimal: bool
+    searched: bool  # CP-SAT returned a solution (found or confirmed the incumbent)
+    bound: int | None  # proven bound on the stage objective
+
+
+def solve(problem: Problem, *, time_limit_s: float, workers: int) -> Plan:
+    began = perf_counter()
+    deadline = began + time_limit_s
+    shop = build_shop(problem)
+    if not shop.ops:
+        return plan_of(shop, [], SolveStatus.EMPTY, seconds=perf_counter() - began)
+    greedy = best_greedy(shop)
+    incumbent = best_of(shop, [greedy, *([previous_schedule(shop)] if problem.previous else [])])
+    lower_bound = trivial_lower_bound(shop)
+    optimal, searched = True, False
+    if model_tardiness(shop, incumbent) > 0:
+        share = began + (deadline - began) / 2
+        goal = Goal(Stage.TARDINESS, _loose_horizon(shop, incumbent))
+        result = optimise(shop, goal, incumbent, deadline=share, workers=workers)
+        incumbent, optimal, searched = result.schedule, result.optimal, result.searched
+    cap = model_tardiness(shop, incumbent)
+    goal = Goal(Stage.MAKESPAN, makespan(shop, incumbent), tardiness_cap=cap)
+    result = optimise(shop, goal, incumbent, deadline=deadline, workers=workers)
+    optimal, searched = optimal and result.optimal, searched or result.searched
+    if result.bound is not None and all(d is None for d in shop.due):
+        weight = moves_weight(shop)
+        lower_bound = max(lower_bound, -(-(result.bound - weight + 1) // weight))
+    final = best_of(shop, [greedy, left_shift(shop, result.schedule), result.schedule])
+    status = (
+        SolveStatus.OPTIMAL if optimal and searched
+        else SolveStatus.FEASIBLE if searched
+        else SolveStatus.GREEDY
+    )  # fmt: skip
+    return plan_of(shop, final, status, lower_bound=lower_bound, seconds=perf_counter() - began)
+
+
+def best_of(shop: Shop, schedules: list[Schedule]) -> Schedule:
+    """The lexicographically best; the earliest of equals (so the greedy plan needs to be beaten,
+    not matched, to be replaced)."""
+    return min(schedules, key=lambda s: rank(evaluate(shop.problem, assignments_of(shop, s))))
+
+
+def optimise(
+    shop: Shop, goal: Goal, incumbent: Schedule, *, deadline: float, workers: int
+) -> StageResult:
+    left = deadline - perf_counter()
+    whole = build(shop, goal, hint=incumbent)
+    out = solve_built(whole, time_limit_s=left * WHOLE_MODEL_SHARE, workers=workers)
+    searched = out.schedule is not None
+    if out.schedule is not None and out.value is not None:
+        if out.value <= stage_value(shop, goal, incumbent):
+            incumbent = out.schedule
+        if out.optimal:
+            return StageResult(incumbent, True, True, out.bound)
+    search = improve(shop, goal, incumbent, deadline=deadline, workers=workers)
+    return StageResult(search.schedule, False, searched or search.iterations > 0, out.bound)
+
+
+def _loose_horizon(shop: Shop, schedule: Schedule) -> int:
+    """Late enough for any plan a lower tardiness might need: everything one after another
+    after the last blocked time."""
+    blocked = max((b[-1][1] for b in shop.busy if b), default=0)
+    latest_start = max((op.lb for op in shop.ops), default=0)
+    longest = sum(max(d for _, d in op.options) for op in shop.ops)
+    return max(makespan(shop, schedule), blocked, latest_start) + longest
