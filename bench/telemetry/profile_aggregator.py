@@ -5,7 +5,7 @@ stand in for the consumer and producer (send returns a completed future), so wha
 is Millrace's own per-reading cost: decode, windows, emits, metrics. Without ``--profile`` it
 also times the hot-path decoder alone over the same polls, in alternating rounds: that is the
 ceiling's share of the work without Kafka, and the ratio of the two says how much of Millrace's
-time the ceiling shares with it (docs/decisions/0004-hot-path-decoder.md, seventh round).
+time the ceiling shares with it (docs/perf-log/telemetry-hot-path.md, seventh round).
 """
 
 from __future__ import annotations
