@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import Field, StrictInt
 
 from contracts.base import Contract
-from contracts.telemetry import EntityId, EpochMillis
+from contracts.types import EntityId, EpochMillis
 
 
 class OperationScheduled(Contract):
