@@ -13,7 +13,7 @@ from contracts.base import Contract
 from contracts.masterdata import Machine, Product, Supplier
 from contracts.orders import OrderCancelled, OrderPlaced, OrderStatusChanged
 from contracts.production import OperationCompleted, OperationStarted
-from contracts.scheduling import OperationScheduled
+from contracts.scheduling import OperationScheduled, SchedulePublished
 from contracts.telemetry import AlarmEvent, MachineState, ReadingsBatch, WindowAggregate
 
 DAY_MS = 24 * 3600 * 1000
@@ -153,8 +153,9 @@ TOPICS: tuple[TopicSpec, ...] = (
         key="plan id",
         producer="scheduling",
         consumers=("shop floor", "orders"),
-        description="A production plan was published.",
+        description="A new version of the production plan (work schedule) was committed.",
         retention_ms=90 * DAY_MS,
+        contract=SchedulePublished,
     ),
     TopicSpec(
         name="production.operation-started.v1",

@@ -1,12 +1,18 @@
-"""Scheduling contracts the order lifecycle depends on.
+"""Scheduling contracts: the published work schedule and the job orders it plans.
 
 A *work order* (ISA-95 ``JobOrder``) produces one order line; its id is
-``<order_id>/<line_no>``. Events are keyed by work order id, so the events of one work order
-stay ordered; consumers still tolerate any arrival order across topics.
+``<order_id>/<line_no>``. A *plan* (ISA-95 ``WorkSchedule``) assigns every open operation
+(a ``JobOrder`` step, ISA-95 ``SegmentRequirement``) to one machine (``Equipment``) and a time
+slot. The plant has one plan id; each re-plan is a new ``version`` of it, and every version is
+kept. ``operation-scheduled`` events are keyed by work order id, so the events of one work order
+stay ordered; ``schedule-published`` events are keyed by plan id, so versions arrive in order.
+Consumers still tolerate any arrival order across topics.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field, StrictInt
@@ -14,12 +20,16 @@ from pydantic import Field, StrictInt
 from contracts.base import Contract
 from contracts.types import EntityId, EpochMillis
 
+Count = Annotated[StrictInt, Field(ge=0)]
+
 
 class OperationScheduled(Contract):
     """``scheduling.operation-scheduled.v1``: operation ``operation_seq`` of a work order was
     planned on ``machine_id`` for ``[planned_start, planned_end)`` (epoch ms).
 
-    Key: ``work_order_id``. A re-plan publishes the same operation again with new times.
+    Key: ``work_order_id``. A re-plan publishes an operation again only when its machine or
+    times changed; ``plan_version`` names the plan version that did (absent from producers
+    older than that field).
     """
 
     work_order_id: EntityId
@@ -31,3 +41,56 @@ class OperationScheduled(Contract):
     planned_start: EpochMillis
     planned_end: EpochMillis
     plan_id: EntityId | None = None
+    plan_version: Annotated[StrictInt, Field(ge=1)] | None = None
+
+
+class SolveStatus(StrEnum):
+    """How good the plan is known to be: ``optimal`` (proven), ``feasible`` (improved by the
+    solver within its time limit), ``greedy`` (the dispatch rule's plan), ``infeasible`` (some
+    operation has no machine able to run it), ``empty`` (nothing to plan)."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    GREEDY = "greedy"
+    INFEASIBLE = "infeasible"
+    EMPTY = "empty"
+
+
+class ScheduleObjective(Contract):
+    """The plan's objective values, compared lexicographically in this order:
+    ``weighted_tardiness`` (priority weight times seconds late, summed over work orders),
+    ``makespan_s`` (seconds from the planning time to the last operation's end), ``moved``
+    (operations whose machine or start changed against the previous version)."""
+
+    weighted_tardiness: Count
+    makespan_s: Count
+    moved: Count
+
+
+class SchedulePublished(Contract):
+    """``scheduling.schedule-published.v1``: version ``version`` of work schedule ``plan_id``
+    was committed. Key: ``plan_id``.
+
+    ``triggers`` name what caused the re-plan (``order-placed``, ``order-cancelled``,
+    ``machine-down``, ``machine-up``, ``drift``, ``masterdata``, ``manual``;
+    a burst of triggers is coalesced into one version). Counts: ``operations_planned``
+    (assignments in the plan, started ones included), ``operations_changed`` (those published
+    again on ``scheduling.operation-scheduled.v1``), ``operations_late`` (ending after their
+    work order's due time), ``operations_unplanned`` (no eligible machine). The horizon spans
+    ``[horizon_start, horizon_end)`` in epoch ms: the planning time to the last end.
+    """
+
+    plan_id: EntityId
+    version: Annotated[StrictInt, Field(ge=1)]
+    triggers: list[Annotated[str, Field(min_length=1, max_length=64)]]
+    status: SolveStatus
+    objective: ScheduleObjective
+    operations_planned: Count
+    operations_changed: Count
+    operations_late: Count
+    operations_unplanned: Count
+    work_orders: Count
+    horizon_start: EpochMillis
+    horizon_end: EpochMillis
+    solve_seconds: Annotated[float, Field(ge=0)] = 0.0
+    published_at: datetime
