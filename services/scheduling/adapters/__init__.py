@@ -1,0 +1,1 @@
+"""Scheduling adapters: PostgreSQL, Kafka consumer, outbox relay, planner."""

@@ -1,0 +1,1 @@
+"""Plain-SQL migrations of the ``scheduling`` schema, applied by :mod:`shared.migrations`."""
