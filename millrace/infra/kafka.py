@@ -17,14 +17,22 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from millrace.infra import process
 from millrace.infra.kafka_jars import KAFKA_ASSETS, ensure_jars
+from millrace.infra.kafka_secure import (
+    MECHANISM,
+    SecureLayout,
+    format_arguments,
+    grant_access,
+    secure_properties,
+)
 from millrace.infra.process import InfraError, ServerStatus
+from millrace.infra.tls import write_private
 
 MAIN_CLASS = "kafka.Kafka"
 HEAP = ("-Xms1g", "-Xmx1g")
@@ -49,14 +57,17 @@ class KafkaConfig:
     controller_port: int = 19093
     tied_to_caller: bool = False
     """Stop the broker when the starting process dies (tests); ``infra up`` leaves it running."""
+    secure: bool = False
+    """SASL_SSL with SCRAM-SHA-512 and the KafkaUser ACLs (:mod:`millrace.infra.kafka_secure`)."""
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
 
-def server_properties(cfg: KafkaConfig) -> str:
-    """Broker config: one node, loopback only, topics only from the manifest, fast groups."""
+def server_properties(cfg: KafkaConfig, overrides: dict[str, str] | None = None) -> str:
+    """Broker config: one node, loopback only, topics only from the manifest, fast groups;
+    ``overrides`` (the secure listeners) replace or add keys."""
     lines = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -76,6 +87,7 @@ def server_properties(cfg: KafkaConfig) -> str:
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
     }
+    lines.update(overrides or {})
     return "".join(f"{k}={v}\n" for k, v in lines.items())
 
 
@@ -88,6 +100,8 @@ class LocalKafka:
         self.pid_file = cfg.home / "kafka.pid"
         self.endpoint_file = cfg.home / "endpoint.json"
         self.properties = cfg.home / "server.properties"
+        self.secure = SecureLayout(cfg.home)
+        self.mode_file = cfg.home / "security-protocol"
 
     def status(self) -> ServerStatus:
         pid = process.read_pid(self.pid_file, MAIN_CLASS)
@@ -95,6 +109,25 @@ class LocalKafka:
         if pid is not None and self.endpoint_file.is_file():
             endpoint = str(json.loads(self.endpoint_file.read_text())["bootstrap"])
         return ServerStatus("kafka", pid, endpoint, self.log)
+
+    def client_env(self) -> dict[str, str]:
+        """The ``MILLRACE_KAFKA_*`` settings a client of the running broker needs, less the
+        principal: bootstrap, and with security the protocol, mechanism and CA file."""
+        if not self.endpoint_file.is_file():
+            return {}
+        endpoint = json.loads(self.endpoint_file.read_text())
+        env = endpoint.get("client_env") or {"MILLRACE_KAFKA_BOOTSTRAP": endpoint["bootstrap"]}
+        return {str(k): str(v) for k, v in env.items()}
+
+    def principals(self) -> dict[str, Path]:
+        """Each principal of a secure broker and its password file (empty when plaintext)."""
+        if not self.secure.users_dir.is_dir():
+            return {}
+        return {
+            d.name: self.secure.password_file(d.name)
+            for d in sorted(self.secure.users_dir.iterdir())
+            if self.secure.password_file(d.name).is_file()
+        }
 
     def start(self, timeout_s: float = 120.0, out: TextIO = sys.stderr) -> str:
         """Start the broker unless it runs already; return its bootstrap address once it
@@ -110,7 +143,11 @@ class LocalKafka:
             raise InfraError("a Java runtime (17+) is needed for the local Kafka broker")
         libs = ensure_jars(out=out)
         self.cfg.home.mkdir(parents=True, exist_ok=True)
-        self.properties.write_text(server_properties(self.cfg))
+        overrides = None
+        if self.cfg.secure:
+            overrides = secure_properties(self.secure, self.cfg.port, self.cfg.controller_port)
+        # 0600: with security on, the file holds the admin's password
+        write_private(self.properties, server_properties(self.cfg, overrides).encode())
         classpath = f"{libs}/*"
         self._format_once(java, classpath)
         argv = [
@@ -122,15 +159,20 @@ class LocalKafka:
         death_signal = signal.SIGTERM if self.cfg.tied_to_caller else None
         proc = process.spawn_detached(argv, self.log, cwd=self.cfg.home, death_signal=death_signal)
         self.pid_file.write_text(f"{proc.pid}\n")
-        self.endpoint_file.write_text(json.dumps({"bootstrap": self.cfg.bootstrap}))
+        endpoint = {"bootstrap": self.cfg.bootstrap, "client_env": self._env()}
+        self.endpoint_file.write_text(json.dumps(endpoint))
+        security = self.secure.admin_security() if self.cfg.secure else {}
         try:
             process.wait_ready(
                 "kafka",
-                probe=lambda: process.run_async(lambda: admin_ready(self.cfg.bootstrap)),
+                probe=lambda: process.run_async(lambda: admin_ready(self.cfg.bootstrap, security)),
                 alive=lambda: proc.poll() is None,
                 log=self.log,
                 timeout_s=timeout_s,
             )
+            if self.cfg.secure:
+                summary = process.run_async(lambda: grant_access(self.secure, self.cfg.bootstrap))
+                print(f"kafka: {summary}", file=out)
         except InfraError:
             process.stop_group(proc.pid, timeout_s=5.0)
             proc.wait()
@@ -145,17 +187,38 @@ class LocalKafka:
         self.pid_file.unlink(missing_ok=True)
         return pid is not None
 
+    def _env(self) -> dict[str, str]:
+        env = {"MILLRACE_KAFKA_BOOTSTRAP": self.cfg.bootstrap}
+        if self.cfg.secure:
+            env |= {
+                "MILLRACE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                "MILLRACE_KAFKA_SASL_MECHANISM": MECHANISM,
+                "MILLRACE_KAFKA_SSL_CAFILE": str(self.secure.ca_cert),
+            }
+        return env
+
     def _format_once(self, java: str, classpath: str) -> None:
+        """Format the storage on first start; refuse data made in the other security mode (a
+        plaintext broker's data has no admin credential, a secure one's has no open listener)."""
         data = self.cfg.home / "data"
+        protocol = "SASL_SSL" if self.cfg.secure else "PLAINTEXT"
         if (data / "meta.properties").is_file():
+            made = self.mode_file.read_text().strip() if self.mode_file.is_file() else "PLAINTEXT"
+            if made != protocol:
+                raise InfraError(
+                    f"the Kafka data in {data} was made for {made}, not {protocol}; stop the "
+                    f"broker and delete {self.cfg.home} (or use another MILLRACE_STATE_DIR)"
+                )
             return
+        extra = format_arguments(self.secure) if self.cfg.secure else []
         argv = [
             java, "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool", "format",
-            "-t", cluster_id(), "-c", str(self.properties),
+            "-t", cluster_id(), "-c", str(self.properties), *extra,
         ]  # fmt: skip
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise InfraError(f"formatting Kafka storage failed:\n{done.stdout}\n{done.stderr}")
+        self.mode_file.write_text(f"{protocol}\n")
 
 
 def cluster_id() -> str:
@@ -170,11 +233,16 @@ def cluster_id() -> str:
             return cid
 
 
-async def admin_ready(bootstrap: str, timeout_s: float = 5.0) -> bool:
-    """True when the broker answers a metadata request through the admin API."""
+async def admin_ready(
+    bootstrap: str, security: dict[str, Any] | None = None, timeout_s: float = 5.0
+) -> bool:
+    """True when the broker answers a metadata request through the admin API (as the client
+    ``security`` describes, by default plaintext)."""
     if not process.port_open(bootstrap):
         return False
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=3000, **(security or {})
+    )
     try:
         async with asyncio.timeout(timeout_s):
             await admin.start()
