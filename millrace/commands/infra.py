@@ -2,6 +2,13 @@
 
 ``up`` prints shell ``export`` lines on stdout (progress goes to stderr), so
 ``eval "$(millrace infra up)"`` points the current shell at the local stack.
+
+``up --secure`` starts the broker with Kafka access enforced as in production: SASL_SSL with
+SCRAM-SHA-512 (a local CA made on the fly), one principal per service with the ACLs of its
+KafkaUser in deploy/k8s/base, and an admin. The exports then name the protocol and CA file; each
+principal's password is in a file of its own (listed on stderr), named as the services read it
+from MILLRACE_SECRETS_DIR. A broker's data stays in the mode it was made in: to switch, run
+``down`` and delete the state dir's kafka/.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import sys
 from typing import Any
 
 from millrace.infra import InfraError
+from millrace.infra.kafka import LocalKafka
 from millrace.infra.process import ServerStatus
 from millrace.infra.stack import (
     DEFAULT_CONTROLLER_PORT,
@@ -34,6 +42,11 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("action", choices=("up", "down", "status"))
+    parser.add_argument(
+        "--secure",
+        action="store_true",
+        help="up: SASL_SSL + SCRAM-SHA-512 with the KafkaUser principals and ACLs",
+    )
     parser.add_argument(
         "--kafka-port",
         type=int,
@@ -60,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         kafka_port=args.kafka_port,
         controller_port=args.controller_port,
         postgres_port=args.postgres_port,
+        kafka_secure=args.secure,
     )
     try:
         if args.action == "up":
@@ -79,9 +93,9 @@ def _up(stack: LocalStack) -> int:
             print(f"{before.name}: already running (pid {before.pid})", file=sys.stderr)
         else:
             print(f"{before.name}: starting, log {before.log}", file=sys.stderr)
-    bootstrap = stack.kafka.start()
+    stack.kafka.start()
     database_url = stack.postgres.start()
-    _print_exports(bootstrap, database_url)
+    _print_exports(stack.kafka, database_url)
     return 0
 
 
@@ -98,7 +112,7 @@ def _status(stack: LocalStack) -> int:
     for st in (kafka, postgres):
         print(_describe(st), file=sys.stderr)
     if kafka.endpoint and postgres.endpoint:
-        _print_exports(kafka.endpoint, postgres.endpoint)
+        _print_exports(stack.kafka, postgres.endpoint)
         return 0
     return 3
 
@@ -109,6 +123,16 @@ def _describe(st: ServerStatus) -> str:
     return f"{st.name}: running, pid {st.pid}, {st.endpoint}, log {st.log}"
 
 
-def _print_exports(bootstrap: str, database_url: str) -> None:
-    print(f"export MILLRACE_KAFKA_BOOTSTRAP={bootstrap}")
+def _print_exports(kafka: LocalKafka, database_url: str) -> None:
+    for name, value in kafka.client_env().items():
+        print(f"export {name}='{value}'")
     print(f"export MILLRACE_DATABASE_URL='{database_url}'")
+    principals = kafka.principals()
+    if principals:
+        print(
+            "kafka principals (set MILLRACE_KAFKA_SASL_USERNAME, and MILLRACE_SECRETS_DIR to the "
+            "password file's directory or MILLRACE_KAFKA_SASL_PASSWORD to its content):",
+            file=sys.stderr,
+        )
+    for user, password_file in principals.items():
+        print(f"  {user}: {password_file}", file=sys.stderr)

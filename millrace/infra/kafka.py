@@ -134,6 +134,12 @@ class LocalKafka:
         answers an admin request."""
         current = self.status()
         if current.running and current.endpoint:
+            running = self.client_env().get("MILLRACE_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+            if running != self._protocol():
+                raise InfraError(
+                    f"the local broker already runs with {running}, not {self._protocol()}; "
+                    "stop it first (millrace infra down)"
+                )
             return current.endpoint
         process.ensure_ports_free(
             "Kafka broker", {"broker": self.cfg.port, "controller": self.cfg.controller_port}
@@ -187,6 +193,9 @@ class LocalKafka:
         self.pid_file.unlink(missing_ok=True)
         return pid is not None
 
+    def _protocol(self) -> str:
+        return "SASL_SSL" if self.cfg.secure else "PLAINTEXT"
+
     def _env(self) -> dict[str, str]:
         env = {"MILLRACE_KAFKA_BOOTSTRAP": self.cfg.bootstrap}
         if self.cfg.secure:
@@ -201,7 +210,7 @@ class LocalKafka:
         """Format the storage on first start; refuse data made in the other security mode (a
         plaintext broker's data has no admin credential, a secure one's has no open listener)."""
         data = self.cfg.home / "data"
-        protocol = "SASL_SSL" if self.cfg.secure else "PLAINTEXT"
+        protocol = self._protocol()
         if (data / "meta.properties").is_file():
             made = self.mode_file.read_text().strip() if self.mode_file.is_file() else "PLAINTEXT"
             if made != protocol:

@@ -25,10 +25,12 @@ def local_stack(
     kafka_port: int = DEFAULT_KAFKA_PORT,
     controller_port: int = DEFAULT_CONTROLLER_PORT,
     postgres_port: int = DEFAULT_POSTGRES_PORT,
+    kafka_secure: bool = False,
 ) -> LocalStack:
     """Both servers with their files under ``root`` (default: the state dir)."""
     base = root or state_dir()
+    kafka = KafkaConfig(base / "kafka", kafka_port, controller_port, secure=kafka_secure)
     return LocalStack(
-        kafka=LocalKafka(KafkaConfig(base / "kafka", kafka_port, controller_port)),
+        kafka=LocalKafka(kafka),
         postgres=LocalPostgres(PostgresConfig(base / "postgres", postgres_port)),
     )
