@@ -21,8 +21,8 @@ cases with the default sizes (one smallest and one derived size), written out: a
 smallest window (``_roll``, once every ten readings at one reading a second) and a new series
 (``_create``). A closed window that is no longer its series' current one (nearly all of them)
 stays on the series, marked closed, until the series next opens a window: a boundary's close
-then touches only the windows, not their series (docs/decisions/0004-hot-path-decoder.md,
-eighth round).
+then touches only the windows, not their series (docs/decisions/0004-hot-path-decoder.md, "The
+window layout").
 
 Sliced windows: the smallest multiple of the smallest size (60 s over 10 s) is *derived*. Its
 windows are not updated per reading: each series accumulates the readings of its latest range
@@ -64,12 +64,25 @@ class ReadingLike(Protocol):
     def quality(self) -> object: ...
 
 
+# Statistics stay finite for every finite reading. While every value of a window lies within
+# +-_HUGE, the plain updates cannot overflow: deviations stay below 2**449, their squares below
+# 2**898, which leaves 2**125 for counts. A window that gets a value beyond it keeps ``mean``
+# and ``m2`` of its values times _DOWN (``scaled``): exact powers of two, so nothing is rounded
+# but what falls below 2**-474 (nothing, next to a value beyond 2**448), and values up to the
+# largest float scale to below 2**424. The branch is never taken on physical data.
+_HUGE = 2.0**448
+_DOWN = 2.0**-600
+_UP = 2.0**600
+
+
 class WindowStats(msgspec.Struct, gc=False):
     """One open window: running statistics (Welford, numerically stable for long windows).
 
     Not tracked by the garbage collector (``gc=False``, and it refers to nothing that could
     form a cycle): with hundreds of thousands of open windows, every full collection walked
     them all, and those collections, 0.1-0.3 s each, were the aggregator's longest stalls.
+    ``min``, ``max`` and ``last`` are the values as read; ``mean`` and ``m2`` are scaled by
+    ``_DOWN`` once ``scaled`` (a value beyond ``_HUGE``), see :meth:`finish`.
     """
 
     first_offset: int
@@ -96,6 +109,7 @@ class WindowStats(msgspec.Struct, gc=False):
     # its close leaves it there, marked closed (``key`` None), and the series drops it the next
     # time it touches ``older`` (see PartitionWindows.close_due_as).
     in_older: bool = False
+    scaled: bool = False
 
     def merge(self, o: WindowStats) -> None:
         """Add the readings summarised by ``o`` (Chan et al.'s pairwise update). ``o``'s
@@ -106,13 +120,16 @@ class WindowStats(msgspec.Struct, gc=False):
             return
         n = self.count
         if not n:
-            self.count, self.mean, self.m2 = m, o.mean, o.m2
+            self.count, self.mean, self.m2, self.scaled = m, o.mean, o.m2, o.scaled
             self.min, self.max, self.last_ts, self.last = o.min, o.max, o.last_ts, o.last
             return
         total = n + m
-        delta = o.mean - self.mean
-        self.mean += delta * m / total
-        self.m2 += o.m2 + delta * delta * n * m / total
+        if self.scaled or o.scaled:
+            self._merge_scaled(o, n, m, total)
+        else:
+            delta = o.mean - self.mean
+            self.mean += delta * m / total
+            self.m2 += o.m2 + delta * delta * n * m / total
         self.count = total
         if o.min < self.min:  # noqa: PLR1730
             self.min = o.min
@@ -121,7 +138,25 @@ class WindowStats(msgspec.Struct, gc=False):
         if o.last_ts > self.last_ts:
             self.last_ts, self.last = o.last_ts, o.last
 
+    def _merge_scaled(self, o: WindowStats, n: int, m: int, total: int) -> None:
+        """:meth:`merge`'s statistics when either side is scaled: both are, then."""
+        self.scale()
+        mean, m2 = (o.mean, o.m2) if o.scaled else (o.mean * _DOWN, o.m2 * _DOWN * _DOWN)
+        delta = mean - self.mean
+        self.mean += delta * m / total
+        self.m2 += m2 + delta * delta * n * m / total
+
+    def scale(self) -> None:
+        """Keep ``mean`` and ``m2`` scaled by ``_DOWN`` from now on (see ``_HUGE``)."""
+        if not self.scaled:
+            self.scaled = True
+            self.mean *= _DOWN
+            self.m2 = self.m2 * _DOWN * _DOWN  # 2**-1200 itself is below the smallest float
+
     def add(self, ts: int, value: float) -> None:
+        if self.scaled or not -_HUGE <= value <= _HUGE:
+            self._add_scaled(ts, value)
+            return
         self.count += 1
         delta = value - self.mean
         self.mean += delta / self.count
@@ -135,6 +170,37 @@ class WindowStats(msgspec.Struct, gc=False):
         if ts >= self.last_ts:
             self.last_ts = ts
             self.last = value
+
+    def _add_scaled(self, ts: int, value: float) -> None:
+        """:meth:`add` of a scaled window (scaled first if it is not yet)."""
+        self.scale()
+        n = self.count = self.count + 1
+        v = value * _DOWN
+        delta = v - self.mean
+        self.mean += delta / n
+        self.m2 += delta * (v - self.mean)
+        if value < self.min:  # noqa: PLR1730
+            self.min = value
+        if value > self.max:  # noqa: PLR1730
+            self.max = value
+        if ts >= self.last_ts:
+            self.last_ts = ts
+            self.last = value
+
+    def finish(self) -> tuple[float, float]:
+        """The window's (mean, population stddev), finite, with ``min <= mean <= max`` and
+        ``0 <= stddev``: rounding can leave a running mean an ulp outside the values it
+        averages, and a scaled one can round past the largest float when scaled back."""
+        lo, hi, mean, m2 = self.min, self.max, self.mean, self.m2
+        stddev = math.sqrt(m2 / self.count) if m2 > 0.0 else 0.0
+        if self.scaled:
+            mean, stddev = mean * _UP, stddev * _UP
+            half = hi * 0.5 - lo * 0.5  # no stddev exceeds half the range; this cannot overflow
+            if stddev > half:  # noqa: PLR1730
+                stddev = half
+        if not lo <= mean <= hi and self.count:
+            mean = lo if mean < lo else hi
+        return mean, stddev
 
 
 _MAX_SHARED_INTS = 10_000
@@ -292,6 +358,7 @@ class PartitionWindows:
             return self._watermark_only(records, skip)
         get = self._series.get
         slow = self._add
+        huge = _HUGE
         wm = self.watermark
         added = skipped = 0
         late: dict[int, int] = {}
@@ -304,16 +371,26 @@ class PartitionWindows:
                 key = (device, metric)
                 series = get(key)
                 if series is not None and series.deadline > wm and series.lo <= ts < series.hi:
-                    # WindowStats.add inlined: this is the innermost loop of the hot path.
+                    # WindowStats.add inlined: this is the innermost loop of the hot path. A
+                    # value beyond _HUGE is a new min or max: only then is it looked at, and
+                    # its window goes scaled, its series off this path (see _refresh).
                     for s in series.current:
+                        if value < s.min:
+                            if value < -huge:
+                                series.deadline = -1
+                                s.add(ts, value)
+                                continue
+                            s.min = value
+                        if value > s.max:
+                            if value > huge:
+                                series.deadline = -1
+                                s.add(ts, value)
+                                continue
+                            s.max = value
                         n = s.count = s.count + 1
                         delta = value - s.mean
                         s.mean += delta / n
                         s.m2 += delta * (value - s.mean)
-                        if value < s.min:  # noqa: PLR1730 (a call per reading costs more)
-                            s.min = value
-                        if value > s.max:  # noqa: PLR1730 (a call per reading costs more)
-                            s.max = value
                         if ts >= s.last_ts:
                             s.last_ts = ts
                             s.last = value
@@ -425,6 +502,8 @@ class PartitionWindows:
         d.merge(cur)
         d.pend = series.acc = w
         self._refresh_one(series, w.start, start + size)
+        if w.scaled:
+            series.deadline = -1  # see _refresh
         return True
 
     def _create(self, key: tuple[str, str], ts: int, value: float, offset: int) -> bool:
@@ -445,6 +524,8 @@ class PartitionWindows:
         series.derived = (d,)
         d.pend = series.acc = w
         self._refresh_one(series, w.start, start + size)
+        if w.scaled:
+            series.deadline = -1  # see _refresh
         return True
 
     def _enlist(
@@ -574,7 +655,9 @@ class PartitionWindows:
         sizes = self.sizes_ms
         lo, hi = -1, sys.maxsize
         for w in series.current:
-            if w is _NONE:
+            if w is _NONE or w.scaled:
+                # Every reading takes the slow path: a size has no current window, or a
+                # current window is scaled (WindowStats.add, not the hot path, updates it).
                 series.deadline = -1
                 return
             start = w.start
@@ -851,6 +934,7 @@ class PartitionWindows:
 
     def _closed(self, s: WindowStats, key: tuple[str, str]) -> ClosedWindow:
         start = s.start
+        mean, stddev = s.finish()
         return ClosedWindow(
             key[0],
             key[1],
@@ -859,8 +943,8 @@ class PartitionWindows:
             s.count,
             s.min,
             s.max,
-            s.mean,
-            math.sqrt(s.m2 / s.count) if s.count else 0.0,
+            mean,
+            stddev,
             s.last,
         )
 
