@@ -1,5 +1,7 @@
-"""``millrace demo``: local Kafka + PostgreSQL, topics, the telemetry service and the
-simulator, with the flow shown live until Ctrl-C or ``--duration``."""
+"""``millrace demo``: local Kafka + PostgreSQL, topics, the telemetry, orders and scheduling
+services, and the simulated plant (its machines' telemetry, a customer placing orders, a shop
+floor executing the plan and breaking a machine now and then), shown live until Ctrl-C or
+``--duration``."""
 
 from __future__ import annotations
 
@@ -22,13 +24,44 @@ from shared.durations import parse_duration_ms
 def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
-        help="the whole flow on this machine: Kafka, PostgreSQL, telemetry, simulator, live view",
+        help="the whole flow on this machine: Kafka, PostgreSQL, the services, the simulated "
+        "plant, live view",
         description=__doc__,
     )
     d = DemoOptions()
-    p.add_argument("--devices", type=int, default=d.devices, help=f"default {d.devices}")
-    p.add_argument("--metrics", type=int, default=d.metrics, help=f"default {d.metrics}")
-    p.add_argument("--rate", type=float, default=d.rate, help="readings/s over the fleet")
+    p.add_argument(
+        "--fleet",
+        choices=("plant", "generic"),
+        default=d.fleet,
+        help="plant: the sample plant's machines with a shop floor executing the plan "
+        "(default); generic: --devices numbered machines at --rate, no shop floor",
+    )
+    p.add_argument(
+        "--devices", type=int, default=d.devices, help=f"generic fleet size ({d.devices})"
+    )
+    p.add_argument("--metrics", type=int, default=d.metrics, help=f"generic: default {d.metrics}")
+    p.add_argument("--rate", type=float, default=d.rate, help="generic: readings/s over the fleet")
+    p.add_argument(
+        "--duration-scale",
+        type=float,
+        default=d.duration_scale,
+        help=f"routing durations x this in plans (default {d.duration_scale:g}: hours -> minutes)",
+    )
+    p.add_argument(
+        "--break-every",
+        type=float,
+        default=d.break_every_s,
+        metavar="S",
+        help=f"break a machine about every S s (0 = never; default {d.break_every_s:g})",
+    )
+    p.add_argument("--repair", type=float, default=d.repair_s, metavar="S", help="repair time in s")
+    p.add_argument(
+        "--order-every",
+        type=float,
+        default=d.order_every_s,
+        metavar="S",
+        help=f"the customer places an order every S s (default {d.order_every_s:g})",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--windows", default=d.windows, help=f"window sizes (default {d.windows})")
     p.add_argument("--lateness-ms", type=int, default=d.lateness_ms, help="allowed lateness")
@@ -53,6 +86,10 @@ def options_from(args: argparse.Namespace) -> DemoOptions:
         raise ValueError("--devices, --metrics and --rate must be positive")
     if args.duration is not None and args.duration <= 0:
         raise ValueError("--duration must be positive")
+    if args.duration_scale <= 0 or args.break_every < 0 or args.repair <= 0:
+        raise ValueError("--duration-scale and --repair must be positive, --break-every >= 0")
+    if args.order_every <= 0:
+        raise ValueError("--order-every must be positive")
     return DemoOptions(
         devices=args.devices,
         metrics=args.metrics,
@@ -62,6 +99,11 @@ def options_from(args: argparse.Namespace) -> DemoOptions:
         lateness_ms=args.lateness_ms,
         duration_s=args.duration,
         http_port=args.http_port,
+        fleet=args.fleet,
+        duration_scale=args.duration_scale,
+        break_every_s=args.break_every,
+        repair_s=args.repair,
+        order_every_s=args.order_every,
     )
 
 

@@ -1,4 +1,8 @@
-"""``millrace simulate``: a fleet of machines sending telemetry over Kafka and/or HTTP."""
+"""``millrace simulate``: a fleet of machines sending telemetry over Kafka and/or HTTP.
+
+``--fleet plant`` simulates the machines of a plant file instead of a generic fleet, and with
+them a shop floor that executes the published plan and now and then breaks a machine.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,23 @@ import os
 import signal
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from contracts.manifest import topic as topic_spec
+from millrace.masterdata.plant import PlantError, load_plant
 from millrace.simulator import ConfigError, SimulatorConfig, run_simulation
 from millrace.simulator.config import DEFAULT_HTTP_URL, READINGS_TOPIC
+from millrace.simulator.floor import Floor
 from millrace.simulator.metrics import serve_metrics
+from millrace.simulator.plant_fleet import PlantFleet, run_plant_telemetry
+from millrace.simulator.shopfloor import ShopFloorConfig, run_shop_floor
 from shared.kafka import ensure_topics
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings, load_settings
 
 TOKEN_ENV = "MILLRACE_SIMULATOR_TOKEN"  # noqa: S105 - the variable's name, not a secret
+SAMPLE_PLANT = Path(__file__).resolve().parents[2] / "deploy" / "local" / "plant.yaml"
 
 
 def register(subparsers: Any) -> None:
@@ -77,6 +87,28 @@ def register(subparsers: Any) -> None:
         default=0,
         help="serve /metrics and /healthz on this port (0 = off)",
     )
+    plant = p.add_argument_group("plant fleet (--fleet plant)")
+    plant.add_argument(
+        "--fleet",
+        choices=("generic", "plant"),
+        default="generic",
+        help="generic: --devices numbered machines; plant: the machines of --plant, "
+        "sampled every --sample-interval-ms, with a shop floor executing the plan",
+    )
+    plant.add_argument("--plant", type=Path, default=SAMPLE_PLANT, help="plant file")
+    plant.add_argument(
+        "--no-shop-floor", action="store_true", help="telemetry only, every machine idle"
+    )
+    plant.add_argument(
+        "--break-every",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="break a machine about this often (0 = never; default 120)",
+    )
+    plant.add_argument(
+        "--repair", type=float, default=60.0, metavar="SECONDS", help="repair time (default 60)"
+    )
     p.set_defaults(func=run)
 
 
@@ -114,9 +146,40 @@ async def _main(cfg: SimulatorConfig, settings: ServiceSettings, ensure: bool) -
     return 0 if report.total_sent == report.readings_generated else 1
 
 
+async def _plant_main(
+    args: argparse.Namespace, cfg: SimulatorConfig, settings: ServiceSettings
+) -> int:
+    plant = load_plant(args.plant)
+    routings = {p.sku: tuple(op.seq for op in p.routing) for p in plant.products}
+    floor = Floor([m.machine_id for m in plant.machines], routings, seed=cfg.seed)
+    fleet = PlantFleet(plant, cfg.seed, None if args.no_shop_floor else floor)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    floor_task = None
+    if not args.no_shop_floor:
+        floor_cfg = ShopFloorConfig(
+            seed=cfg.seed, break_every_s=args.break_every, repair_s=args.repair
+        )
+        floor_task = asyncio.create_task(run_shop_floor(settings, floor, floor_cfg, stop))
+    report = await run_plant_telemetry(cfg, fleet, kafka_settings=settings, stop=stop)
+    stop.set()
+    done = await floor_task if floor_task is not None else 0
+    print(report.summary(), file=sys.stderr)
+    print(f"shop floor: {done} operations completed", file=sys.stderr)
+    return 0 if report.total_sent == report.readings_generated else 1
+
+
+def _check_plant_flags(args: argparse.Namespace) -> None:
+    if args.break_every < 0 or args.repair <= 0:
+        raise ConfigError("--break-every must be >= 0 and --repair > 0")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         cfg = config_from(args)
+        _check_plant_flags(args)
     except ConfigError as exc:
         print(f"millrace simulate: {exc}", file=sys.stderr)
         return 2
@@ -124,7 +187,12 @@ def run(args: argparse.Namespace) -> int:
     configure_logging("simulator", settings.log_level, settings.log_format)
     server = serve_metrics(args.metrics_port, settings.http_host) if args.metrics_port else None
     try:
+        if args.fleet == "plant":
+            return asyncio.run(_plant_main(args, cfg, settings))
         return asyncio.run(_main(cfg, settings, args.ensure_topic))
+    except PlantError as exc:
+        print(f"millrace simulate: {exc}", file=sys.stderr)
+        return 2
     finally:
         if server is not None:
             server.shutdown()

@@ -1,5 +1,5 @@
-"""Feeds the demo's state from Kafka: readings, aggregates, the readings DLQ, alarms and
-machine states.
+"""Feeds the demo's state from Kafka: readings, aggregates, the readings DLQ, alarms,
+machine states, and the plan with its execution (scheduled, started, completed operations).
 
 A plain aiokafka consumer with no group: it commits nothing and takes nothing from the
 service's consumer group, so watching never changes what the service does. It starts at the
@@ -23,6 +23,9 @@ READINGS = "telemetry.readings.v1"
 AGGREGATES = "telemetry.aggregates.v1"
 ALARMS = "telemetry.alarms.v1"
 STATES = "telemetry.machine-states.v1"
+SCHEDULED = "scheduling.operation-scheduled.v1"
+STARTED = "production.operation-started.v1"
+COMPLETED = "production.operation-completed.v1"
 READINGS_DLQ = topic(READINGS).dlq
 Clock = Callable[[], float]
 
@@ -40,6 +43,12 @@ def apply(state: DemoState, record: ConsumerRecord[bytes, bytes], now: float) ->
             state.record_alarm(data)
         elif record.topic == STATES:
             state.record_machine_state(data)
+        elif record.topic == SCHEDULED:
+            state.board.record_scheduled(data)
+        elif record.topic == STARTED:
+            state.board.record_started(data)
+        elif record.topic == COMPLETED:
+            state.board.record_completed(data)
         else:
             state.record_batch(str(data["device_id"]), len(data["readings"]), now)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
@@ -62,7 +71,9 @@ class Feed:
     async def start(self, timeout_s: float = 30.0) -> None:
         """Connect and pin every partition's position at its current end."""
         consumer = self._consumer
-        consumer.subscribe([READINGS, AGGREGATES, READINGS_DLQ, ALARMS, STATES])
+        consumer.subscribe(
+            [READINGS, AGGREGATES, READINGS_DLQ, ALARMS, STATES, SCHEDULED, STARTED, COMPLETED]
+        )
         async with asyncio.timeout(timeout_s):
             await consumer.start()
             for _ in range(int(timeout_s * 10)):

@@ -1,5 +1,6 @@
 """Orders in the demo: the sample plant loaded, ``millrace run orders`` as a child, a simulated
-customer placing orders and a simulated shop floor playing them, and lines for the live view.
+customer placing orders, and lines for the live view. The orders move on as the scheduling
+service plans them and the simulator's shop floor executes the plan.
 
 The demo's tokens are fixed and printed, so a user can place and read orders with curl; they
 are demo credentials on loopback only (``env=dev``), configured by digest like any others.
@@ -23,7 +24,7 @@ from aiokafka import AIOKafkaConsumer
 from millrace.demo.children import Child, wait_http_ok
 from millrace.masterdata.plant import Plant, load_plant
 from millrace.masterdata.publish import publish_plant
-from millrace.simulator.shopfloor import ShopFloorConfig, place_orders, play_shop_floor
+from millrace.simulator.customer import CustomerConfig, place_orders
 from shared.settings import ServiceSettings
 
 PLANT = Path(__file__).resolve().parents[2] / "deploy" / "local" / "plant.yaml"
@@ -67,7 +68,7 @@ class OrdersDemo:
         self._client: httpx.AsyncClient | None = None
 
     async def start(self, ready_timeout_s: float) -> None:
-        """Publish the plant, start the service, then the customer, shop floor and follower."""
+        """Publish the plant, start the service, then the customer and the status follower."""
         await publish_plant(ServiceSettings(kafka_bootstrap=self.bootstrap), self.plant)
         self.child.start()
         await wait_http_ok(self.child, f"{self.url}/readyz", ready_timeout_s)
@@ -76,13 +77,13 @@ class OrdersDemo:
             f"{CUSTOMER_TOKEN} (customer acme)",
             file=sys.stderr,
         )
-        cfg = ShopFloorConfig(self.url, PLANT_TOKEN, order_every_s=3.0, step_s=1.5)
         self._client = httpx.AsyncClient(base_url=self.url, timeout=10)
-        self._tasks = [
-            asyncio.create_task(self._follow()),
-            asyncio.create_task(play_shop_floor(self.bootstrap, self.plant, cfg, self._stop)),
-        ]
-        await asyncio.sleep(0.5)
+        self._tasks = [asyncio.create_task(self._follow())]
+
+    def start_customer(self, order_every_s: float, seed: int) -> None:
+        """Place orders from now on (once the scheduler and the shop floor are up)."""
+        assert self._client is not None, "start() first"
+        cfg = CustomerConfig(self.url, PLANT_TOKEN, order_every_s=order_every_s, seed=seed)
         self._tasks.append(
             asyncio.create_task(place_orders(self._client, cfg, self.plant, self._stop))
         )
@@ -115,7 +116,7 @@ class OrdersDemo:
         ]
 
     async def stop_simulation(self) -> None:
-        """Stop placing and playing orders (before the services stop)."""
+        """Stop placing and following orders (before the services stop)."""
         self._stop.set()
         for task in self._tasks:
             with contextlib.suppress(Exception):

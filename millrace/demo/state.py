@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from millrace.demo.plan import PlanBoard
+
 
 @dataclass(frozen=True, slots=True)
 class Window:
@@ -87,6 +89,7 @@ class DemoState:
     alarms_raised: int = 0
     active_alarms: set[tuple[str, str]] = field(default_factory=set)
     machine_states: dict[str, str] = field(default_factory=dict)
+    board: PlanBoard = field(default_factory=PlanBoard)
     meter: RateMeter = field(init=False)
 
     def __post_init__(self) -> None:

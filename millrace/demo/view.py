@@ -7,17 +7,16 @@ without Kafka or a terminal.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
+from millrace.demo.board_view import machine_table, plan_fields, plan_line
+from millrace.demo.plan import clock_ms
 from millrace.demo.state import DemoState, Window
+
+__all__ = ["clock_ms", "render_screen", "summary_line"]
 
 CLEAR = "\x1b[H\x1b[2J"
 COLUMNS = ("device", "metric", "window (UTC)", "size", "count", "mean", "min", "max", "last")
 _WIDTHS = (12, 24, 17, 5, 6, 10, 10, 10, 10)
-
-
-def clock_ms(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%H:%M:%S")
 
 
 def size_label(size_ms: int) -> str:
@@ -95,10 +94,22 @@ def window_table(state: DemoState, max_rows: int) -> list[str]:
 
 
 def render_screen(
-    state: DemoState, now: float, header: Sequence[str], footer: Sequence[str], rows: int
+    state: DemoState,
+    now: float,
+    header: Sequence[str],
+    footer: Sequence[str],
+    rows: int,
+    *,
+    machines: Sequence[str] = (),
 ) -> str:
-    """The whole screen for a terminal of ``rows`` lines, starting with the clear sequence."""
+    """The whole screen for a terminal of ``rows`` lines, starting with the clear sequence.
+
+    With the plant's ``machines``, a row per machine (state, running and next operation)
+    and the plan's line come first; the latest windows fill the rest of the screen.
+    """
     top = [*header, "", counters_line(state, now), alarms_line(state), ""]
+    if machines:
+        top += [plan_line(state), *machine_table(state, machines), ""]
     room = max(3, rows - len(top) - len(footer) - 4)
     body = window_table(state, room)
     return CLEAR + "\n".join([*top, *body, "", *footer]) + "\n"
@@ -113,6 +124,8 @@ def summary_line(state: DemoState, now: float) -> str:
         f"alarms={len(state.active_alarms)}/{state.alarms_raised} "
         f"machines={len(state.machine_states)}"
     )
+    if state.board.plan:
+        line += " " + plan_fields(state)
     if state.latest:
         newest = max(state.latest.values(), key=lambda w: (w.window_end, -w.size_ms))
         line += (

@@ -65,7 +65,7 @@ async def open_senders(
     return senders
 
 
-async def _deliver(senders: dict[str, Sender], messages: list[Message], transport: str) -> None:
+async def deliver(senders: dict[str, Sender], messages: list[Message], transport: str) -> None:
     if messages:
         parts = route(messages, transport)
         await asyncio.gather(*(senders[t].send(ms) for t, ms in parts.items() if ms))
@@ -113,7 +113,7 @@ async def run_simulation(
             now = None if cfg.start_ms is not None else wall_ms()
             messages = builder.tick(tick, now)
             generated += sum(m.size for m in messages)
-            await _deliver(senders, messages, cfg.transport)
+            await deliver(senders, messages, cfg.transport)
             if builder.schedule.is_last_tick(tick):
                 break
             tick += 1
@@ -121,7 +121,7 @@ async def run_simulation(
                 await asyncio.sleep(0)
         rest = builder.flush()
         generated += sum(m.size for m in rest)
-        await _deliver(senders, rest, cfg.transport)
+        await deliver(senders, rest, cfg.transport)
     finally:
         for sender in senders.values():
             await sender.close()
