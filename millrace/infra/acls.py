@@ -76,7 +76,9 @@ def load_users(base: Path = K8S_BASE) -> list[KafkaUser]:
                 try:
                     users.append(parse_user(doc))
                 except (KeyError, TypeError, ValueError) as exc:
-                    raise InfraError(f"{path}: unusable KafkaUser: {exc!r}") from exc
+                    raise InfraError(
+                        f"{path}: unusable KafkaUser: {type(exc).__name__}: {exc}"
+                    ) from exc
     if not users:
         raise InfraError(f"no KafkaUser resources under {base}/{KAFKAUSER_GLOB}")
     return users
