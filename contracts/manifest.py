@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts.base import Contract
-from contracts.masterdata import Machine, Product, Supplier
+from contracts.masterdata import Customer, Machine, Product, Supplier
 from contracts.orders import OrderCancelled, OrderPlaced, OrderStatusChanged
 from contracts.production import OperationCompleted, OperationStarted
 from contracts.scheduling import OperationScheduled, SchedulePublished
@@ -84,6 +84,13 @@ TOPICS: tuple[TopicSpec, ...] = (
         ("traceability", "finance"),
         "Suppliers (compacted).",
         Supplier,
+    ),
+    _master(
+        "masterdata.customers.v1",
+        "customer id",
+        ("orders", "finance", "traceability"),
+        "Customers that may place orders (compacted); orders refuses unknown ones.",
+        Customer,
     ),
     TopicSpec(
         name="telemetry.readings.v1",

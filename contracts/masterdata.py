@@ -1,4 +1,5 @@
-"""Master data contracts: machines, products and suppliers on compacted topics keyed by id.
+"""Master data contracts: machines, products, suppliers and customers on compacted topics
+keyed by id.
 
 Vocabulary follows ISA-95 / B2MML where it applies: a product's routing is its *product
 segment* list (``ProductSegment``), each segment needing an equipment *capability*
@@ -126,3 +127,21 @@ class Supplier(Contract):
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")]
     gln: Annotated[str, Field(pattern=r"^\d{13}$")] | None = None
     materials: list[EntityId] = []
+
+
+class Customer(Contract):
+    """``masterdata.customers.v1``: a customer that may place orders. Key: ``customer_id``.
+
+    The ordering party of B2MML's order documents (ERP ``CustomerID``). ``country`` is where
+    the customer is based; ``currency`` the ISO 4217 code it is invoiced in when it differs
+    from the products' prices; ``credit_limit_minor`` the open amount finance may extend to
+    it, in minor units of that currency (absent: not set); ``gln`` the GS1 Global Location
+    Number of its ship-to site when known (EPCIS ``destination``).
+    """
+
+    customer_id: EntityId
+    name: Name
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")]
+    currency: Currency | None = None
+    credit_limit_minor: MinorUnits | None = None
+    gln: Annotated[str, Field(pattern=r"^\d{13}$")] | None = None

@@ -1,4 +1,4 @@
-"""A plant file (machines, products, suppliers) read and checked against the contracts.
+"""A plant file (machines, products, suppliers, customers) read and checked against the contracts.
 
 Every record is validated before anything is published, and references are checked (each
 routing capability is offered by some machine, each BOM supplier exists), so a typo fails the
@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import ValidationError
 
-from contracts.masterdata import Machine, Product, Supplier
+from contracts.masterdata import Customer, Machine, Product, Supplier
 
 
 class PlantError(ValueError):
@@ -26,9 +26,10 @@ class Plant:
     machines: tuple[Machine, ...]
     products: tuple[Product, ...]
     suppliers: tuple[Supplier, ...]
+    customers: tuple[Customer, ...] = ()
 
 
-T = TypeVar("T", Machine, Product, Supplier)
+T = TypeVar("T", Machine, Product, Supplier, Customer)
 
 
 def _records(raw: Any, section: str, model: type[T]) -> list[T]:
@@ -53,13 +54,17 @@ def _unique(kind: str, ids: list[str]) -> None:
 def parse_plant(raw: Any) -> Plant:
     """Validate a parsed plant document; raise PlantError with the first problem found."""
     if not isinstance(raw, dict):
-        raise PlantError("a plant file is a mapping with machines, products and suppliers")
+        raise PlantError(
+            "a plant file is a mapping with machines, products, suppliers and customers"
+        )
     machines = _records(raw, "machines", Machine)
     products = _records(raw, "products", Product)
     suppliers = _records(raw, "suppliers", Supplier)
+    customers = _records(raw, "customers", Customer)
     _unique("machine", [m.machine_id for m in machines])
     _unique("product", [p.sku for p in products])
     _unique("supplier", [s.supplier_id for s in suppliers])
+    _unique("customer", [c.customer_id for c in customers])
     offered = {c for m in machines for c in m.capabilities}
     known_suppliers = {s.supplier_id for s in suppliers}
     for product in products:
@@ -70,7 +75,7 @@ def parse_plant(raw: Any) -> Plant:
             missing = set(line.supplier_ids) - known_suppliers
             if missing:
                 raise PlantError(f"{product.sku} bom: unknown suppliers {sorted(missing)}")
-    return Plant(tuple(machines), tuple(products), tuple(suppliers))
+    return Plant(tuple(machines), tuple(products), tuple(suppliers), tuple(customers))
 
 
 def load_plant(path: str | Path) -> Plant:

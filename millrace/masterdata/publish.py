@@ -12,7 +12,7 @@ import orjson
 
 from contracts.base import Contract
 from contracts.envelope import derived_id, new_event, stable_hash
-from contracts.masterdata import Machine, Product, Supplier
+from contracts.masterdata import Customer, Machine, Product, Supplier
 from millrace.masterdata.plant import Plant
 from shared.kafka import make_producer
 from shared.settings import ServiceSettings
@@ -20,6 +20,7 @@ from shared.settings import ServiceSettings
 MACHINES = "masterdata.machines.v1"
 PRODUCTS = "masterdata.products.v1"
 SUPPLIERS = "masterdata.suppliers.v1"
+CUSTOMERS = "masterdata.customers.v1"
 SERVICE = "masterdata"
 
 Record = tuple[str, str, bytes, list[tuple[str, bytes]]]
@@ -30,8 +31,10 @@ def _key(item: Contract) -> str:
         return item.machine_id
     if isinstance(item, Product):
         return item.sku
-    assert isinstance(item, Supplier)
-    return item.supplier_id
+    if isinstance(item, Supplier):
+        return item.supplier_id
+    assert isinstance(item, Customer)
+    return item.customer_id
 
 
 def records(plant: Plant) -> Iterator[Record]:
@@ -40,6 +43,7 @@ def records(plant: Plant) -> Iterator[Record]:
         (MACHINES, plant.machines),
         (PRODUCTS, plant.products),
         (SUPPLIERS, plant.suppliers),
+        (CUSTOMERS, plant.customers),
     )
     for topic, items in sections:
         for item in items:

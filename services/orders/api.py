@@ -4,13 +4,11 @@ same body returns the order it created, with another body 409."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
-import orjson
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
 
 from contracts.orders import OrderStatus
@@ -18,8 +16,9 @@ from services.orders import metrics as m
 from services.orders.adapters import queries
 from services.orders.adapters.postgres import PoolRef, UnitOfWork, insert_order
 from services.orders.auth import Caller, authenticator
-from services.orders.domain.intake import IntakeError, RequestedLine, resolve_lines
+from services.orders.domain.intake import IntakeError, RequestedLine, resolve_request
 from services.orders.domain.order import TransitionNotAllowedError, place
+from services.orders.domain.request import RequestDigest, request_digest
 from services.orders.schemas import ORDER_ID, CancelIn, OrderIn, OrderOut, OrderPage
 from services.orders.settings import OrdersSettings
 
@@ -37,11 +36,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def request_hash(body: OrderIn, customer: str) -> str:
-    data = body.model_dump(mode="json") | {"customer": customer}
-    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
 async def visible(pool: asyncpg.Pool, order_id: str, caller: Caller) -> dict[str, Any]:
     """The order as the caller may see it; 404 alike for missing and for someone else's."""
     view = await queries.order_view(pool, order_id)
@@ -51,14 +45,14 @@ async def visible(pool: asyncpg.Pool, order_id: str, caller: Caller) -> dict[str
 
 
 async def replay(
-    pool: asyncpg.Pool, caller: Caller, key: str, digest: str, response: Response
+    pool: asyncpg.Pool, caller: Caller, key: str, digest: RequestDigest, response: Response
 ) -> OrderOut | None:
     """The order an idempotency key already created (200), 409 for another body, or None."""
     found = await queries.find_by_key(pool, caller.principal, key)
     if found is None:
         return None
     order_id, stored = found
-    if stored != digest:
+    if not digest.matches(stored):
         m.REPLAYS.labels("conflict").inc()
         raise HTTPException(409, "Idempotency-Key already used with a different body")
     m.REPLAYS.labels("same").inc()
@@ -109,14 +103,29 @@ def orders_router(settings: OrdersSettings, db: PoolRef) -> APIRouter:
             raise HTTPException(403, "this token may only place its own customer's orders")
         if len(body.lines) > settings.orders_max_lines:
             raise HTTPException(422, f"lines: at most {settings.orders_max_lines}")
-        digest = request_hash(body, customer)
-        if (done := await replay(db.pool, caller, idempotency_key, digest, response)) is not None:
-            return done
         now = datetime.now(UTC)
         requested = [RequestedLine(ln.sku, ln.quantity, ln.options) for ln in body.lines]
         catalogue = await queries.products(db.pool, {ln.sku for ln in body.lines})
+        digest = request_digest(
+            customer=customer,
+            requested=requested,
+            products=catalogue,
+            due_date=body.due_date,
+            priority=body.priority,
+            raw_body=body.model_dump(mode="json"),
+        )
+        if (done := await replay(db.pool, caller, idempotency_key, digest, response)) is not None:
+            return done
         try:
-            lines, currency = resolve_lines(requested, catalogue, body.due_date, now.date())
+            lines, currency = resolve_request(
+                customer_id=customer,
+                customer=await queries.customer(db.pool, customer),
+                requested=requested,
+                products=catalogue,
+                due_date=body.due_date,
+                today=now.date(),
+                max_due_days=settings.orders_max_due_days,
+            )
         except IntakeError as err:
             raise HTTPException(422, err.problems) from err
         order = place(
@@ -129,7 +138,9 @@ def orders_router(settings: OrdersSettings, db: PoolRef) -> APIRouter:
             at=now,
         )
         created_view = queries.new_order_view(order)
-        created = await insert_order(db.pool, order, caller.principal, idempotency_key, digest)
+        created = await insert_order(
+            db.pool, order, caller.principal, idempotency_key, digest.resolved
+        )
         if not created:
             done = await replay(db.pool, caller, idempotency_key, digest, response)
             assert done is not None

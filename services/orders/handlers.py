@@ -41,3 +41,4 @@ LIFECYCLE: dict[str, tuple[type[Contract], Handler]] = {
     "production.operation-completed.v1": (OperationCompleted, on_operation),
 }
 PRODUCTS_TOPIC = "masterdata.products.v1"
+CUSTOMERS_TOPIC = "masterdata.customers.v1"

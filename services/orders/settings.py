@@ -39,6 +39,12 @@ class OrdersSettings(ServiceSettings):
     )
     orders_max_body_bytes: int = Field(65_536, ge=1_024, le=8 * 1_048_576)
     orders_max_lines: int = Field(50, ge=1, le=1_000)
+    orders_max_due_days: int = Field(
+        730,
+        ge=1,
+        le=3_650,
+        description="Latest due date accepted, in days from today; later ones are refused.",
+    )
     orders_consumer_group: str = "millrace-orders"
     orders_consumer_enabled: bool = True
     orders_relay_enabled: bool = True

@@ -16,7 +16,12 @@ from support.telemetry import TopicReader, end_offsets
 from contracts.envelope import parse_headers
 
 PLANT = Path(__file__).resolve().parents[2] / "deploy" / "local" / "plant.yaml"
-TOPICS = ("masterdata.machines.v1", "masterdata.products.v1", "masterdata.suppliers.v1")
+TOPICS = (
+    "masterdata.machines.v1",
+    "masterdata.products.v1",
+    "masterdata.suppliers.v1",
+    "masterdata.customers.v1",
+)
 
 
 def cli(kafka: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -39,9 +44,9 @@ async def test_load_publishes_every_record_keyed_by_id(kafka_bootstrap: str) -> 
         start |= await end_offsets(kafka_bootstrap, topic)
     done = cli(kafka_bootstrap, str(PLANT))
     assert done.returncode == 0, done.stderr
-    assert "10 machines, 5 products, 3 suppliers" in done.stdout
+    assert "10 machines, 5 products, 3 suppliers, 3 customers" in done.stdout
     async with TopicReader(kafka_bootstrap, start) as reader:
-        await reader.poll_until(lambda records: len(records) >= 18, 30)
+        await reader.poll_until(lambda records: len(records) >= 21, 30)
     by_topic: dict[str, dict[str, str]] = {t: {} for t in TOPICS}
     for record in reader.records:
         envelope = parse_headers(list(record.headers))
@@ -50,10 +55,12 @@ async def test_load_publishes_every_record_keyed_by_id(kafka_bootstrap: str) -> 
         assert envelope.subject == key
         assert envelope.type == f"io.millrace.{record.topic}"
         by_topic[record.topic][key] = envelope.id
-        assert key in (data.get("machine_id"), data.get("sku"), data.get("supplier_id"))
+        ids = ("machine_id", "sku", "supplier_id", "customer_id")
+        assert key in tuple(data.get(name) for name in ids)
     assert len(by_topic["masterdata.machines.v1"]) == 10
     assert len(by_topic["masterdata.products.v1"]) == 5
     assert len(by_topic["masterdata.suppliers.v1"]) == 3
+    assert set(by_topic["masterdata.customers.v1"]) == {"acme", "globex", "initech"}
 
 
 def test_invalid_plant_is_refused(kafka_bootstrap: str, tmp_path: Path) -> None:

@@ -97,7 +97,8 @@ async def wait_for(check: Any, timeout_s: float = 30.0, what: str = "condition")
 
 
 async def load_sample_plant(settings: OrdersSettings) -> None:
-    """Publish the sample plant and wait until the service's product view holds it."""
+    """Publish the sample plant and wait until the service's product and customer views
+    hold it."""
     plant = load_plant(PLANT)
     await publish_plant(settings, plant)
     assert settings.database_url is not None
@@ -110,13 +111,17 @@ async def load_sample_plant(settings: OrdersSettings) -> None:
                 "SELECT count(*) FROM orders.products WHERE sku = ANY($1::text[])",
                 [p.sku for p in plant.products],
             )
+            c = await conn.fetchval(
+                "SELECT count(*) FROM orders.customers WHERE customer_id = ANY($1::text[])",
+                [c.customer_id for c in plant.customers],
+            )
         except asyncpg.UndefinedTableError:
             return False
         finally:
             await conn.close()
-        return bool(n == len(plant.products))
+        return bool(n == len(plant.products) and c == len(plant.customers))
 
-    await wait_for(loaded, 60, "the product view")
+    await wait_for(loaded, 60, "the product and customer views")
 
 
 def tomorrow() -> str:

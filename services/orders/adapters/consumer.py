@@ -1,36 +1,52 @@
 """The lifecycle consumer: each record in its own unit of work, offsets committed after.
 
-Order of effects per record: decode (poison goes to the DLQ), then one transaction that
-inserts the event into the inbox and, only on first delivery, applies it. Offsets of a batch
-are committed once every record of the batch is durable; a crash in between redelivers
-records whose inbox rows make them no-ops. The product view is an idempotent upsert keyed by
-sku (a tombstone deletes it), so it needs no inbox.
+Order of effects per record: decode, then one transaction that inserts the event into the
+inbox and, only on first delivery, applies it. Every stage runs under
+:func:`shared.poison.isolate`: a record that makes any of them raise (a bad envelope, a
+schema-invalid value, a handler or the domain refusing it, SQL its data breaks) has its
+transaction rolled back and is dead-lettered, and the records after it are applied; an outage
+of Kafka or PostgreSQL is re-raised, so the supervisor rebuilds the consumer and resumes from
+the committed offsets. Offsets of a batch are committed once every record of the batch is
+durable or dead-lettered; a crash in between redelivers records whose inbox rows make them
+no-ops. The product and customer views are idempotent upserts keyed by id (a tombstone
+deletes), so they need no inbox.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from pydantic import ValidationError
 
+from contracts.base import Contract
 from contracts.envelope import EnvelopeError, parse_headers
-from contracts.masterdata import Product
+from contracts.masterdata import Customer, Product
 from services.orders import metrics as m
 from services.orders.adapters.postgres import UnitOfWork
-from services.orders.handlers import LIFECYCLE, PRODUCTS_TOPIC
+from services.orders.handlers import CUSTOMERS_TOPIC, LIFECYCLE, PRODUCTS_TOPIC, Handler
 from shared.dlq import DlqPublisher, InvalidMessageError
 from shared.logging import get_logger
+from shared.poison import isolate
 
-TOPICS = (PRODUCTS_TOPIC, *LIFECYCLE)
+TOPICS = (PRODUCTS_TOPIC, CUSTOMERS_TOPIC, *LIFECYCLE)
 log = get_logger(__name__)
 Hook = Callable[[], Awaitable[None]]
+C = TypeVar("C", bound=Contract)
 
 
 async def _nothing() -> None:
     return None
+
+
+def _decode(model: type[C], value: bytes | None) -> C:
+    try:
+        return model.model_validate_json(value or b"")
+    except ValidationError as exc:
+        raise InvalidMessageError("schema", str(exc)) from exc
 
 
 class LifecycleConsumer:
@@ -40,11 +56,13 @@ class LifecycleConsumer:
         consumer: AIOKafkaConsumer,
         dlq: DlqPublisher,
         *,
+        handlers: Mapping[str, tuple[type[Contract], Handler]] = LIFECYCLE,
         after_db_commit: Hook = _nothing,
     ) -> None:
         self._pool = pool
         self._consumer = consumer
         self._dlq = dlq
+        self._handlers = handlers
         self._after_db_commit = after_db_commit
         self.healthy = False
 
@@ -61,26 +79,21 @@ class LifecycleConsumer:
                 await self._consumer.commit({tp: records[-1].offset + 1})
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        try:
-            await self._apply(record)
-        except InvalidMessageError as err:
+        """Apply one record, or dead-letter it if it is poison (then its offset may be
+        committed: the DLQ has acknowledged the copy)."""
+        if await isolate(record, lambda: self._apply(record), self._dlq, log=log) is not None:
             m.CONSUMED.labels(record.topic, "dlq").inc()
-            log.warning("poison record", topic=record.topic, offset=record.offset, error=str(err))
-            await (await self._dlq.send(record, err))
 
     async def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        if record.topic == PRODUCTS_TOPIC:
-            await self._product(record)
+        if record.topic in (PRODUCTS_TOPIC, CUSTOMERS_TOPIC):
+            await self._view(record)
             return
         try:
             envelope = parse_headers(list(record.headers))
         except EnvelopeError as exc:
             raise InvalidMessageError("envelope", str(exc)) from exc
-        model, handler = LIFECYCLE[record.topic]
-        try:
-            event = model.model_validate_json(record.value or b"")
-        except ValidationError as exc:
-            raise InvalidMessageError("schema", str(exc)) from exc
+        model, handler = self._handlers[record.topic]
+        event = _decode(model, record.value)
         async with UnitOfWork(self._pool) as uow:
             if await uow.first_delivery(f"{envelope.source} {envelope.id}", record.topic):
                 outcome = await handler(event, record.topic, uow)
@@ -96,18 +109,20 @@ class LifecycleConsumer:
             outcome=outcome,
         )
 
-    async def _product(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _view(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Keep the local product or customer view: upsert, or delete on a tombstone."""
+        products = record.topic == PRODUCTS_TOPIC
         async with UnitOfWork(self._pool) as uow:
             if record.value is None:
                 if record.key:
-                    await uow.drop_product(record.key.decode("utf-8", "replace"))
+                    key = record.key.decode("utf-8", "replace")
+                    await (uow.drop_product(key) if products else uow.drop_customer(key))
                 outcome = "tombstone"
             else:
-                try:
-                    product = Product.model_validate_json(record.value)
-                except ValidationError as exc:
-                    raise InvalidMessageError("schema", str(exc)) from exc
-                await uow.put_product(product)
+                if products:
+                    await uow.put_product(_decode(Product, record.value))
+                else:
+                    await uow.put_customer(_decode(Customer, record.value))
                 outcome = "applied"
             await uow.commit()
         m.CONSUMED.labels(record.topic, outcome).inc()

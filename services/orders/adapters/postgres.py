@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from contracts.masterdata import Product
+from contracts.masterdata import Customer, Product
 from services.orders.adapters.rows import facts_json, lines_json, order_from_row, outbox_row
 from services.orders.domain.order import Order
 
@@ -188,3 +188,14 @@ class UnitOfWork:
 
     async def drop_product(self, sku: str) -> None:
         await self._conn.execute("DELETE FROM orders.products WHERE sku = $1", sku)
+
+    async def put_customer(self, customer: Customer) -> None:
+        await self._conn.execute(
+            "INSERT INTO orders.customers (customer_id, data) VALUES ($1, $2::jsonb)"
+            " ON CONFLICT (customer_id) DO UPDATE SET data = EXCLUDED.data, updated_at = now()",
+            customer.customer_id,
+            customer.model_dump_json(),
+        )
+
+    async def drop_customer(self, customer_id: str) -> None:
+        await self._conn.execute("DELETE FROM orders.customers WHERE customer_id = $1", customer_id)

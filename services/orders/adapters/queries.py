@@ -1,4 +1,4 @@
-"""Read side: an order with its timeline, paged lists, and the product view.
+"""Read side: an order with its timeline, paged lists, and the product and customer views.
 
 Reads run outside the unit of work: they take no locks and see committed state.
 """
@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from contracts.masterdata import Product
+from contracts.masterdata import Customer, Product
 from services.orders.domain.order import Order
 
 
@@ -126,3 +126,11 @@ async def products(pool: asyncpg.Pool, skus: set[str]) -> dict[str, Product]:
     )
     found = (Product.model_validate_json(r["data"]) for r in rows)
     return {p.sku: p for p in found}
+
+
+async def customer(pool: asyncpg.Pool, customer_id: str) -> Customer | None:
+    """The customer as the master-data view knows it, or None for an unknown customer."""
+    data = await pool.fetchval(
+        "SELECT data FROM orders.customers WHERE customer_id = $1", customer_id
+    )
+    return None if data is None else Customer.model_validate_json(data)

@@ -1,16 +1,17 @@
-"""Checking an order request against the product catalogue (the local master-data view).
+"""Checking an order request against the master-data views (products and customers) and the
+due-date horizon.
 
-Pure: the caller passes the products it knows. Every problem is returned with its location
-so the API can answer 422 with the reason.
+Pure: the caller passes the products and the customer it knows, and today's date. Every
+problem is returned with its location so the API can answer 422 with the reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from contracts.masterdata import Product
+from contracts.masterdata import Customer, Product
 from contracts.orders import OrderLine
 
 
@@ -84,3 +85,43 @@ def resolve_lines(
     if problems:
         raise IntakeError(problems)
     return tuple(lines), currencies.pop() if currencies else "EUR"
+
+
+def due_date_problems(due_date: date, today: date, max_due_days: int) -> list[str]:
+    """A due date must lie between today and today plus the horizon (both included)."""
+    if due_date < today:
+        return [f"due_date: {due_date.isoformat()} is in the past"]
+    horizon = today + timedelta(days=max_due_days)
+    if due_date > horizon:
+        return [
+            f"due_date: {due_date.isoformat()} is beyond the {max_due_days}-day horizon"
+            f" (latest {horizon.isoformat()})"
+        ]
+    return []
+
+
+def resolve_request(
+    *,
+    customer_id: str,
+    customer: Customer | None,
+    requested: Sequence[RequestedLine],
+    products: Mapping[str, Product],
+    due_date: date,
+    today: date,
+    max_due_days: int,
+) -> tuple[tuple[OrderLine, ...], str]:
+    """Check the whole request: the customer is known (``customer`` is the view's record of
+    ``customer_id``, None when unknown), the due date within the horizon, and every line as
+    :func:`resolve_lines` does. Every problem found is reported at once."""
+    problems: list[str] = []
+    if customer is None:
+        problems.append(f"customer: unknown customer {customer_id!r}")
+    problems += due_date_problems(due_date, today, max_due_days)
+    try:
+        # The date was checked above; resolve_lines only refuses one in the past.
+        resolved = resolve_lines(requested, products, max(due_date, today), today)
+    except IntakeError as err:
+        problems += err.problems
+    if problems:
+        raise IntakeError(problems)
+    return resolved
