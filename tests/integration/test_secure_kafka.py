@@ -12,8 +12,9 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -24,6 +25,15 @@ from aiokafka.errors import (
     GroupAuthorizationFailedError,
     SaslAuthenticationFailed,
     TopicAuthorizationFailedError,
+)
+from support.orders import (
+    ACME_TOKEN,
+    bearer,
+    fresh_database,
+    load_sample_plant,
+    make_settings,
+    order_body,
+    running,
 )
 from support.telemetry import ServiceProcess, free_port
 
@@ -218,8 +228,44 @@ async def test_the_telemetry_service_runs_as_its_principal(
     assert window["window_start"] == ts - ts % 1_000
 
 
+async def test_the_orders_service_runs_as_its_principal(
+    broker: LocalKafka, topics: list[str], database_url: str
+) -> None:
+    """The real service in process: its consumer reads the plant's products and customers in
+    its group, its relay writes the placed order, all as ``millrace-orders``; the plant
+    itself is published by the admin (orders may not write master data)."""
+    orders = settings_of(broker, ORDERS)
+    settings = make_settings(
+        await fresh_database(database_url),
+        orders.kafka_bootstrap,
+        **{k: v for k, v in orders.model_dump().items() if k.startswith("kafka_")},
+        orders_consumer_group=ORDERS,
+    )
+    admin = settings_of(broker, ADMIN_USER)
+    as_admin = settings.model_copy(
+        update={"kafka_sasl_username": ADMIN_USER, "kafka_sasl_password": admin.kafka_sasl_password}
+    )
+    async with running(settings) as client:
+        await load_sample_plant(as_admin)
+        headers = bearer(ACME_TOKEN) | {"Idempotency-Key": uuid.uuid4().hex}
+        placed = await client.post("/v1/orders", json=order_body(), headers=headers)
+        assert placed.status_code == 201, placed.text
+        order_id = placed.json()["order_id"]
+        event = await read_first(
+            broker, ORDER_PLACED, lambda data: data.get("order_id") == order_id
+        )
+    assert event["customer"] == "acme"
+
+
 async def read_window(broker: LocalKafka, device: str) -> dict[str, object]:
     """The first aggregate of ``device``, read as the admin from the topic's beginning."""
+    return await read_first(broker, AGGREGATES, lambda data: data.get("device_id") == device)
+
+
+async def read_first(
+    broker: LocalKafka, topic: str, wanted: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The first record of ``topic`` that is ``wanted``, read as the admin from the start."""
     env = broker.client_env()
     admin = client_security(
         Path(env["MILLRACE_KAFKA_SSL_CAFILE"]),
@@ -227,7 +273,7 @@ async def read_window(broker: LocalKafka, device: str) -> dict[str, object]:
         broker.principals()[ADMIN_USER].read_text().strip(),
     )
     consumer = AIOKafkaConsumer(
-        AGGREGATES,
+        topic,
         bootstrap_servers=env["MILLRACE_KAFKA_BOOTSTRAP"],
         auto_offset_reset="earliest",
         **admin,
@@ -237,8 +283,8 @@ async def read_window(broker: LocalKafka, device: str) -> dict[str, object]:
         async with asyncio.timeout(30):
             async for record in consumer:
                 data = orjson.loads(record.value or b"{}")
-                if isinstance(data, dict) and data.get("device_id") == device:
+                if isinstance(data, dict) and wanted(data):
                     return data
     finally:
         await consumer.stop()
-    raise AssertionError("the aggregates topic ended")
+    raise AssertionError(f"{topic} ended")
