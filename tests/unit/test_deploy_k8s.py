@@ -15,6 +15,9 @@ from contracts.manifest import all_topic_names
 from services.orders.adapters.consumer import TOPICS as ORDERS_READS
 from services.orders.adapters.rows import TOPIC_OF as ORDERS_WRITES
 from services.orders.settings import OrdersSettings
+from services.scheduling.adapters.consumer import TOPICS as SCHEDULING_READS
+from services.scheduling.adapters.rows import PUBLISHED_TOPIC, SCHEDULED_TOPIC
+from services.scheduling.settings import SchedulingSettings
 from services.telemetry.rules import load_rules
 from services.telemetry.settings import TelemetrySettings
 
@@ -23,11 +26,13 @@ K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 OVERLAYS = sorted(p.parent for p in (K8S / "overlays").glob("*/kustomization.yaml"))
 KUSTOMIZATIONS = [BASE, *OVERLAYS]
-SERVICES = ("telemetry", "orders")
+SERVICES = ("telemetry", "orders", "scheduling")
+SCALED = ("telemetry", "orders")  # scheduling runs one replica: no HPA
 SHARED = "millrace-settings"
 GROUPS = {
     "telemetry": str(TelemetrySettings.model_fields["telemetry_consumer_group"].default),
     "orders": str(OrdersSettings.model_fields["orders_consumer_group"].default),
+    "scheduling": str(SchedulingSettings.model_fields["scheduling_consumer_group"].default),
 }
 ALARMS_GROUP = consumer_group(GROUPS["telemetry"], "alarms")  # as the service derives it
 
@@ -124,16 +129,18 @@ def test_base_has_the_objects_a_service_needs(service: str) -> None:
         for d in base_documents()
         if d["metadata"].get("labels", {}).get("app.kubernetes.io/name") == service
     }
-    assert {
+    needed = {
         ("v1", "ServiceAccount"),
         ("apps/v1", "Deployment"),
         ("v1", "Service"),
         ("policy/v1", "PodDisruptionBudget"),
-        ("autoscaling/v2", "HorizontalPodAutoscaler"),
         ("networking.k8s.io/v1", "NetworkPolicy"),
         ("monitoring.coreos.com/v1", "ServiceMonitor"),
         ("kafka.strimzi.io/v1beta2", "KafkaUser"),
-    } <= kinds
+    }
+    hpa = ("autoscaling/v2", "HorizontalPodAutoscaler")
+    assert needed | ({hpa} if service in SCALED else set()) <= kinds
+    assert (hpa in kinds) == (service in SCALED)
     assert ("v1", "Namespace") in {(d["apiVersion"], d["kind"]) for d in base_documents()}
 
 
@@ -195,8 +202,9 @@ def test_selectors_match_the_deployment(service: str) -> None:
     port_names = {p["name"] for p in find("Service", service)["spec"]["ports"]}
     assert {e["port"] for e in monitor["endpoints"]} <= port_names
     assert {e["path"] for e in monitor["endpoints"]} == {"/metrics"}
-    target = find("HorizontalPodAutoscaler", service)["spec"]["scaleTargetRef"]
-    assert (target["kind"], target["name"]) == ("Deployment", service)
+    if service in SCALED:
+        target = find("HorizontalPodAutoscaler", service)["spec"]["scaleTargetRef"]
+        assert (target["kind"], target["name"]) == ("Deployment", service)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -241,6 +249,26 @@ def test_orders_acls_are_exactly_what_its_relay_and_consumer_use() -> None:
     assert all(t.startswith("orders.") for t in ORDERS_WRITES.values())
 
 
+def test_scheduling_acls_are_exactly_what_its_relay_and_consumer_use() -> None:
+    writes = {SCHEDULED_TOPIC, PUBLISHED_TOPIC} | {f"{t}.dlq" for t in SCHEDULING_READS}
+    expected = {("topic", t, op) for t in writes for op in ("Describe", "Write")}
+    expected |= {("topic", t, op) for t in SCHEDULING_READS for op in ("Describe", "Read")}
+    granted = grants(find("KafkaUser", "millrace-scheduling"))
+    assert {g for g in granted if g[0] == "topic"} == expected
+
+
+def test_scheduling_runs_one_replica_that_a_rollout_overlaps_briefly() -> None:
+    """One re-planner at a time; a rolling update's surge pod is safe under the service's
+    advisory locks, and a node drain may take the single pod."""
+    spec = find("Deployment", "scheduling")["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert find("PodDisruptionBudget", "scheduling")["spec"] == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "scheduling"}},
+    }
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_kafka_user_group_is_the_consumer_group_in_the_code(service: str) -> None:
     sources = (ROOT / "services" / service).rglob("*.py")
@@ -263,7 +291,8 @@ def test_telemetry_alarms_mount_the_sample_alarm_rules_from_a_generated_configma
 
 
 @pytest.mark.parametrize(
-    ("deployment", "service"), [("telemetry-alarms", "telemetry"), ("orders", "orders")]
+    ("deployment", "service"),
+    [("telemetry-alarms", "telemetry"), ("orders", "orders"), ("scheduling", "scheduling")],
 )
 def test_database_url_comes_from_a_secret(deployment: str, service: str) -> None:
     (env,) = [e for e in container(deployment)["env"] if e["name"] == "MILLRACE_DATABASE_URL"]

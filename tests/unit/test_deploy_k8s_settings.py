@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from services.orders.settings import OrdersSettings
+from services.scheduling.settings import SchedulingSettings
 from services.telemetry.settings import TelemetrySettings
 from shared.settings import ServiceSettings, load_settings
 
@@ -27,13 +28,20 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "telemetry": TelemetrySettings,
     "telemetry-alarms": TelemetrySettings,
     "orders": OrdersSettings,
+    "scheduling": SchedulingSettings,
 }
 MANIFESTS = {
     "telemetry": "telemetry/deployment.yaml",
     "telemetry-alarms": "telemetry/alarms-deployment.yaml",
     "orders": "orders/deployment.yaml",
+    "scheduling": "scheduling/deployment.yaml",
 }
-PRINCIPAL = {"telemetry": "telemetry", "telemetry-alarms": "telemetry", "orders": "orders"}
+PRINCIPAL = {
+    "telemetry": "telemetry",
+    "telemetry-alarms": "telemetry",
+    "orders": "orders",
+    "scheduling": "scheduling",
+}
 SECRET_FILES = {
     "millrace_kafka_sasl_password": "from-strimzi",
     "millrace_telemetry_ingest_token_sha256": json.dumps(
@@ -41,6 +49,9 @@ SECRET_FILES = {
     ),
     "millrace_orders_tokens": json.dumps(
         [{"sha256": hashlib.sha256(b"erp-token").hexdigest(), "role": "plant", "name": "erp"}]
+    ),
+    "millrace_scheduling_tokens": json.dumps(
+        [{"sha256": hashlib.sha256(b"mes-token").hexdigest(), "role": "plant", "name": "mes"}]
     ),
 }
 
@@ -139,6 +150,11 @@ def test_dev_overlay_settings_load(service: str, clean_env: pytest.MonkeyPatch) 
         assert settings.http_port == 8081
         assert settings.orders_tokens
         assert settings.database_url is not None
+    if isinstance(settings, SchedulingSettings):
+        assert settings.http_port == 8082
+        assert settings.scheduling_tokens
+        assert settings.database_url is not None
+        assert settings.scheduling_duration_scale == 1.0  # the demo's clock is not a deployment's
     if isinstance(settings, TelemetrySettings):
         assert settings.telemetry_role == {"telemetry": "windows"}.get(service, "alarms")
         if settings.runs_alarms:
@@ -146,10 +162,12 @@ def test_dev_overlay_settings_load(service: str, clean_env: pytest.MonkeyPatch) 
             assert settings.database_url is not None
 
 
-def test_dev_orders_tokens_are_the_demo_tokens() -> None:
+@pytest.mark.parametrize("service", ["orders", "scheduling"])
+def test_dev_tokens_are_the_demo_tokens(service: str) -> None:
     from millrace.demo.orders import tokens_env  # noqa: PLC0415 - only this test needs the demo
 
-    (entry,) = [e for e in overlay_env(DEV, "orders") if e["name"] == "MILLRACE_ORDERS_TOKENS"]
+    name = f"MILLRACE_{service.upper()}_TOKENS"
+    (entry,) = [e for e in overlay_env(DEV, service) if e["name"] == name]
     assert json.loads(entry["value"]) == json.loads(tokens_env())
 
 
