@@ -34,12 +34,17 @@ class Goal:
     horizon: int  # no operation ends later (relative seconds)
     tardiness_cap: int | None = None  # MAKESPAN stage: weighted tardiness at most this
     stable: bool = True  # count moves against the problem's previous plan
+    # Break ties by the sum of work orders' ends (scaled below the stage objective): LNS needs
+    # it to make progress on plateaus where many plans share the makespan.
+    tiebreak: bool = False
 
 
 @dataclass(slots=True)
 class Built:
     model: cp_model.CpModel
     starts: list[cp_model.IntVar]
+    ends: list[cp_model.IntVar]
+    cmax: cp_model.IntVar
     choices: list[list[tuple[int, cp_model.IntVar | None]]]  # (machine, presence); None: sure
 
 
@@ -53,6 +58,20 @@ class Outcome:
 
 def moves_weight(shop: Shop) -> int:
     return len(shop.problem.previous) + 1
+
+
+def tiebreak_scale(shop: Shop, goal: Goal) -> int:
+    """The factor on the stage objective that puts the sum of ends below it; 1 (no tie-break)
+    when the product could overflow CP-SAT's 64-bit objective."""
+    if not goal.tiebreak:
+        return 1
+    scale = len(shop.jobs) * max(goal.horizon, 1) + 1
+    top = max(goal.horizon, 1) * moves_weight(shop) if goal.stage is Stage.MAKESPAN else 0
+    if goal.stage is Stage.TARDINESS:
+        top = sum(
+            w * max(goal.horizon - (d or 0), 0) for w, d in zip(shop.weight, shop.due, strict=True)
+        )
+    return scale if top * scale < 2**50 else 1
 
 
 def tardiness(shop: Shop, schedule: Schedule) -> int:
@@ -117,15 +136,17 @@ def build(
         model.add_max_equality(cmax, [*lasts, model.new_constant(max(shop.fixed_end, 0))])
     late = _tardiness(model, shop, ends, horizon)
     if goal.stage is Stage.TARDINESS:
-        model.minimize(late)
+        objective = late
     else:
         if goal.tardiness_cap is not None:
             model.add(late <= goal.tardiness_cap)
         moved = _moved(model, shop, starts, choices) if goal.stable else cp_model.LinearExpr.sum([])
-        model.minimize(cmax * moves_weight(shop) + moved)
-    built = Built(model, starts, choices)
+        objective = cmax * moves_weight(shop) + moved
+    scale = tiebreak_scale(shop, goal)
+    model.minimize(objective * scale + cp_model.LinearExpr.sum(lasts) if scale > 1 else objective)
+    built = Built(model, starts, ends, cmax, choices)
     if hint is not None:
-        _hint(built, hint)
+        _hint(built, shop, hint)
     return built
 
 
@@ -190,12 +211,19 @@ def _moved(
     return cp_model.LinearExpr.sum(moved)
 
 
-def _hint(built: Built, hint: Schedule) -> None:
+def _hint(built: Built, shop: Shop, hint: Schedule) -> None:
+    """Every decision and time of the incumbent, so CP-SAT starts from a complete solution."""
+    model = built.model
+    latest = max(shop.fixed_end, 0)
     for i, (machine, start) in enumerate(hint):
-        built.model.add_hint(built.starts[i], start)
+        end = start + dict(shop.ops[i].options)[machine]
+        model.add_hint(built.starts[i], start)
+        model.add_hint(built.ends[i], end)
         for m, lit in built.choices[i]:
             if lit is not None:
-                built.model.add_hint(lit, m == machine)
+                model.add_hint(lit, m == machine)
+        latest = max(latest, end)
+    model.add_hint(built.cmax, latest)
 
 
 def solve_built(built: Built, *, time_limit_s: float, workers: int, seed: int = 0) -> Outcome:

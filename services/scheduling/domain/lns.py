@@ -12,11 +12,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from time import perf_counter
 
 from services.scheduling.domain.bounds import ends, makespan
-from services.scheduling.domain.cpsat_model import Goal, Stage, build, moves_weight, solve_built
+from services.scheduling.domain.cpsat_model import (
+    Goal,
+    Stage,
+    build,
+    moves_weight,
+    solve_built,
+    tiebreak_scale,
+)
 from services.scheduling.domain.cpsat_model import tardiness as model_tardiness
 from services.scheduling.domain.objective import Schedule
 from services.scheduling.domain.shop import Shop
@@ -46,6 +53,15 @@ def stage_value(shop: Shop, goal: Goal, schedule: Schedule) -> int:
     return makespan(shop, schedule) * moves_weight(shop) + moved
 
 
+def search_value(shop: Shop, goal: Goal, schedule: Schedule) -> int:
+    """The sub-models' objective: the stage value, ties broken by the sum of work orders' ends."""
+    scale = tiebreak_scale(shop, goal)
+    if scale == 1:
+        return stage_value(shop, goal, schedule)
+    end = ends(shop, schedule)
+    return stage_value(shop, goal, schedule) * scale + sum(end[own[-1]] for own in shop.jobs if own)
+
+
 def improve(
     shop: Shop,
     goal: Goal,
@@ -57,18 +73,15 @@ def improve(
 ) -> Search:
     rng = random.Random(seed)
     n = len(shop.ops)
-    value = stage_value(shop, goal, incumbent)
+    goal = replace(goal, tiebreak=True)
+    value = search_value(shop, goal, incumbent)
     size = float(min(n, max(12, n // 8)))
     sub_limit = 0.3 if n < 1000 else 0.8
     iterations = improvements = 0
     while (left := deadline - perf_counter()) > 0.05 and n > 0:
         kind = NEIGHBOURHOODS[iterations % len(NEIGHBOURHOODS)]
         free = kind(shop, incumbent, max(2, int(size)), rng)
-        horizon = goal.horizon
-        if goal.stage is Stage.MAKESPAN:
-            horizon = min(horizon, makespan(shop, incumbent))
-        sub_goal = Goal(goal.stage, horizon, goal.tardiness_cap, goal.stable)
-        built = build(shop, sub_goal, hint=incumbent, free=free)
+        built = build(shop, goal, hint=incumbent, free=free)
         out = solve_built(
             built, time_limit_s=min(sub_limit, left), workers=workers, seed=iterations
         )
@@ -142,4 +155,24 @@ def critical_path(shop: Shop, schedule: Schedule, end: list[int]) -> list[int]:
     return path
 
 
-NEIGHBOURHOODS: tuple[Neighbourhood, ...] = (critical_window, random_jobs, time_window, machines)
+def whole_critical_path(shop: Shop, schedule: Schedule, size: int, rng: random.Random) -> set[int]:
+    """A critical path and, around each of its operations, the ones starting closest."""
+    end = ends(shop, schedule)
+    path = critical_path(shop, schedule, end)
+    free = set(path)
+    by_start = sorted(range(len(schedule)), key=lambda i: schedule[i][1])
+    position = {op: k for k, op in enumerate(by_start)}
+    extra = max(1, (size - len(free)) // max(len(path), 1))
+    for op in path:
+        k = position[op]
+        free.update(by_start[max(0, k - extra // 2) : k + extra // 2 + 1])
+    return free
+
+
+NEIGHBOURHOODS: tuple[Neighbourhood, ...] = (
+    whole_critical_path,
+    random_jobs,
+    critical_window,
+    time_window,
+    machines,
+)

@@ -24,7 +24,7 @@ from services.scheduling.domain.repair import left_shift, previous_schedule
 from services.scheduling.domain.shop import Shop, build_shop
 
 # Share of a stage's time for the whole model before LNS takes over.
-WHOLE_MODEL_SHARE = 0.3
+WHOLE_MODEL_SHARE = 0.7
 
 
 @dataclass(frozen=True, slots=True)
