@@ -39,9 +39,17 @@ from support.telemetry import ServiceProcess, free_port
 
 from contracts.manifest import TOPICS
 from millrace.infra import kafka_access
-from millrace.infra.acls import all_bindings, load_users
+from millrace.infra.acls import (
+    OPERATIONS,
+    PATTERN_TYPES,
+    PERMISSIONS,
+    RESOURCE_TYPES,
+    AclBinding,
+    all_bindings,
+    load_users,
+)
 from millrace.infra.kafka import KafkaConfig, LocalKafka, admin_ready
-from millrace.infra.kafka_secure import ADMIN_USER, client_security
+from millrace.infra.kafka_secure import ADMIN_USER, client_security, grant_access
 from shared.kafka import ensure_topics, make_admin, make_consumer, make_producer
 from shared.settings import ServiceSettings
 
@@ -135,6 +143,30 @@ async def test_the_broker_holds_exactly_the_acls_of_the_kafkauser_files(
     assert set(broker.principals()) == {ADMIN_USER, *(user.name for user in users)}
     for path in broker.principals().values():
         assert path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_granting_again_changes_nothing_and_removes_an_acl_no_file_declares(
+    broker: LocalKafka,
+) -> None:
+    stray = AclBinding(
+        principal=f"User:{ORDERS}",
+        resource_type=RESOURCE_TYPES["topic"],
+        resource_name=READINGS,
+        pattern_type=PATTERN_TYPES["literal"],
+        operation=OPERATIONS["Read"],
+        permission=PERMISSIONS["allow"],
+    )
+    admin = make_admin(settings_of(broker, ADMIN_USER))
+    await admin.start()
+    try:
+        await kafka_access.create_acls(admin, [stray])
+        assert stray in await kafka_access.describe_acls(admin)
+        bootstrap = broker.client_env()["MILLRACE_KAFKA_BOOTSTRAP"]
+        assert "ACLs 0 created, 1 removed" in await grant_access(broker.secure, bootstrap)
+        assert await kafka_access.describe_acls(admin) == all_bindings(load_users())
+        assert "ACLs 0 created, 0 removed" in await grant_access(broker.secure, bootstrap)
+    finally:
+        await admin.close()
 
 
 async def test_telemetry_writes_and_reads_its_own_topics(
