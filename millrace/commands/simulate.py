@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -16,18 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from contracts.manifest import topic as topic_spec
-from millrace.masterdata.plant import PlantError, load_plant
+from millrace.masterdata.plant import PlantError
 from millrace.simulator import ConfigError, SimulatorConfig, run_simulation
 from millrace.simulator.config import DEFAULT_HTTP_URL, READINGS_TOPIC
-from millrace.simulator.floor import Floor
 from millrace.simulator.metrics import serve_metrics
-from millrace.simulator.plant_fleet import PlantFleet, run_plant_telemetry
-from millrace.simulator.shopfloor import ShopFloorConfig, run_shop_floor
+from millrace.simulator.plant_loop import PlantLoop, run_plant_loop
 from shared.kafka import ensure_topics
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings, load_settings
 
 TOKEN_ENV = "MILLRACE_SIMULATOR_TOKEN"  # noqa: S105 - the variable's name, not a secret
+ORDERS_TOKEN_ENV = "MILLRACE_SIMULATOR_ORDERS_TOKEN"  # noqa: S105 - a variable's name
 SAMPLE_PLANT = Path(__file__).resolve().parents[2] / "deploy" / "local" / "plant.yaml"
 
 
@@ -109,6 +109,13 @@ def register(subparsers: Any) -> None:
     plant.add_argument(
         "--repair", type=float, default=60.0, metavar="SECONDS", help="repair time (default 60)"
     )
+    plant.add_argument(
+        "--orders-url",
+        default=None,
+        help="also place an order every --order-every s at this orders API "
+        f"(bearer token from ${ORDERS_TOKEN_ENV})",
+    )
+    plant.add_argument("--order-every", type=float, default=10.0, metavar="SECONDS")
     p.set_defaults(func=run)
 
 
@@ -149,31 +156,25 @@ async def _main(cfg: SimulatorConfig, settings: ServiceSettings, ensure: bool) -
 async def _plant_main(
     args: argparse.Namespace, cfg: SimulatorConfig, settings: ServiceSettings
 ) -> int:
-    plant = load_plant(args.plant)
-    routings = {p.sku: tuple(op.seq for op in p.routing) for p in plant.products}
-    floor = Floor([m.machine_id for m in plant.machines], routings, seed=cfg.seed)
-    fleet = PlantFleet(plant, cfg.seed, None if args.no_shop_floor else floor)
+    loop_cfg = PlantLoop(
+        plant=args.plant,
+        shop_floor=not args.no_shop_floor,
+        break_every_s=args.break_every,
+        repair_s=args.repair,
+        orders_url=args.orders_url,
+        orders_token=os.environ.get(ORDERS_TOKEN_ENV),
+        order_every_s=args.order_every,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    floor_task = None
-    if not args.no_shop_floor:
-        floor_cfg = ShopFloorConfig(
-            seed=cfg.seed, break_every_s=args.break_every, repair_s=args.repair
-        )
-        floor_task = asyncio.create_task(run_shop_floor(settings, floor, floor_cfg, stop))
-    report = await run_plant_telemetry(cfg, fleet, kafka_settings=settings, stop=stop)
-    stop.set()
-    done = await floor_task if floor_task is not None else 0
-    print(report.summary(), file=sys.stderr)
-    print(f"shop floor: {done} operations completed", file=sys.stderr)
-    return 0 if report.total_sent == report.readings_generated else 1
+    return await run_plant_loop(loop_cfg, cfg, settings, stop)
 
 
 def _check_plant_flags(args: argparse.Namespace) -> None:
-    if args.break_every < 0 or args.repair <= 0:
-        raise ConfigError("--break-every must be >= 0 and --repair > 0")
+    if args.break_every < 0 or args.repair <= 0 or args.order_every <= 0:
+        raise ConfigError("--break-every must be >= 0, --repair and --order-every > 0")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -185,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     settings = load_settings(ServiceSettings)
     configure_logging("simulator", settings.log_level, settings.log_format)
+    # httpx logs every request at INFO: thousands of lines a minute with --transport http.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     server = serve_metrics(args.metrics_port, settings.http_host) if args.metrics_port else None
     try:
         if args.fleet == "plant":

@@ -45,10 +45,12 @@ class Floor:
         machines: Iterable[str],
         routings: Mapping[str, tuple[int, ...]],
         seed: int = 1,
+        since_ms: int = 0,
     ) -> None:
         self.jobs = {m: MachineJob() for m in machines}
         self.routings = dict(routings)
         self.seed = seed
+        self.since_ms = since_ms
         self.plan: dict[OpKey, OperationScheduled] = {}
         self.quantities: dict[str, int] = {}
         self.started: set[OpKey] = set()
@@ -57,8 +59,15 @@ class Floor:
     # -- what is read from Kafka ------------------------------------------------------------
 
     def schedule(self, op: OperationScheduled) -> None:
-        """The latest assignment of an operation; one already started keeps its machine."""
-        self.plan[(op.work_order_id, op.operation_seq)] = op
+        """The latest assignment of an operation; one already started keeps its machine.
+
+        An assignment that ended before ``since_ms`` (the floor's start) is history, not work:
+        a plan still due is republished with new times when the scheduler re-plans."""
+        key = (op.work_order_id, op.operation_seq)
+        if op.planned_end < self.since_ms:
+            self.plan.pop(key, None)
+            return
+        self.plan[key] = op
 
     def set_quantity(self, work_order_id: str, quantity: int) -> None:
         self.quantities[work_order_id] = quantity

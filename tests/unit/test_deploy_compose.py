@@ -101,7 +101,9 @@ def host_paths(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_millrace_image_is_built_by_several_services() -> None:
-    assert {"topics", "masterdata", "telemetry", "orders", "simulator"} <= set(MILLRACE)
+    assert {"topics", "masterdata", "telemetry", "orders", "scheduling", "simulator"} <= set(
+        MILLRACE
+    )
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -213,6 +215,37 @@ def test_compose_orders_tokens_are_the_printed_demo_tokens() -> None:
     demo = importlib.import_module("millrace.demo.orders")
     configured = json.loads(SERVICES["orders"]["environment"]["MILLRACE_ORDERS_TOKENS"])
     assert configured == json.loads(demo.tokens_env())
+
+
+def test_scheduling_is_ready_checked_on_8082_with_the_demo_tokens_and_clock() -> None:
+    scheduling = SERVICES["scheduling"]
+    env = scheduling["environment"]
+    assert scheduling["command"] == ["run", "scheduling"]
+    assert str(env["MILLRACE_HTTP_PORT"]) == "8082"
+    assert "127.0.0.1:8082/readyz" in " ".join(scheduling["healthcheck"]["test"])
+    assert "127.0.0.1:8082:8082" in scheduling["ports"]
+    assert "@postgres:5432/" in env["MILLRACE_DATABASE_URL"]
+    demo = importlib.import_module("millrace.demo.orders")
+    assert json.loads(env["MILLRACE_SCHEDULING_TOKENS"]) == json.loads(demo.tokens_env())
+    # the shop floor's repair time is what the planner expects a breakdown to last
+    simulator = [str(a) for a in SERVICES["simulator"]["command"]]
+    assert env["MILLRACE_SCHEDULING_REPAIR_S"] == simulator[simulator.index("--repair") + 1]
+    assert float(env["MILLRACE_SCHEDULING_DURATION_SCALE"]) < 1
+    for needed in ("masterdata", "topics"):
+        assert scheduling["depends_on"][needed]["condition"] == "service_completed_successfully"
+    assert scheduling["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_the_simulator_is_the_sample_plant_executing_the_plan() -> None:
+    simulator = SERVICES["simulator"]
+    argv = [str(a) for a in simulator["command"]]
+    assert argv[argv.index("--fleet") + 1] == "plant"
+    plant = host_paths(simulator)[argv[argv.index("--plant") + 1]]
+    assert Path(plant).resolve() == ROOT / "deploy" / "local" / "plant.yaml"
+    assert argv[argv.index("--orders-url") + 1] == "http://orders:8081"
+    assert simulator["environment"]["MILLRACE_SIMULATOR_ORDERS_TOKEN"] == "demo-acme-token"
+    for needed in ("telemetry", "orders", "scheduling"):
+        assert simulator["depends_on"][needed]["condition"] == "service_healthy"
 
 
 def test_named_volumes_are_declared() -> None:

@@ -145,3 +145,10 @@ def test_breakdowns_are_seeded_and_hit_machines_with_work_waiting() -> None:
     assert len(first) >= 6
     assert set(first) == {"saw-02"}  # the only machine with planned work
     assert Breakdowns(1, every_s=0, repair_s=5).due(10**6, floor()) is None
+
+
+def test_assignments_that_ended_before_the_floor_started_are_history() -> None:
+    f = Floor(MACHINES, ROUTINGS, since_ms=10_000)
+    f.schedule(planned(10, "saw-01", 0, 9_999))
+    f.schedule(planned(10, "saw-02", 5_000, 12_000, wo="o-2/1"))
+    assert [e.work_order_id for e in f.step(10_000)] == ["o-2/1"]
