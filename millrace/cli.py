@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # subcommand -> module under millrace.commands that registers it
-COMMANDS = ("run", "simulate", "topics", "demo", "infra", "contracts", "masterdata")
+COMMANDS = ("run", "simulate", "topics", "demo", "infra", "contracts", "masterdata", "schedule")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
