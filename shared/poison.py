@@ -52,6 +52,8 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     kafka_errors.ProducerClosed,
     kafka_errors.ConsumerStoppedError,
     # A closed pool or connection ("pool is closing", "connection is closed") is InterfaceError.
+    # A value asyncpg cannot encode (an integer out of range) is asyncpg.DataError, a
+    # PostgresError like a constraint violation: poison, not listed here.
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
@@ -66,10 +68,6 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.QueryCanceledError,
 )
 
-# Subclasses of an outage error that a record's data causes: a Python value asyncpg cannot
-# encode (an integer out of range, a wrong type) is a DataError, itself an InterfaceError.
-_POISON_DESPITE_BASE: tuple[type[BaseException], ...] = (asyncpg.DataError,)
-
 _log = get_logger(__name__)
 
 
@@ -82,7 +80,7 @@ def is_outage(exc: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, InvalidMessageError):
             return False
-        if isinstance(current, OUTAGE_ERRORS) and not isinstance(current, _POISON_DESPITE_BASE):
+        if isinstance(current, OUTAGE_ERRORS):
             return True
         if isinstance(current, kafka_errors.KafkaError) and current.retriable:
             return True

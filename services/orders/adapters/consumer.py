@@ -15,6 +15,7 @@ deletes), so they need no inbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
@@ -73,8 +74,18 @@ class LifecycleConsumer:
         while not stop.is_set():
             batch = await self._consumer.getmany(timeout_ms=200, max_records=500)
             for tp, records in batch.items():
-                for record in records:
-                    await self.process(record)
+                handled = -1
+                try:
+                    for record in records:
+                        await self.process(record)
+                        handled = record.offset
+                except Exception:
+                    # An outage: keep what is done (applied or dead-lettered) so the next life
+                    # starts at the record that met it; if Kafka is what failed, it redelivers.
+                    if handled >= 0:
+                        with contextlib.suppress(Exception):
+                            await self._consumer.commit({tp: handled + 1})
+                    raise
                 await self._after_db_commit()
                 await self._consumer.commit({tp: records[-1].offset + 1})
 
