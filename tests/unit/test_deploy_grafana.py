@@ -79,8 +79,8 @@ def used_metrics(name: str) -> set[str]:
     }
 
 
-def test_there_are_telemetry_and_orders_dashboards() -> None:
-    assert {"telemetry.json", "orders.json"} <= {p.name for p in DASHBOARDS}
+def test_there_are_telemetry_orders_and_scheduling_dashboards() -> None:
+    assert {"telemetry.json", "orders.json", "scheduling.json"} <= {p.name for p in DASHBOARDS}
 
 
 def test_dashboard_uids_are_unique() -> None:
@@ -134,3 +134,12 @@ def test_orders_dashboard_shows_every_orders_metric() -> None:
     )
     assert declared
     assert {base_name(m) for m in declared} <= used_metrics("orders.json")
+
+
+def test_scheduling_dashboard_shows_every_scheduling_metric() -> None:
+    declared = re.findall(
+        r"""["'](millrace_scheduling_[a-z0-9_]+)["']""",
+        (ROOT / "services" / "scheduling" / "metrics.py").read_text(),
+    )
+    assert declared
+    assert {base_name(m) for m in declared} <= used_metrics("scheduling.json")

@@ -85,7 +85,13 @@ def test_every_compose_service_serving_metrics_is_scraped() -> None:
     expected = {
         ep for name, svc in SERVICES.items() if (ep := metrics_endpoint(name, svc)) is not None
     }
-    assert {"telemetry:8080", "orders:8081", "simulator:9101", "prometheus:9090"} <= expected
+    assert {
+        "telemetry:8080",
+        "orders:8081",
+        "scheduling:8082",
+        "simulator:9101",
+        "prometheus:9090",
+    } <= expected
     assert expected <= set(scrape_targets())
 
 
@@ -123,10 +129,16 @@ def test_the_named_alerts_exist() -> None:
         "MillraceOrdersHttp5xx",
         "MillraceOrdersOutboxBacklogGrowing",
         "MillraceOrdersRelayStalled",
+        "MillraceSchedulingDown",
+        "MillraceSchedulingNoRecentPlan",
+        "MillraceSchedulingPlanInfeasible",
+        "MillraceSchedulingLateOperations",
+        "MillraceSchedulingTaskRestarting",
+        "MillraceSchedulingRelayStalled",
     } <= set(alerts())
 
 
-@pytest.mark.parametrize("job", ["telemetry", "orders"])
+@pytest.mark.parametrize("job", ["telemetry", "orders", "scheduling"])
 def test_each_service_has_a_down_alert_on_its_scrape_job(job: str) -> None:
     jobs = {j["job_name"] for j in CONFIG["scrape_configs"]}
     assert job in jobs
