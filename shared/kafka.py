@@ -14,7 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from contracts.manifest import TopicSpec
 from shared.settings import ServiceSettings
@@ -113,11 +113,15 @@ async def ensure_topics(
                 wanted.append(NewTopic(spec.dlq, 1, replication, topic_configs=dlq_cfg))
         created: list[str] = []
         for new in wanted:
-            try:
-                await admin.create_topics([new])
-                created.append(new.name)
-            except TopicAlreadyExistsError:
-                pass
+            # aiokafka returns the broker's per-topic errors instead of raising them: a
+            # principal without Create rights would otherwise be told its topics were made.
+            response = await admin.create_topics([new])
+            _name, code, *_ = response.topic_errors[0]
+            if code == TopicAlreadyExistsError.errno:
+                continue
+            if code:
+                raise for_code(code)(f"creating topic {new.name}")
+            created.append(new.name)
         return created
     finally:
         await admin.close()

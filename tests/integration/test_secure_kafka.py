@@ -13,6 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from support.orders import (
 from support.telemetry import ServiceProcess, free_port
 
 from contracts.manifest import TOPICS
+from contracts.manifest import topic as topic_spec
 from millrace.infra import kafka_access
 from millrace.infra.acls import (
     OPERATIONS,
@@ -189,6 +191,12 @@ async def test_orders_writes_its_events_and_reads_its_lifecycle(
     started = f"started-{uuid.uuid4().hex}".encode()
     await produce(settings_of(broker, ADMIN_USER), OPERATION_STARTED, started)
     await read_in_group(orders, OPERATION_STARTED, ORDERS, started)
+
+
+async def test_a_service_is_refused_creating_topics(broker: LocalKafka, topics: list[str]) -> None:
+    spec = replace(topic_spec(READINGS), name=f"telemetry.readings.v1.{uuid.uuid4().hex[:8]}")
+    with pytest.raises(TopicAuthorizationFailedError, match=spec.name):
+        await ensure_topics(settings_of(broker, TELEMETRY), [spec])
 
 
 async def test_telemetry_is_refused_writing_an_orders_topic(
