@@ -30,7 +30,7 @@ def body() -> bytes:
     due = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
     return orjson.dumps(
         {
-            "customer": "bench",
+            "customer": "acme",  # a customer of the sample plant: unknown ones are refused
             "lines": [
                 {"sku": "frame-road", "quantity": 2, "options": {"size": "54", "colour": "red"}},
                 {"sku": "stem-cnc", "quantity": 2, "options": {"engraving": "logo"}},

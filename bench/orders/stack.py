@@ -159,12 +159,14 @@ class OrdersUnderTest:
         try:
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
-                if await conn.fetchval("SELECT count(*) FROM orders.products") >= 5:
+                products = await conn.fetchval("SELECT count(*) FROM orders.products")
+                customers = await conn.fetchval("SELECT count(*) FROM orders.customers")
+                if products >= 5 and customers >= 3:
                     return
                 await asyncio.sleep(0.2)
         finally:
             await conn.close()
-        raise RuntimeError("product view not loaded")
+        raise RuntimeError("product and customer views not loaded")
 
     async def wait_outbox_drained(self, timeout_s: float) -> int:
         conn = await asyncpg.connect(self.database_url)
