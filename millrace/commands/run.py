@@ -10,6 +10,7 @@ from typing import Any
 SERVICES: dict[str, str] = {
     "telemetry": "services.telemetry.main",
     "orders": "services.orders.main",
+    "scheduling": "services.scheduling.main",
 }
 
 

@@ -1,0 +1,16 @@
+"""``millrace run scheduling``: thin entrypoint."""
+
+from __future__ import annotations
+
+from services.scheduling.app import create_app
+from services.scheduling.settings import SchedulingSettings
+from shared.http import serve
+from shared.logging import configure_logging
+from shared.settings import load_settings
+
+
+def main() -> int:
+    settings = load_settings(SchedulingSettings)
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    serve(create_app(settings), settings.http_host, settings.http_port, settings.shutdown_grace_s)
+    return 0
