@@ -36,10 +36,20 @@ def resolve_lines(
     due_date: date,
     today: date,
 ) -> tuple[tuple[OrderLine, ...], str]:
-    """Resolve options (defaults filled) and prices; return the lines and their currency."""
+    """Resolve options (defaults filled) and prices; return the lines and their currency.
+    The due date is only checked not to be past (:func:`resolve_request` checks it all)."""
+    past = [f"due_date: {due_date.isoformat()} is in the past"] if due_date < today else []
+    lines, currency, problems = _lines(requested, products)
+    if past or problems:
+        raise IntakeError(past + problems)
+    return lines, currency
+
+
+def _lines(
+    requested: Sequence[RequestedLine], products: Mapping[str, Product]
+) -> tuple[tuple[OrderLine, ...], str, list[str]]:
+    """The resolved lines, their currency, and every problem found with them."""
     problems: list[str] = []
-    if due_date < today:
-        problems.append(f"due_date: {due_date.isoformat()} is in the past")
     lines: list[OrderLine] = []
     currencies: set[str] = set()
     for i, req in enumerate(requested):
@@ -82,9 +92,7 @@ def resolve_lines(
         )
     if len(currencies) > 1:
         problems.append(f"lines: products priced in several currencies {sorted(currencies)}")
-    if problems:
-        raise IntakeError(problems)
-    return tuple(lines), currencies.pop() if currencies else "EUR"
+    return tuple(lines), currencies.pop() if currencies else "EUR", problems
 
 
 def due_date_problems(due_date: date, today: date, max_due_days: int) -> list[str]:
@@ -117,11 +125,8 @@ def resolve_request(
     if customer is None:
         problems.append(f"customer: unknown customer {customer_id!r}")
     problems += due_date_problems(due_date, today, max_due_days)
-    try:
-        # The date was checked above; resolve_lines only refuses one in the past.
-        resolved = resolve_lines(requested, products, max(due_date, today), today)
-    except IntakeError as err:
-        problems += err.problems
+    lines, currency, line_problems = _lines(requested, products)
+    problems += line_problems
     if problems:
         raise IntakeError(problems)
-    return resolved
+    return lines, currency
