@@ -23,17 +23,18 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from prometheus_client import REGISTRY
 from support.orders import fresh_database, make_settings, wait_for
-from support.telemetry import TopicReader
+from support.telemetry import TopicReader, end_offsets
 
 from contracts.base import Contract
 from contracts.envelope import new_event
 from contracts.manifest import TopicSpec
+from contracts.masterdata import Customer
 from contracts.orders import OrderLine, Priority
 from contracts.production import OperationStarted
 from services.orders.adapters.consumer import LifecycleConsumer
 from services.orders.adapters.postgres import SCHEMA, UnitOfWork, insert_order
 from services.orders.domain.order import place
-from services.orders.handlers import Handler, on_operation
+from services.orders.handlers import CUSTOMERS_TOPIC, Handler, on_operation
 from services.orders.settings import OrdersSettings
 from shared.dlq import DlqPublisher
 from shared.kafka import ensure_topics, make_consumer, make_producer
@@ -271,3 +272,44 @@ async def test_an_outage_is_not_dead_lettered(env: Env, kafka_bootstrap: str) ->
             await r.poll_until(lambda got: len(got) > 0, 3)
     assert r.records == [], "an outage never reaches the DLQ"
     assert dlq_count(env.topic) == 0
+
+
+async def test_master_data_poison_is_dead_lettered_and_the_view_moves_on(
+    env: Env, kafka_bootstrap: str
+) -> None:
+    """The customer view's stages: a schema-invalid record, and one PostgreSQL cannot store (a
+    NUL in a jsonb string), each dead-lettered; the good record after them is in the view."""
+    cid = f"poison-{uuid.uuid4().hex[:8]}"
+    good = Customer(customer_id=cid, name="Good", country="NL")
+    nul = Customer(customer_id=cid, name="Bad\x00name", country="NL")
+    values = [
+        b'{"customer_id": "x"}',
+        nul.model_dump_json().encode(),
+        good.model_dump_json().encode(),
+    ]
+    dlq = TopicPartition(f"{CUSTOMERS_TOPIC}.dlq", 0)
+    start = (await end_offsets(kafka_bootstrap, dlq.topic))[dlq]
+    producer = make_producer(env.settings, role="dlq")
+    await producer.start()
+    consumer = make_consumer(env.settings, CUSTOMERS_TOPIC, group_id="unused")
+    try:
+        worker = LifecycleConsumer(env.pool, consumer, DlqPublisher(producer, "orders"))
+        for offset, value in enumerate(values):
+            record = ConsumerRecord(
+                CUSTOMERS_TOPIC, 0, offset, 0, 0, cid.encode(), value, None, 1, len(value), ()
+            )
+            await worker.process(record)
+    finally:
+        await producer.stop()
+    stored = await env.pool.fetchval(
+        "SELECT data->>'name' FROM orders.customers WHERE customer_id = $1", cid
+    )
+    assert stored == "Good"
+    async with TopicReader(kafka_bootstrap, {dlq: start}) as reader:
+        await reader.poll_until(lambda got: sum(r.key == cid.encode() for r in got) >= 2, 30)
+    dead = [dict(r.headers) for r in reader.records if r.key == cid.encode()]
+    assert [(h["dlq_reason"], h["dlq_source_offset"]) for h in dead] == [
+        (b"schema", b"0"),
+        (b"processing_error", b"1"),
+    ]
+    assert dead[1]["dlq_error"].startswith(b"UntranslatableCharacterError: ")
