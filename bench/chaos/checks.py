@@ -1,0 +1,81 @@
+"""Read back everything the invariants need and run every checker on it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench.chaos import readback
+from bench.chaos.config import ChaosConfig
+from bench.chaos.dlq import Poison, check_dlq, check_outboxes
+from bench.chaos.load import LoadTally
+from bench.chaos.orders import TOPICS as ORDER_TOPICS
+from bench.chaos.orders import check_orders
+from bench.chaos.records import Verdict
+from bench.chaos.scheduling import PUBLISHED, SCHEDULED, check_scheduling
+from bench.chaos.windows import check_delivered, check_windows, expected_windows
+
+READINGS = "telemetry.readings.v1"
+AGGREGATES = "telemetry.aggregates.v1"
+DLQ_CONSUMERS = {
+    READINGS: frozenset({"telemetry"}),
+    "production.operation-completed.v1": frozenset({"orders", "scheduling"}),
+}
+
+
+async def dlq_topics(bootstrap: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return sorted(t for t in await admin.list_topics() if t.endswith(".dlq"))
+    finally:
+        await admin.close()
+
+
+async def windows_verdict(cfg: ChaosConfig, bootstrap: str) -> tuple[Verdict, list[str]]:
+    readings = await readback.read_topics(bootstrap, [READINGS])
+    aggregates = await readback.read_topics(bootstrap, [AGGREGATES])
+    expected = expected_windows(readings, cfg.windows_ms, cfg.lateness_ms)
+    v = check_windows(expected, aggregates)
+    return v, [str(p) for p in v.problems]
+
+
+async def wait_windows(cfg: ChaosConfig, bootstrap: str, timeout_s: float) -> Verdict:
+    """Re-read until no closed window is missing any more, or the bound; the last verdict."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        v, _ = await windows_verdict(cfg, bootstrap)
+        if not v.figures.get("windows_missing") or time.monotonic() >= deadline:
+            return v
+        await asyncio.sleep(5.0)
+
+
+async def run_checks(
+    cfg: ChaosConfig,
+    bootstrap: str,
+    database_url: str,
+    tally: LoadTally,
+    poison: Iterable[Poison],
+    timeout_s: float,
+) -> list[Verdict]:
+    windows = await wait_windows(cfg, bootstrap, timeout_s)
+    readings = await readback.read_topics(bootstrap, [READINGS])
+    order_events = await readback.read_topics(bootstrap, ORDER_TOPICS)
+    plan_events = await readback.read_topics(bootstrap, [SCHEDULED, PUBLISHED])
+    dead = await readback.read_topics(bootstrap, await dlq_topics(bootstrap))
+    version, plan = await readback.latest_plan(database_url)
+    unsent = {
+        "orders": await readback.unsent(database_url, "orders"),
+        "scheduling": await readback.unsent(database_url, "scheduling"),
+    }
+    return [
+        windows,
+        check_delivered(tally.readings_acked, readings),
+        check_orders(await readback.order_rows(database_url), order_events, tally.accepted),
+        check_scheduling(version, plan, plan_events),
+        check_outboxes(unsent),
+        check_dlq(poison, dead, DLQ_CONSUMERS),
+    ]

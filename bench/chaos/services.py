@@ -1,0 +1,110 @@
+"""The services (and the simulated shop floor) as child processes: started, SIGKILLed and
+started again by the faults, watched for exits nobody asked for."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.chaos.config import ALARM_RULES, PLANT, ChaosConfig
+from millrace.demo.children import Child
+from millrace.demo.orders import tokens_env
+from millrace.infra.process import free_port
+
+CLI = [sys.executable, "-m", "millrace.cli"]
+
+
+@dataclass
+class Fleet:
+    """Every child by name, its HTTP port, and what happened to it."""
+
+    children: dict[str, Child] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    down: set[str] = field(default_factory=set)
+    """Killed on purpose and not started again yet: not an unexpected exit."""
+    unexpected_exits: list[dict[str, object]] = field(default_factory=list)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def kill(self, name: str) -> int | None:
+        """SIGKILL the child's whole process group; its pid, or None if it was not running."""
+        child = self.children[name]
+        self.down.add(name)
+        proc = child.proc
+        if proc is None or proc.poll() is not None:
+            return None
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return proc.pid
+
+    def start(self, name: str) -> None:
+        self.children[name].start()
+        self.down.discard(name)
+
+    def watch(self, elapsed_s: float) -> None:
+        """Start again any child that exited on its own, and record it."""
+        for name, child in self.children.items():
+            if name in self.down or child.running or child.proc is None:
+                continue
+            self.unexpected_exits.append(
+                {"service": name, "at_s": round(elapsed_s, 1), "code": child.proc.returncode}
+            )
+            child.start()
+
+
+def build_fleet(cfg: ChaosConfig, run_dir: Path, bootstrap: str, database_url: str) -> Fleet:
+    fleet = Fleet()
+    base = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "MILLRACE_KAFKA_BOOTSTRAP": bootstrap,
+        "MILLRACE_DATABASE_URL": database_url,
+        "MILLRACE_LOG_FORMAT": "json",
+    }
+    specs: dict[str, dict[str, str]] = {
+        "telemetry": {
+            "MILLRACE_TELEMETRY_WINDOWS": cfg.windows_spec,
+            "MILLRACE_TELEMETRY_ALLOWED_LATENESS_MS": str(cfg.lateness_ms),
+            # No idle clock while the run lasts: during the broker's restart it would move
+            # the watermarks by the wall clock, and the readings still on their way would be
+            # late by a timing no independent computation can know. The run closes its
+            # windows with one reading per partition past them instead.
+            "MILLRACE_TELEMETRY_IDLE_CLOSE_MS": str(3_600_000),
+            "MILLRACE_TELEMETRY_ALARM_RULES": str(ALARM_RULES),
+        },
+        "orders": {"MILLRACE_ORDERS_TOKENS": tokens_env()},
+        "scheduling": {
+            "MILLRACE_SCHEDULING_TOKENS": tokens_env(),
+            "MILLRACE_SCHEDULING_DURATION_SCALE": f"{cfg.duration_scale:g}",
+            "MILLRACE_SCHEDULING_TIME_LIMIT_S": f"{cfg.solver_time_limit_s:g}",
+            "MILLRACE_SCHEDULING_REPAIR_S": "20",
+            "MILLRACE_SCHEDULING_REPLAN_DRIFT_S": "10",
+        },
+    }
+    for name, extra in specs.items():
+        port = free_port()
+        fleet.ports[name] = port
+        env = {**base, **extra, "MILLRACE_HTTP_PORT": str(port)}
+        fleet.children[name] = Child(name, [*CLI, "run", name], env, run_dir / f"{name}.log")
+    # The shop floor executes the plan; its machines' telemetry goes over Kafka only, so what
+    # reaches the readings topic is decided by producers the run does not kill.
+    fleet.children["simulator"] = Child(
+        "simulator",
+        [*CLI, "simulate", "--fleet", "plant", "--plant", str(PLANT), "--transport", "kafka",
+         "--sample-interval-ms", "1000", "--seed", str(cfg.seed), "--break-every", "90",
+         "--repair", "20"],
+        base,
+        run_dir / "simulator.log",
+    )  # fmt: skip
+    return fleet
+
+
+async def stop_all(fleet: Fleet, names: list[str], timeout_s: float) -> None:
+    """SIGTERM the named children in order (the simulator first) and wait for each."""
+    for name in names:
+        fleet.down.add(name)
+        await fleet.children[name].stop(timeout_s)
