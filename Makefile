@@ -63,6 +63,10 @@ bench: bench-telemetry ## every benchmark
 bench-orders: install ## orders intake: 60 s of POSTs vs a no-op route of the same app -> bench/results/orders.json
 	$(PY) -m bench.orders
 
+.PHONY: chaos
+chaos: install ## chaos run: plant loop under load, services SIGKILLed 10x each, broker and PostgreSQL restarted, invariants checked -> bench/results/chaos.json (CHAOS_DURATION_S, CHAOS_SEED)
+	$(PY) -m bench.chaos
+
 contracts: install ## regenerate JSON Schemas, AsyncAPI and the generated topic resources
 	$(MILLRACE) contracts generate
 
