@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaError
 from millrace.infra import process
 from millrace.infra.kafka_jars import KAFKA_ASSETS, ensure_jars
 from millrace.infra.kafka_secure import (
+    ADMIN_USER,
     MECHANISM,
     SecureLayout,
     format_arguments,
@@ -149,6 +150,7 @@ class LocalKafka:
             raise InfraError("a Java runtime (17+) is needed for the local Kafka broker")
         libs = ensure_jars(out=out)
         self.cfg.home.mkdir(parents=True, exist_ok=True)
+        self._check_existing_data()
         overrides = None
         if self.cfg.secure:
             overrides = secure_properties(self.secure, self.cfg.port, self.cfg.controller_port)
@@ -206,18 +208,28 @@ class LocalKafka:
             }
         return env
 
-    def _format_once(self, java: str, classpath: str) -> None:
-        """Format the storage on first start; refuse data made in the other security mode (a
-        plaintext broker's data has no admin credential, a secure one's has no open listener)."""
+    def _check_existing_data(self) -> None:
+        """Refuse data made in the other security mode (a plaintext broker's storage has no
+        admin credential, a secure one has no open listener), or secure data whose admin
+        password file is gone (a new one would not match the credential in the storage)."""
         data = self.cfg.home / "data"
+        if not (data / "meta.properties").is_file():
+            return
+        made = self.mode_file.read_text().strip() if self.mode_file.is_file() else "PLAINTEXT"
+        if made != self._protocol():
+            problem = f"it was made for {made}, not {self._protocol()}"
+        elif self.cfg.secure and not self.secure.password_file(ADMIN_USER).is_file():
+            problem = "its admin password file is gone"
+        else:
+            return
+        raise InfraError(
+            f"cannot use the Kafka data in {data}: {problem}; stop the broker and delete "
+            f"{self.cfg.home} (or use another MILLRACE_STATE_DIR)"
+        )
+
+    def _format_once(self, java: str, classpath: str) -> None:
         protocol = self._protocol()
-        if (data / "meta.properties").is_file():
-            made = self.mode_file.read_text().strip() if self.mode_file.is_file() else "PLAINTEXT"
-            if made != protocol:
-                raise InfraError(
-                    f"the Kafka data in {data} was made for {made}, not {protocol}; stop the "
-                    f"broker and delete {self.cfg.home} (or use another MILLRACE_STATE_DIR)"
-                )
+        if (self.cfg.home / "data" / "meta.properties").is_file():
             return
         extra = format_arguments(self.secure) if self.cfg.secure else []
         argv = [

@@ -7,8 +7,10 @@ an admin client's connection. Every call is idempotent, so ``infra up`` runs the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -146,12 +148,24 @@ async def delete_acls(admin: AIOKafkaAdminClient, bindings: Iterable[AclBinding]
             _raise_for(code, f"deleting ACL {b}", message)
 
 
-async def sync_acls(admin: AIOKafkaAdminClient, wanted: frozenset[AclBinding]) -> tuple[int, int]:
-    """Make the broker's ACLs exactly ``wanted``; return how many were created and deleted."""
+async def sync_acls(
+    admin: AIOKafkaAdminClient, wanted: frozenset[AclBinding], settle_s: float = 30.0
+) -> tuple[int, int]:
+    """Make the broker's ACLs exactly ``wanted``; return how many were created and deleted.
+
+    Returns once the broker enforces them: changes reach its authorizer through the metadata
+    log a moment after the controller accepted them, and a client started right after
+    ``infra up`` must not be refused by an ACL still on its way.
+    """
     present = await describe_acls(admin)
     missing, stale = wanted - present, present - wanted
     await create_acls(admin, missing)
     await delete_acls(admin, stale)
+    deadline = time.monotonic() + settle_s
+    while await describe_acls(admin) != wanted:
+        if time.monotonic() > deadline:
+            raise InfraError(f"the broker's ACLs did not match within {settle_s:.0f}s")
+        await asyncio.sleep(0.1)
     return len(missing), len(stale)
 
 

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from millrace.infra import kafka_access
 from millrace.infra.acls import K8S_BASE, all_bindings, load_users
+from millrace.infra.process import InfraError
 from millrace.infra.tls import BROKER_CN, ensure_certificates, tls_files, write_private
 
 ADMIN_USER = "millrace-admin"
@@ -123,12 +125,14 @@ async def grant_access(layout: SecureLayout, bootstrap: str, base: Path = K8S_BA
     """
     users = load_users(base)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **layout.admin_security())
-    await admin.start()
     try:
+        await admin.start()
         await kafka_access.upsert_scram_users(
             admin, {user.name: layout.password(user.name) for user in users}
         )
         created, deleted = await kafka_access.sync_acls(admin, all_bindings(users))
+    except KafkaError as exc:
+        raise InfraError(f"granting Kafka access as {ADMIN_USER} failed: {exc!r}") from exc
     finally:
         await admin.close()
     names = ", ".join(user.name for user in users)

@@ -21,6 +21,7 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
@@ -40,7 +41,7 @@ from support.telemetry import ServiceProcess, free_port
 
 from contracts.manifest import TOPICS
 from contracts.manifest import topic as topic_spec
-from millrace.infra import kafka_access
+from millrace.infra import InfraError, kafka_access
 from millrace.infra.acls import (
     OPERATIONS,
     PATTERN_TYPES,
@@ -130,18 +131,26 @@ async def read_in_group(settings: ServiceSettings, topic: str, group: str, value
         await consumer.stop()
 
 
+async def acls_become(admin: AIOKafkaAdminClient, wanted: frozenset[AclBinding]) -> None:
+    """Wait until the broker describes exactly ``wanted``: ACL changes reach the broker's
+    authorizer through the metadata log, a moment after the controller accepted them."""
+    async with asyncio.timeout(15):
+        while (held := await kafka_access.describe_acls(admin)) != wanted:
+            await asyncio.sleep(0.2)
+    assert held == wanted
+
+
 async def test_the_broker_holds_exactly_the_acls_of_the_kafkauser_files(
     broker: LocalKafka,
 ) -> None:
+    users = load_users()
     admin = make_admin(settings_of(broker, ADMIN_USER))
     await admin.start()
     try:
-        held = await kafka_access.describe_acls(admin)
+        await acls_become(admin, all_bindings(users))
     finally:
         await admin.close()
-    users = load_users()
-    assert held == all_bindings(users)
-    assert {f"User:{name}" for name in (TELEMETRY, ORDERS)} <= {b.principal for b in held}
+    assert {user.principal for user in users} >= {f"User:{n}" for n in (TELEMETRY, ORDERS)}
     assert set(broker.principals()) == {ADMIN_USER, *(user.name for user in users)}
     for path in broker.principals().values():
         assert path.stat().st_mode & 0o777 == 0o600
@@ -158,14 +167,16 @@ async def test_granting_again_changes_nothing_and_removes_an_acl_no_file_declare
         operation=OPERATIONS["Read"],
         permission=PERMISSIONS["allow"],
     )
+    bootstrap = broker.client_env()["MILLRACE_KAFKA_BOOTSTRAP"]
+    wanted = all_bindings(load_users())
     admin = make_admin(settings_of(broker, ADMIN_USER))
     await admin.start()
     try:
+        await acls_become(admin, wanted)
         await kafka_access.create_acls(admin, [stray])
-        assert stray in await kafka_access.describe_acls(admin)
-        bootstrap = broker.client_env()["MILLRACE_KAFKA_BOOTSTRAP"]
+        await acls_become(admin, wanted | {stray})
         assert "ACLs 0 created, 1 removed" in await grant_access(broker.secure, bootstrap)
-        assert await kafka_access.describe_acls(admin) == all_bindings(load_users())
+        await acls_become(admin, wanted)
         assert "ACLs 0 created, 0 removed" in await grant_access(broker.secure, bootstrap)
     finally:
         await admin.close()
@@ -328,3 +339,31 @@ async def read_first(
     finally:
         await consumer.stop()
     raise AssertionError(f"{topic} ended")
+
+
+def test_a_start_in_the_other_mode_is_refused(broker: LocalKafka) -> None:
+    plaintext = LocalKafka(replace(broker.cfg, secure=False))
+    with pytest.raises(InfraError, match="already runs with SASL_SSL, not PLAINTEXT"):
+        plaintext.start()
+
+
+@pytest.mark.parametrize(
+    ("made_for", "secure", "reason"),
+    [
+        (None, True, "made for PLAINTEXT, not SASL_SSL"),
+        ("SASL_SSL", False, "made for SASL_SSL, not PLAINTEXT"),
+        ("SASL_SSL", True, "admin password file is gone"),
+    ],
+)
+def test_data_the_broker_could_not_use_is_refused_before_it_starts(
+    scratch_state: Path, made_for: str | None, secure: bool, reason: str
+) -> None:
+    home = scratch_state / "kafka"
+    (home / "data").mkdir(parents=True)
+    (home / "data" / "meta.properties").write_text("version=1\n")
+    if made_for:
+        (home / "security-protocol").write_text(f"{made_for}\n")
+    kafka = LocalKafka(KafkaConfig(home, free_port(), free_port(), secure=secure))
+    with pytest.raises(InfraError, match=reason):
+        kafka.start()
+    assert not kafka.status().running

@@ -72,11 +72,11 @@ def test_the_broker_gets_every_rule_of_every_kafkauser_file_and_nothing_else() -
     assert {user.principal for user in load_users()} == principals
 
 
-def scheduling_user(**rule: Any) -> dict[str, Any]:
+def new_service_user(**rule: Any) -> dict[str, Any]:
     return {
         "apiVersion": "kafka.strimzi.io/v1beta2",
         "kind": "KafkaUser",
-        "metadata": {"name": "millrace-scheduling"},
+        "metadata": {"name": "millrace-newservice"},
         "spec": {
             "authentication": {"type": "scram-sha-512"},
             "authorization": {"type": "simple", "acls": [rule]},
@@ -95,20 +95,20 @@ def copy_of_base(tmp_path: Path) -> Path:
 def test_a_new_services_kafkauser_file_is_picked_up_with_no_code_change(tmp_path: Path) -> None:
     base = copy_of_base(tmp_path)
     rule = {
-        "resource": {"type": "topic", "name": "scheduling.", "patternType": "prefix"},
+        "resource": {"type": "topic", "name": "newservice.", "patternType": "prefix"},
         "operations": ["Describe", "Write"],
         "host": "*",
     }
-    (base / "scheduling").mkdir()
-    (base / "scheduling" / "kafkauser.yaml").write_text(yaml.safe_dump(scheduling_user(**rule)))
+    (base / "newservice").mkdir()
+    (base / "newservice" / "kafkauser.yaml").write_text(yaml.safe_dump(new_service_user(**rule)))
 
     users = {user.name: user for user in load_users(base)}
-    assert set(users) == {u.name for u in load_users()} | {"millrace-scheduling"}
+    assert set(users) == {u.name for u in load_users()} | {"millrace-newservice"}
     assert {
-        (b.resource_name, b.pattern_type, b.operation) for b in users["millrace-scheduling"].acls
+        (b.resource_name, b.pattern_type, b.operation) for b in users["millrace-newservice"].acls
     } == {
-        ("scheduling.", PATTERN_TYPES["prefix"], OPERATIONS["Describe"]),
-        ("scheduling.", PATTERN_TYPES["prefix"], OPERATIONS["Write"]),
+        ("newservice.", PATTERN_TYPES["prefix"], OPERATIONS["Describe"]),
+        ("newservice.", PATTERN_TYPES["prefix"], OPERATIONS["Write"]),
     }
     assert rules_loaded(base) == rules_in_files(base)
 
@@ -136,9 +136,9 @@ def test_a_new_services_kafkauser_file_is_picked_up_with_no_code_change(tmp_path
 def test_a_rule_the_broker_could_not_enforce_is_refused_naming_its_file(
     tmp_path: Path, rule: dict[str, Any], reason: str
 ) -> None:
-    (tmp_path / "scheduling").mkdir()
-    path = tmp_path / "scheduling" / "kafkauser.yaml"
-    path.write_text(yaml.safe_dump(scheduling_user(**rule)))
+    (tmp_path / "newservice").mkdir()
+    path = tmp_path / "newservice" / "kafkauser.yaml"
+    path.write_text(yaml.safe_dump(new_service_user(**rule)))
     with pytest.raises(InfraError, match=reason) as refused:
         load_users(tmp_path)
     assert str(path) in str(refused.value)
