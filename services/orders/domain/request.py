@@ -5,6 +5,8 @@ customer, spelled out or left out) and each line's options are filled with the c
 defaults, they name the same customer, lines, due date and priority. Prices and routings are
 left out: they come from the catalogue, not from the caller. The digest never fails, so a
 replay is answered even when the request would no longer pass intake (its due date is past).
+A replay is resolved against the catalogue of its own time: if an option's default changed in
+between, a body that leaves the option out now asks for something else, and gets 409.
 
 Digests carry a version marker (``r1:``). A stored digest without one was made by earlier
 releases from the raw body (``legacy``), and is compared with that.
