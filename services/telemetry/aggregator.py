@@ -7,6 +7,10 @@ awaited, then each partition commits the offset of the first reading of its olde
 with its watermark in the commit metadata (see ``domain/windows.py``). Metrics are counted per
 poll, not per reading. See docs/decisions/0004-hot-path-decoder.md for the decoder.
 
+No record stops a partition: invalid input and records whose processing raises (``failures.py``)
+go to the DLQ and the poll goes on after them; a failure is isolated without a cost on the hot
+path (exceptions are caught around each stage's loop, not per reading).
+
 Roles (``MILLRACE_TELEMETRY_ROLE``): ``all`` runs windows, alarms and machine states in this one
 loop; ``windows`` leaves alarms out; ``alarms`` keeps no windows (only each partition's
 watermark, which quiet-partition deadlines need), emits no aggregates and dead-letters nothing
@@ -35,8 +39,14 @@ from services.telemetry.alarms.engine import PartitionEngine
 from services.telemetry.alarms.monitor import Monitor
 from services.telemetry.batch_send import BatchSender, PreparedBatches
 from services.telemetry.decode_fast import FastReading, decode_readings_fast
-from services.telemetry.domain.windows import PartitionWindows
+from services.telemetry.domain.windows import PartitionWindows, RecordFailedError, WindowKey
 from services.telemetry.emit import AGGREGATES_TOPIC, WindowRecord, window_record
+from services.telemetry.failures import (
+    Failure,
+    processing_error,
+    window_name,
+    window_source,
+)
 from services.telemetry.rules import RuleBook
 from services.telemetry.settings import TelemetrySettings
 from shared.dlq import DlqPublisher, InvalidMessageError, RecordLike
@@ -56,7 +66,7 @@ EMIT_CHUNK = 500
 # watermark has come from their settle point towards SEAL_FINISH_MS before the deadline. Sealed
 # as fast as the polls allowed, a boundary's windows kept a core busy for up to 2.5 s on the
 # benchmark's machine, a burst that the other processes there (the alarms above all) waited
-# behind (docs/decisions/0004-hot-path-decoder.md, eleventh round).
+# behind (docs/decisions/0004-hot-path-decoder.md, "The close path").
 SEAL_SLICE_S = 0.005
 SEAL_FINISH_MS = 500
 # At most this many windows sealed ahead of their close at once (a sealed window's record, about
@@ -89,7 +99,7 @@ def settle_gc() -> None:
     ``telemetry_max_poll_records`` consumer records (5 000), each a tracked object with its own
     tuples, and with Python's default of 700 allocations per young collection every poll paid
     for several collections of objects that die with it: ``GC_YOUNG_THRESHOLD`` allows a few
-    polls' worth (docs/decisions/0004-hot-path-decoder.md, sixth round).
+    polls' worth (docs/decisions/0004-hot-path-decoder.md, "The collector").
     """
     gc.collect()
     gc.freeze()
@@ -233,6 +243,9 @@ class Aggregator:
         self.seal_slice_s = SEAL_SLICE_S
         self.seal_max_windows = SEAL_MAX_WINDOWS
         self.healthy = False
+        # Records (and windows) whose processing raised, dead-lettered or reported since start.
+        self.processing_errors = 0
+        self._window_failures: list[tuple[_Partition, WindowKey, int, Exception]] = []
 
     def subscribe(self) -> None:
         self.consumer.subscribe([self.readings_topic], listener=_Listener(self))
@@ -263,6 +276,7 @@ class Aggregator:
         for part in self.partitions.values():
             self._emit(part, None)
             self._retire(part, None)
+        await self._report_window_failures()
         if not self._out.empty:
             self._pending.append(self._out.flush())
         await self.commit()
@@ -296,6 +310,8 @@ class Aggregator:
                 await self._advance_idle(tp, part, part.wm_at_idle + (now - part.idle_since_ms))
             await self._send_events(tp, part)
         self._backlog = self._emit_slice()
+        if self._window_failures:
+            await self._report_window_failures()
         # Sealing spends idle time: a consumer catching up (a full poll) has none, and the
         # windows it closes are late anyway.
         full = sum(map(len, batch.values())) >= self.settings.telemetry_max_poll_records
@@ -358,8 +374,8 @@ class Aggregator:
         self, tp: TopicPartition, part: _Partition, records: Sequence[RawRecord], now: int
     ) -> None:
         rejected: list[tuple[RawRecord, InvalidMessageError]] = []
-        decoded = self._decoded(part, records, now, rejected)
-        readings, bad, late = part.windows.add_records(decoded, Quality.BAD)
+        failures: list[Failure] = []
+        readings, bad, late = self._add(part, records, now, rejected, failures)
         m.RECORDS.inc(len(records))
         if self.runs_windows:
             # (In the alarms role the windows role dead-letters these very records.)
@@ -370,9 +386,32 @@ class Aggregator:
                 m.BAD_QUALITY.inc(bad)
             for mask, count in late.items():
                 self._count_late(mask, count)
+        for failure in failures:
+            await self._failed(tp, failure)
         if records:
             part.next_offset = records[-1].offset + 1
             part.dirty = True
+
+    def _add(
+        self,
+        part: _Partition,
+        records: Sequence[RawRecord],
+        now: int,
+        rejected: list[tuple[RawRecord, InvalidMessageError]],
+        failures: list[Failure],
+    ) -> tuple[int, int, dict[int, int]]:
+        """Decode ``records`` and add their readings to the windows. A record the windows
+        raise for (``RecordFailedError``) joins ``failures`` and the records after it are
+        added in another call (the counts of the call that failed are lost: metrics only)."""
+        while True:
+            try:
+                return part.windows.add_records(
+                    self._decoded(part, records, now, rejected, failures), Quality.BAD
+                )
+            except RecordFailedError as err:
+                i = bisect.bisect_left(records, err.offset, key=_OFFSET)
+                failures.append(Failure("windows", records[i], err.__cause__ or err))
+                records = records[i + 1 :]
 
     def _decoded(
         self,
@@ -380,10 +419,16 @@ class Aggregator:
         records: Sequence[RawRecord],
         now: int,
         rejected: list[tuple[RawRecord, InvalidMessageError]],
+        failures: list[Failure],
     ) -> Iterator[tuple[str, list[FastReading], int]]:
         """(device, readings, offset) of each record as it is decoded (nothing of a poll is
         kept: holding a poll's decoded records made the garbage collector's work grow); the
-        alarm engine observes the good readings of its metrics on the way."""
+        alarm engine observes the good readings of its metrics on the way.
+
+        A record the decoder raises for other than as invalid input is left out (a failure of
+        stage ``decode``). One the alarm engine raises for is a failure of stage ``alarms``,
+        yet still goes to the windows, as it does in a process of the windows role; the engine
+        keeps what the record's readings before the failing one did (a replay does the same)."""
         skew = self.settings.telemetry_max_future_skew_ms
         watched, engine, bad_quality = self.monitor.metrics, part.engine, Quality.BAD
         for record in records:
@@ -392,11 +437,17 @@ class Aggregator:
             except InvalidMessageError as err:
                 rejected.append((record, err))
                 continue
+            except Exception as exc:  # noqa: BLE001 (a processing error: see failures.py)
+                failures.append(Failure("decode", record, exc))
+                continue
             device, offset = batch.device_id, record.offset
             if watched:
-                for r in batch.readings:
-                    if r.metric in watched and r.quality is not bad_quality:
-                        engine.observe(device, r.metric, r.ts, float(r.value), offset)
+                try:
+                    for r in batch.readings:
+                        if r.metric in watched and r.quality is not bad_quality:
+                            engine.observe(device, r.metric, r.ts, float(r.value), offset)
+                except Exception as exc:  # noqa: BLE001 (a processing error: see failures.py)
+                    failures.append(Failure("alarms", record, exc))
             yield device, batch.readings, offset
 
     async def _dead_letter(self, record: RecordLike, err: InvalidMessageError) -> None:
@@ -411,6 +462,48 @@ class Aggregator:
             reason=err.reason,
             error=err.detail,
         )
+
+    async def _failed(self, tp: TopicPartition, failure: Failure) -> None:
+        """Count, log and dead-letter a record whose processing raised. A decode failure is
+        dead-lettered by the windows role only and an alarms failure by the role that runs
+        the alarms, as invalid input is: each record once when the roles run apart."""
+        stage, record = failure.stage, consumer_record(tp, failure.record)
+        self.processing_errors += 1
+        m.PROCESSING_ERRORS.labels(stage).inc()
+        log.error(
+            "record processing failed",
+            stage=stage,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            exc_info=failure.error,
+        )
+        if self.runs_windows or stage == "alarms":
+            await self._dead_letter(record, processing_error(stage, failure.error))
+
+    def _window_failed(self, part: _Partition) -> Callable[[WindowKey, int, Exception], None]:
+        """The ``failed`` of ``part``'s emits: reported after the emit slice."""
+
+        def failed(window: WindowKey, offset: int, exc: Exception) -> None:
+            self._window_failures.append((part, window, offset, exc))
+
+        return failed
+
+    async def _report_window_failures(self) -> None:
+        """Count, log and dead-letter the windows that could not be made (see
+        ``failures.WindowSource``); a partition revoked since leaves them to its next owner."""
+        reported, self._window_failures = self._window_failures, []
+        owners = {id(part): tp for tp, part in self.partitions.items()}
+        for part, window, offset, exc in reported:
+            tp = owners.get(id(part))
+            if tp is None:
+                continue
+            self.processing_errors += 1
+            m.PROCESSING_ERRORS.labels("emit").inc()
+            name = window_name(window)
+            log.error("window not emitted", window=name, partition=tp.partition, exc_info=exc)
+            record = window_source(tp.topic, tp.partition, window, offset)
+            await self._dead_letter(record, processing_error("emit", exc, name))
 
     def _count_late(self, mask: int, count: int) -> None:
         for i, label in enumerate(self._size_labels):
@@ -498,7 +591,7 @@ class Aggregator:
                 for size, count in sealed.sizes.items():
                     m.WINDOWS_EMITTED.labels(f"{size}ms").inc(count)
                     m.observe_many(m.EMIT_LAG, max(0.0, (now - deadline) / 1000), count)
-        closed = windows.emit_due_as(window_record, budget, held)
+        closed = windows.emit_due_as(window_record, budget, held, self._window_failed(part))
         if not closed:
             if taken:
                 part.dirty = True

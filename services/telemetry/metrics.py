@@ -17,6 +17,13 @@ BAD_QUALITY = Counter(
 FUTURE = Counter(
     "millrace_telemetry_future_readings_total", "Records with readings beyond the allowed skew."
 )
+PROCESSING_ERRORS = Counter(
+    "millrace_telemetry_processing_errors_total",
+    "Records whose processing raised (dead-lettered, the partition moves on), windows that could "
+    "not be encoded and alarm deadlines whose rule raised, by stage (decode, windows, alarms, "
+    "emit).",
+    ["stage"],
+)
 WINDOWS_EMITTED = Counter(
     "millrace_telemetry_windows_emitted_total", "Windows emitted to aggregates.", ["window"]
 )

@@ -48,6 +48,8 @@ class PartitionEngine:
         self.clock = -1
         self.skip_below = -1
         self.events: list[Event] = []
+        # (device, rule key, deadline, exception) of deadlines whose evaluation raised.
+        self.failures: list[tuple[str, str, int, Exception]] = []
         self.active = 0
 
     def observe(self, device: str, metric: str, ts: int, value: float, offset: int) -> None:
@@ -126,7 +128,12 @@ class PartitionEngine:
             if inst is None or inst.scheduled != deadline:
                 continue
             inst.scheduled = None
-            self._evaluate(inst, deadline, deadline)
+            try:
+                self._evaluate(inst, deadline, deadline)
+            except Exception as exc:  # noqa: BLE001 (reported to the caller in ``failures``)
+                # No reading to dead-letter: the same evaluation would raise at every poll and
+                # on every replay, so the deadline is dropped and the others still fire.
+                self.failures.append((device, key, deadline, exc))
 
     def snapshot(self, next_offset: int) -> dict[str, Any]:
         """Everything needed to continue after ``next_offset`` as if nothing had happened."""

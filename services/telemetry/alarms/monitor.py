@@ -18,8 +18,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from services.telemetry import metrics as m
-from services.telemetry.alarms.emit import encode_alarm, encode_state
-from services.telemetry.alarms.engine import PartitionEngine
+from services.telemetry.alarms.emit import Record, encode_alarm, encode_state
+from services.telemetry.alarms.engine import Event, PartitionEngine
 from services.telemetry.alarms.instance import AlarmTransition
 from services.telemetry.alarms.store import SnapshotStore
 from services.telemetry.rules import RuleBook
@@ -91,19 +91,19 @@ class Monitor:
         if engine is None:
             return []
         engine.advance(self._clock(tp, watermark, now_ms or time.time_ns() // 1_000_000))
+        if engine.failures:
+            _report(tp, engine)
         if not engine.events:
             return []
         pending = []
         for event in engine.drain():
-            if isinstance(event, AlarmTransition):
-                topic, key, value, headers = encode_alarm(event)
-                if event.state == "raised":
-                    m.ALARMS_RAISED.labels(event.severity.value).inc()
-                else:
-                    m.ALARMS_CLEARED.inc()
-            else:
-                topic, key, value, headers = encode_state(event)
-                m.STATE_CHANGES.labels(event.state.value).inc()
+            try:
+                topic, key, value, headers = _encoded(event)
+            except Exception:
+                # Encoding is deterministic: the event would fail on every retry and replay.
+                m.PROCESSING_ERRORS.labels("alarms").inc()
+                log.exception("event not published", partition=tp.partition, data=repr(event))
+                continue
             pending.append(await producer.send(topic, value=value, key=key, headers=headers))
         self._gauge()
         return pending
@@ -149,3 +149,32 @@ class Monitor:
 
     def _gauge(self) -> None:
         m.ACTIVE_ALARMS.set(sum(e.active for e in self.engines.values()))
+
+
+def _encoded(event: Event) -> Record:
+    """The event's record; counted once it is made."""
+    if isinstance(event, AlarmTransition):
+        record = encode_alarm(event)
+        if event.state == "raised":
+            m.ALARMS_RAISED.labels(event.severity.value).inc()
+        else:
+            m.ALARMS_CLEARED.inc()
+        return record
+    record = encode_state(event)
+    m.STATE_CHANGES.labels(event.state.value).inc()
+    return record
+
+
+def _report(tp: TopicPartition, engine: PartitionEngine) -> None:
+    """Count and log the deadlines whose evaluation raised (``PartitionEngine.failures``)."""
+    failures, engine.failures = engine.failures, []
+    for device, rule, deadline, exc in failures:
+        m.PROCESSING_ERRORS.labels("alarms").inc()
+        log.error(
+            "rule evaluation failed at its deadline",
+            partition=tp.partition,
+            device=device,
+            rule=rule,
+            deadline=deadline,
+            exc_info=exc,
+        )

@@ -49,6 +49,19 @@ import msgspec
 
 WindowKey = tuple[str, str, int, int]  # device_id, metric, size_ms, window_start
 T = TypeVar("T")
+# What emit_due_as() reports of a window it could not make: its key, the offset of its first
+# reading and the exception.
+WindowFailed = Callable[[WindowKey, int, Exception], None]
+
+
+class RecordFailedError(Exception):
+    """:meth:`PartitionWindows.add_records` raised while adding the readings of the record at
+    ``offset`` (the cause is chained): the records before it are in the windows, the records
+    after it are not."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(f"adding the readings of offset {offset} failed")
+        self.offset = offset
 
 
 class ReadingLike(Protocol):
@@ -82,7 +95,7 @@ class WindowStats(msgspec.Struct, gc=False):
     form a cycle): with hundreds of thousands of open windows, every full collection walked
     them all, and those collections, 0.1-0.3 s each, were the aggregator's longest stalls.
     ``min``, ``max`` and ``last`` are the values as read; ``mean`` and ``m2`` are scaled by
-    ``_DOWN`` once ``scaled`` (a value beyond ``_HUGE``), see :meth:`finish`.
+    ``_DOWN`` once ``scaled`` (a value beyond ``_HUGE``), see :meth:`unscaled`.
     """
 
     first_offset: int
@@ -187,20 +200,12 @@ class WindowStats(msgspec.Struct, gc=False):
             self.last_ts = ts
             self.last = value
 
-    def finish(self) -> tuple[float, float]:
-        """The window's (mean, population stddev), finite, with ``min <= mean <= max`` and
-        ``0 <= stddev``: rounding can leave a running mean an ulp outside the values it
-        averages, and a scaled one can round past the largest float when scaled back."""
-        lo, hi, mean, m2 = self.min, self.max, self.mean, self.m2
-        stddev = math.sqrt(m2 / self.count) if m2 > 0.0 else 0.0
-        if self.scaled:
-            mean, stddev = mean * _UP, stddev * _UP
-            half = hi * 0.5 - lo * 0.5  # no stddev exceeds half the range; this cannot overflow
-            if stddev > half:  # noqa: PLR1730
-                stddev = half
-        if not lo <= mean <= hi and self.count:
-            mean = lo if mean < lo else hi
-        return mean, stddev
+    def unscaled(self, mean: float, stddev: float) -> tuple[float, float]:
+        """A scaled window's mean and stddev as read, the stddev at most half the range (what
+        no stddev exceeds): scaled back, it could round past the largest float."""
+        stddev *= _UP
+        half = self.max * 0.5 - self.min * 0.5  # cannot overflow
+        return mean * _UP, half if stddev > half else stddev
 
 
 _MAX_SHARED_INTS = 10_000
@@ -352,7 +357,9 @@ class PartitionWindows:
 
         Readings whose ``quality`` is ``skip`` are left out. Returns the number of readings
         added, the number left out, and how many readings were late per late mask (see
-        :meth:`add`).
+        :meth:`add`). Nothing here raises for a reading the decoder accepted; should it anyway,
+        :class:`RecordFailedError` names the record, with the watermark where the readings
+        before the failure took it: a replay, doing the same, gets the same windows.
         """
         if not self.sizes_ms:
             return self._watermark_only(records, skip)
@@ -362,46 +369,51 @@ class PartitionWindows:
         wm = self.watermark
         added = skipped = 0
         late: dict[int, int] = {}
-        for device, readings, offset in records:
-            for r in readings:
-                if r.quality is skip:
-                    skipped += 1
-                    continue
-                metric, ts, value = r.metric, r.ts, float(r.value)
-                key = (device, metric)
-                series = get(key)
-                if series is not None and series.deadline > wm and series.lo <= ts < series.hi:
-                    # WindowStats.add inlined: this is the innermost loop of the hot path. A
-                    # value beyond _HUGE is a new min or max: only then is it looked at, and
-                    # its window goes scaled, its series off this path (see _refresh).
-                    for s in series.current:
-                        if value < s.min:
-                            if value < -huge:
-                                series.deadline = -1
-                                s.add(ts, value)
-                                continue
-                            s.min = value
-                        if value > s.max:
-                            if value > huge:
-                                series.deadline = -1
-                                s.add(ts, value)
-                                continue
-                            s.max = value
-                        n = s.count = s.count + 1
-                        delta = value - s.mean
-                        s.mean += delta / n
-                        s.m2 += delta * (value - s.mean)
-                        if ts >= s.last_ts:
-                            s.last_ts = ts
-                            s.last = value
-                else:
-                    self.watermark = wm
-                    mask = slow(series, key, ts, value, offset)
-                    if mask:
-                        late[mask] = late.get(mask, 0) + 1
-                if ts > wm:  # noqa: PLR1730 (a call per reading costs more)
-                    wm = ts
-                added += 1
+        offset = -1
+        try:
+            for device, readings, offset in records:
+                for r in readings:
+                    if r.quality is skip:
+                        skipped += 1
+                        continue
+                    metric, ts, value = r.metric, r.ts, float(r.value)
+                    key = (device, metric)
+                    series = get(key)
+                    if series is not None and series.deadline > wm and series.lo <= ts < series.hi:
+                        # WindowStats.add inlined: this is the innermost loop of the hot path. A
+                        # value beyond _HUGE is a new min or max: only then is it looked at, and
+                        # its window goes scaled, its series off this path (see _refresh).
+                        for s in series.current:
+                            if value < s.min:
+                                if value < -huge:
+                                    series.deadline = -1
+                                    s.add(ts, value)
+                                    continue
+                                s.min = value
+                            if value > s.max:
+                                if value > huge:
+                                    series.deadline = -1
+                                    s.add(ts, value)
+                                    continue
+                                s.max = value
+                            n = s.count = s.count + 1
+                            delta = value - s.mean
+                            s.mean += delta / n
+                            s.m2 += delta * (value - s.mean)
+                            if ts >= s.last_ts:
+                                s.last_ts = ts
+                                s.last = value
+                    else:
+                        self.watermark = wm
+                        mask = slow(series, key, ts, value, offset)
+                        if mask:
+                            late[mask] = late.get(mask, 0) + 1
+                    if ts > wm:  # noqa: PLR1730 (a call per reading costs more)
+                        wm = ts
+                    added += 1
+        except Exception as exc:
+            self.watermark = wm
+            raise RecordFailedError(offset) from exc
         self.watermark = wm
         return added, skipped, late
 
@@ -698,6 +710,7 @@ class PartitionWindows:
         make: Callable[[ClosedWindow], T],
         limit: int | None = None,
         stop: Container[int] = (),
+        failed: WindowFailed | None = None,
     ) -> list[T]:
         """The first half of a close: ``make(window)`` (or the window's seal, as in
         :meth:`close_due_as`) of the windows the watermark has closed that have none yet,
@@ -707,7 +720,12 @@ class PartitionWindows:
         and send all of a boundary's windows before the bookkeeping of their close.
 
         It stops before a deadline in ``stop`` that has nothing emitted yet: the caller holds
-        that deadline's seals (:meth:`seal_ended` with a ``sink``) for :meth:`take_sealed`."""
+        that deadline's seals (:meth:`seal_ended` with a ``sink``) for :meth:`take_sealed`.
+
+        A window that ``make`` raises for is given to ``failed`` (key, offset of its first
+        reading, exception) and counts as emitted, without a result: the same window raises
+        again on every try, and a replay makes the same one, so waiting for it would hold the
+        partition's commit forever. Without ``failed`` the exception propagates."""
         out: list[T] = []
         append = out.append
         watermark, emitted = self.watermark, self._emitted
@@ -718,18 +736,34 @@ class PartitionWindows:
             if not i and same_make and deadline in stop:
                 break
             end = len(windows) if limit is None else min(len(windows), i + limit - len(out))
-            for s in windows[i:end]:
-                pend = s.pend
-                count = s.count if pend is None else s.count + pend.count
-                if same_make and s.sealed_count == count and s.sealed is not None:
-                    append(s.sealed)  # type: ignore[arg-type]  # made by this very ``make``
-                    continue
-                if pend is not None:
-                    # Closed by the watermark: no reading reaches it or its accumulator any
-                    # more, so the accumulator is merged for good (what a seal did on a copy).
-                    s.merge(pend)
-                    s.pend = None
-                append(make(self._closed(s, s.key)))  # type: ignore[arg-type]  # still open
+            j = i
+            while j < end:
+                made = len(out)
+                try:
+                    for s in windows[j:end]:
+                        pend = s.pend
+                        count = s.count if pend is None else s.count + pend.count
+                        if same_make and s.sealed_count == count and s.sealed is not None:
+                            append(s.sealed)  # type: ignore[arg-type]  # made by this ``make``
+                            continue
+                        if pend is not None:
+                            # Closed by the watermark: no reading reaches it or its accumulator
+                            # any more, so the accumulator is merged for good (what a seal did
+                            # on a copy).
+                            s.merge(pend)
+                            s.pend = None
+                        append(make(self._closed(s, s.key)))  # type: ignore[arg-type]  # open
+                except Exception as exc:
+                    if failed is None:
+                        raise
+                    j += len(out) - made  # one result per window before the failed one
+                    s = windows[j]
+                    key = s.key
+                    assert key is not None  # still open until retired
+                    failed((*key, self.sizes_ms[s.size_index], s.start), s.first_offset, exc)
+                    j += 1
+                else:
+                    j = end
             if end > i:
                 emitted[deadline] = end
             if end < len(windows):
@@ -892,23 +926,30 @@ class PartitionWindows:
                 continue
             made: list[T] = []
             total = 0
-            for s in windows[i:end]:
-                key = s.key
-                # A derived window's accumulator is merged at the latest at the close.
-                count = s.count if s.pend is None else s.count + s.pend.count
-                total += count
-                if key is not None:
-                    record = make(self._snapshot(s, key))
-                    s.sealed_count = count
-                    if sink is None:
-                        s.sealed = record
-                    else:
-                        s.sealed = None
-                        made.append(record)
-            if sink is None:
+            try:
+                for s in windows[i:end]:
+                    key = s.key
+                    # A derived window's accumulator is merged at the latest at the close.
+                    count = s.count if s.pend is None else s.count + s.pend.count
+                    total += count
+                    if key is not None:
+                        record = make(self._snapshot(s, key))
+                        s.sealed_count = count
+                        if sink is None:
+                            s.sealed = record
+                        else:
+                            s.sealed = None
+                            made.append(record)
+            except Exception:  # noqa: BLE001 (reported at the close, see below)
+                # A window ``make`` fails for now fails at its close too, where emit_due_as
+                # reports it: the deadline's seals are void (made again at the close), and
+                # sealing goes on past them.
                 self._sealed_kept.add(deadline)
             else:
-                sink(deadline, made)
+                if sink is None:
+                    self._sealed_kept.add(deadline)
+                else:
+                    sink(deadline, made)
             done += end - i
             upto[deadline] = end
             totals[deadline] = totals.get(deadline, 0) + total
@@ -933,16 +974,23 @@ class PartitionWindows:
         return self._closed(s, key)
 
     def _closed(self, s: WindowStats, key: tuple[str, str]) -> ClosedWindow:
-        start = s.start
-        mean, stddev = s.finish()
+        """The window as emitted: finite, ``min <= mean <= max`` (a running mean can round an
+        ulp outside the values it averages), ``stddev >= 0``. Written out, no call for the
+        common case: this runs once per window at a boundary."""
+        start, lo, hi, mean, m2 = s.start, s.min, s.max, s.mean, s.m2
+        stddev = math.sqrt(m2 / s.count) if m2 > 0.0 else 0.0
+        if s.scaled:
+            mean, stddev = s.unscaled(mean, stddev)
+        if not lo <= mean <= hi and s.count:
+            mean = lo if mean < lo else hi
         return ClosedWindow(
             key[0],
             key[1],
             start,
             start + self.sizes_ms[s.size_index],
             s.count,
-            s.min,
-            s.max,
+            lo,
+            hi,
             mean,
             stddev,
             s.last,
