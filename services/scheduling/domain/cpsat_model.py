@@ -12,7 +12,7 @@ count of moves, so a move never buys a longer plan).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from itertools import pairwise
@@ -226,12 +226,30 @@ def _hint(built: Built, shop: Shop, hint: Schedule) -> None:
     model.add_hint(built.cmax, latest)
 
 
-def solve_built(built: Built, *, time_limit_s: float, workers: int, seed: int = 0) -> Outcome:
+class _Progress(cp_model.CpSolverSolutionCallback):
+    def __init__(self, cmax: cp_model.IntVar, report: Callable[[int], None]) -> None:
+        super().__init__()
+        self._cmax, self._report = cmax, report
+
+    def on_solution_callback(self) -> None:
+        self._report(self.value(self._cmax))
+
+
+def solve_built(
+    built: Built,
+    *,
+    time_limit_s: float,
+    workers: int,
+    seed: int = 0,
+    on_makespan: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Solve; ``on_makespan`` hears the makespan of every solution as CP-SAT finds it."""
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(time_limit_s, 0.01)
     solver.parameters.num_workers = max(workers, 1)
     solver.parameters.random_seed = seed
-    status = solver.solve(built.model)
+    callback = _Progress(built.cmax, on_makespan) if on_makespan is not None else None
+    status = solver.solve(built.model, callback)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return Outcome(None, False, None, int(solver.best_objective_bound))
     schedule = [

@@ -20,6 +20,9 @@ from services.scheduling.domain.timeline import Timeline
 
 # rule(op, start, finish) -> priority key, smaller first
 Rule = Callable[[int, int, int], tuple[float, ...]]
+# Above this many operations only the rules whose keys never change run: the others re-evaluate
+# a work order each time a machine it could use fills, several times per operation.
+DYNAMIC_RULES_UP_TO = 2000
 
 
 def dispatch(problem: Problem) -> Plan:
@@ -54,11 +57,11 @@ def remaining_work(shop: Shop) -> list[int]:
 def rules(shop: Shop) -> list[Rule]:
     rest = remaining_work(shop)
     ops = shop.ops
-    found: list[Rule] = [
-        lambda i, s, f: (f, -rest[i]),  # earliest finish, then most work remaining
-        lambda i, s, f: (s, -rest[i]),  # earliest start (non-delay), most work remaining
-        lambda i, s, f: (-rest[i], f),  # most work remaining first
-    ]
+    dynamic = len(ops) <= DYNAMIC_RULES_UP_TO
+    found: list[Rule] = [lambda i, s, f: (-rest[i], i)]  # most work remaining first
+    if dynamic:
+        found.append(lambda i, s, f: (f, -rest[i]))  # earliest finish, most work remaining
+        found.append(lambda i, s, f: (s, -rest[i]))  # earliest start (non-delay), most work
     if any(d is not None for d in shop.due):
         far = float(max((d for d in shop.due if d is not None), default=0) + sum(rest) + 1)
 
@@ -66,8 +69,9 @@ def rules(shop: Shop) -> list[Rule]:
             due = shop.due[ops[i].job]
             return far if due is None else (due - rest[i]) / shop.weight[ops[i].job]
 
-        found.append(lambda i, s, f: (slack(i), f))  # least weighted slack first
-        found.append(lambda i, s, f: (s, slack(i)))  # non-delay, least slack among equals
+        found.append(lambda i, s, f: (slack(i), i))  # least weighted slack first
+        if dynamic:
+            found.append(lambda i, s, f: (s, slack(i)))  # non-delay, least slack among equals
     return found
 
 

@@ -70,6 +70,7 @@ def improve(
     deadline: float,
     workers: int,
     seed: int = 0,
+    on_makespan: Callable[[int], None] | None = None,
 ) -> Search:
     rng = random.Random(seed)
     n = len(shop.ops)
@@ -87,7 +88,10 @@ def improve(
         )
         iterations += 1
         if out.schedule is not None and out.value is not None and out.value <= value:
-            improvements += out.value < value
+            if out.value < value:
+                improvements += 1
+                if on_makespan is not None:
+                    on_makespan(makespan(shop, out.schedule))
             incumbent, value = out.schedule, out.value
         size = min(float(n), size * 1.15 + 1) if out.optimal else max(4.0, size * 0.85)
     return Search(incumbent, value, iterations, improvements)

@@ -10,6 +10,7 @@ plan brought up to date, and is left-shifted so no operation waits without a rea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 
@@ -24,7 +25,7 @@ from services.scheduling.domain.repair import left_shift, previous_schedule
 from services.scheduling.domain.shop import Shop, build_shop
 
 # Share of a stage's time for the whole model before LNS takes over.
-WHOLE_MODEL_SHARE = 0.7
+WHOLE_MODEL_SHARE = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,24 +36,35 @@ class StageResult:
     bound: int | None  # proven bound on the stage objective
 
 
-def solve(problem: Problem, *, time_limit_s: float, workers: int) -> Plan:
+def solve(
+    problem: Problem,
+    *,
+    time_limit_s: float,
+    workers: int,
+    progress: Callable[[float, int], None] | None = None,
+) -> Plan:
+    """The best plan found within ``time_limit_s``; ``progress`` (seconds since the call,
+    makespan) hears of each better plan as it is found, the greedy one first."""
     began = perf_counter()
     deadline = began + time_limit_s
     shop = build_shop(problem)
     if not shop.ops:
         return plan_of(shop, [], SolveStatus.EMPTY, seconds=perf_counter() - began)
     greedy = best_greedy(shop)
+    report = None if progress is None else (lambda c: progress(perf_counter() - began, c))
+    if report is not None:
+        report(makespan(shop, greedy))
     incumbent = best_of(shop, [greedy, *([previous_schedule(shop)] if problem.previous else [])])
     lower_bound = trivial_lower_bound(shop)
     optimal, searched = True, False
     if model_tardiness(shop, incumbent) > 0:
         share = began + (deadline - began) / 2
         goal = Goal(Stage.TARDINESS, _loose_horizon(shop, incumbent))
-        result = optimise(shop, goal, incumbent, deadline=share, workers=workers)
+        result = optimise(shop, goal, incumbent, deadline=share, workers=workers, report=None)
         incumbent, optimal, searched = result.schedule, result.optimal, result.searched
     cap = model_tardiness(shop, incumbent)
     goal = Goal(Stage.MAKESPAN, makespan(shop, incumbent), tardiness_cap=cap)
-    result = optimise(shop, goal, incumbent, deadline=deadline, workers=workers)
+    result = optimise(shop, goal, incumbent, deadline=deadline, workers=workers, report=report)
     optimal, searched = optimal and result.optimal, searched or result.searched
     if result.bound is not None and all(d is None for d in shop.due):
         weight = moves_weight(shop)
@@ -73,18 +85,26 @@ def best_of(shop: Shop, schedules: list[Schedule]) -> Schedule:
 
 
 def optimise(
-    shop: Shop, goal: Goal, incumbent: Schedule, *, deadline: float, workers: int
+    shop: Shop,
+    goal: Goal,
+    incumbent: Schedule,
+    *,
+    deadline: float,
+    workers: int,
+    report: Callable[[int], None] | None,
 ) -> StageResult:
-    left = deadline - perf_counter()
     whole = build(shop, goal, hint=incumbent)
-    out = solve_built(whole, time_limit_s=left * WHOLE_MODEL_SHARE, workers=workers)
+    left = deadline - perf_counter()
+    out = solve_built(
+        whole, time_limit_s=left * WHOLE_MODEL_SHARE, workers=workers, on_makespan=report
+    )
     searched = out.schedule is not None
     if out.schedule is not None and out.value is not None:
         if out.value <= stage_value(shop, goal, incumbent):
             incumbent = out.schedule
         if out.optimal:
             return StageResult(incumbent, True, True, out.bound)
-    search = improve(shop, goal, incumbent, deadline=deadline, workers=workers)
+    search = improve(shop, goal, incumbent, deadline=deadline, workers=workers, on_makespan=report)
     return StageResult(search.schedule, False, searched or search.iterations > 0, out.bound)
 
 

@@ -22,7 +22,8 @@ class Timeline:
         start = ready
         i = bisect_right(self._ends, ready)
         starts, ends = self._starts, self._ends
-        while i < len(starts):
+        n = len(starts)
+        while i < n:
             if start + duration <= starts[i]:
                 return start
             start = max(start, ends[i])
