@@ -63,6 +63,10 @@ bench: bench-telemetry ## every benchmark
 bench-orders: install ## orders intake: 60 s of POSTs vs a no-op route of the same app -> bench/results/orders.json
 	$(PY) -m bench.orders
 
+.PHONY: bench-scheduling
+bench-scheduling: install ## solver quality: millrace schedule solve vs plain CP-SAT (10 s, 2 workers) on public instances, 5,000-operation scale -> bench/results/scheduling.json (~12 min)
+	$(PY) -m bench.scheduling
+
 .PHONY: chaos
 chaos: install ## chaos run: plant loop under load, services SIGKILLed 10x each, broker and PostgreSQL restarted, invariants checked -> bench/results/chaos.json (CHAOS_DURATION_S, CHAOS_SEED)
 	$(PY) -m bench.chaos
