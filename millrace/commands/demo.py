@@ -56,6 +56,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--repair", type=float, default=d.repair_s, metavar="S", help="repair time in s")
     p.add_argument(
+        "--plan-id",
+        default=d.plan_id,
+        help="the scheduler's plan, which the shop floor executes (default %(default)s)",
+    )
+    p.add_argument(
         "--order-every",
         type=float,
         default=d.order_every_s,
@@ -104,6 +109,7 @@ def options_from(args: argparse.Namespace) -> DemoOptions:
         break_every_s=args.break_every,
         repair_s=args.repair,
         order_every_s=args.order_every,
+        plan_id=args.plan_id,
     )
 
 

@@ -116,6 +116,11 @@ def register(subparsers: Any) -> None:
         f"(bearer token from ${ORDERS_TOKEN_ENV})",
     )
     plant.add_argument("--order-every", type=float, default=10.0, metavar="SECONDS")
+    plant.add_argument(
+        "--plan-id",
+        default=None,
+        help="execute only this plan's operations (MILLRACE_SCHEDULING_PLAN_ID; default: any)",
+    )
     p.set_defaults(func=run)
 
 
@@ -164,6 +169,7 @@ async def _plant_main(
         orders_url=args.orders_url,
         orders_token=os.environ.get(ORDERS_TOKEN_ENV),
         order_every_s=args.order_every,
+        plan_id=args.plan_id,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -40,6 +40,9 @@ class Planned:
 
 @dataclass
 class PlanBoard:
+    """``plan_id``: show that plan only (another scheduler may publish on the same topic)."""
+
+    plan_id: str | None = None
     plan: dict[OpKey, Planned] = field(default_factory=dict)
     running: dict[str, OpKey] = field(default_factory=dict)
     started: set[OpKey] = field(default_factory=set)
@@ -48,6 +51,8 @@ class PlanBoard:
     last_move: str = ""
 
     def record_scheduled(self, data: Mapping[str, Any]) -> None:
+        if self.plan_id is not None and data.get("plan_id") != self.plan_id:
+            return
         p = Planned(
             work_order_id=str(data["work_order_id"]),
             seq=int(data["operation_seq"]),
@@ -65,12 +70,14 @@ class PlanBoard:
 
     def record_started(self, data: Mapping[str, Any]) -> None:
         key = (str(data["work_order_id"]), int(data["operation_seq"]))
-        if key not in self.completed:
+        if key in self.plan and key not in self.completed:
             self.started.add(key)
             self.running[str(data["machine_id"])] = key
 
     def record_completed(self, data: Mapping[str, Any]) -> None:
         key = (str(data["work_order_id"]), int(data["operation_seq"]))
+        if key not in self.plan:
+            return
         self.started.add(key)
         self.completed.add(key)
         machine = str(data["machine_id"])

@@ -19,7 +19,8 @@ from contracts.manifest import TOPICS
 from millrace.demo.children import Child, ChildError, exit_label, wait_http_ok
 from millrace.demo.feed import Feed
 from millrace.demo.orders import OrdersDemo
-from millrace.demo.scheduling import SchedulingDemo
+from millrace.demo.plan import PlanBoard
+from millrace.demo.scheduling import DemoClock, SchedulingDemo
 from millrace.demo.setup import (
     DemoOptions,
     Wiring,
@@ -64,7 +65,7 @@ async def run_demo(opts: DemoOptions, wiring: Wiring, stop: asyncio.Event) -> in
                         orders_port)  # fmt: skip
     scheduling = SchedulingDemo(
         child_env(opts, wiring, scheduling_port), wiring.run_dir, scheduling_port,
-        opts.duration_scale,
+        DemoClock(opts.duration_scale, opts.repair_s, opts.plan_id),
     )  # fmt: skip
     feed = Feed(wiring.bootstrap)
     halt = asyncio.Event()
@@ -84,7 +85,7 @@ async def run_demo(opts: DemoOptions, wiring: Wiring, stop: asyncio.Event) -> in
         if not stop.is_set():
             simulator.start()
             orders.start_customer(opts.order_every_s, opts.seed)
-            state = DemoState(started=time.monotonic())
+            state = DemoState(started=time.monotonic(), board=PlanBoard(plan_id=opts.plan_id))
             task = asyncio.create_task(feed.run(state, halt))
             code = await _watch(
                 opts,

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,19 @@ from millrace.demo.children import Child, wait_http_ok
 from millrace.demo.orders import PLANT_TOKEN, tokens_env
 
 POLL_S = 5.0
+
+
+@dataclass(frozen=True)
+class DemoClock:
+    """How the demo accelerates time: routing durations x ``duration_scale``; a breakdown
+    lasts ``repair_s`` (the simulator's repair time). ``plan_id`` names the plan, which the
+    shop floor and the view follow."""
+
+    duration_scale: float
+    repair_s: float
+    plan_id: str = "plant"
+
+
 GANTT_PATH = "/v1/schedule/gantt.svg"
 
 
@@ -38,15 +52,18 @@ def read_metrics(text: str) -> dict[str, float]:
 
 
 class SchedulingDemo:
-    def __init__(
-        self, env: Mapping[str, str], run_dir: Path, port: int, duration_scale: float
-    ) -> None:
+    def __init__(self, env: Mapping[str, str], run_dir: Path, port: int, clock: DemoClock) -> None:
         self.url = f"http://127.0.0.1:{port}"
         child_env = {
             **env,
             "MILLRACE_HTTP_PORT": str(port),
             "MILLRACE_SCHEDULING_TOKENS": tokens_env(),
-            "MILLRACE_SCHEDULING_DURATION_SCALE": f"{duration_scale:g}",
+            "MILLRACE_SCHEDULING_DURATION_SCALE": f"{clock.duration_scale:g}",
+            "MILLRACE_SCHEDULING_PLAN_ID": clock.plan_id,
+            # On the demo's clock a breakdown lasts about the simulator's repair time, and an
+            # operation a few seconds off its plan is worth a re-plan.
+            "MILLRACE_SCHEDULING_REPAIR_S": str(max(1, round(clock.repair_s))),
+            "MILLRACE_SCHEDULING_REPLAN_DRIFT_S": "10",
         }
         argv = [sys.executable, "-m", "millrace.cli", "run", "scheduling"]
         self.child = Child("scheduling", argv, child_env, run_dir / "scheduling.log")

@@ -43,6 +43,7 @@ class DemoOptions:
     break_every_s: float = 120.0
     repair_s: float = 60.0
     order_every_s: float = 10.0
+    plan_id: str = "plant"
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def _fleet_args(opts: DemoOptions) -> list[str]:
     return [
         "--fleet", "plant", "--plant", str(PLANT), "--sample-interval-ms", "1000",
         "--break-every", f"{opts.break_every_s:g}", "--repair", f"{opts.repair_s:g}",
+        "--plan-id", opts.plan_id,
     ]  # fmt: skip
 
 

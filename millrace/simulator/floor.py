@@ -46,11 +46,13 @@ class Floor:
         routings: Mapping[str, tuple[int, ...]],
         seed: int = 1,
         since_ms: int = 0,
+        plan_id: str | None = None,
     ) -> None:
         self.jobs = {m: MachineJob() for m in machines}
         self.routings = dict(routings)
         self.seed = seed
         self.since_ms = since_ms
+        self.plan_id = plan_id
         self.plan: dict[OpKey, OperationScheduled] = {}
         self.quantities: dict[str, int] = {}
         self.started: set[OpKey] = set()
@@ -62,7 +64,10 @@ class Floor:
         """The latest assignment of an operation; one already started keeps its machine.
 
         An assignment that ended before ``since_ms`` (the floor's start) is history, not work:
-        a plan still due is republished with new times when the scheduler re-plans."""
+        a plan still due is republished with new times when the scheduler re-plans. With a
+        ``plan_id`` the floor follows that plan only (another scheduler may share the topic)."""
+        if self.plan_id is not None and op.plan_id != self.plan_id:
+            return
         key = (op.work_order_id, op.operation_seq)
         if op.planned_end < self.since_ms:
             self.plan.pop(key, None)
@@ -75,8 +80,8 @@ class Floor:
     def observe_started(self, event: OperationStarted, now: int) -> None:
         """A start read back from Kafka (ours, or a previous run's): the machine is busy."""
         key = (event.work_order_id, event.operation_seq)
-        if key in self.started or key in self.completed:
-            return
+        if key in self.started or key not in self.plan:
+            return  # already known, or not an operation of the plan this floor follows
         self.started.add(key)
         job = self.jobs.get(event.machine_id)
         if job is not None and job.op is None:
@@ -86,6 +91,8 @@ class Floor:
 
     def observe_completed(self, event: OperationCompleted) -> None:
         key = (event.work_order_id, event.operation_seq)
+        if key not in self.plan:
+            return
         self.started.add(key)
         self.completed.add(key)
         job = self.jobs.get(event.machine_id)

@@ -30,6 +30,7 @@ class PlantLoop:
     orders_url: str | None = None
     orders_token: str | None = None
     order_every_s: float = 10.0
+    plan_id: str | None = None
 
 
 async def run_plant_loop(
@@ -39,7 +40,8 @@ async def run_plant_loop(
     plant = load_plant(loop_cfg.plant)
     routings = {p.sku: tuple(op.seq for op in p.routing) for p in plant.products}
     machines = [m.machine_id for m in plant.machines]
-    floor = Floor(machines, routings, seed=cfg.seed, since_ms=time.time_ns() // 1_000_000)
+    now_ms = time.time_ns() // 1_000_000
+    floor = Floor(machines, routings, seed=cfg.seed, since_ms=now_ms, plan_id=loop_cfg.plan_id)
     fleet = PlantFleet(plant, cfg.seed, floor if loop_cfg.shop_floor else None)
     tasks: list[asyncio.Task[int]] = []
     if loop_cfg.shop_floor:
