@@ -20,6 +20,7 @@ from bench.chaos.windows import check_delivered, check_windows, expected_windows
 
 READINGS = "telemetry.readings.v1"
 AGGREGATES = "telemetry.aggregates.v1"
+STARTED = "production.operation-started.v1"
 DLQ_CONSUMERS = {
     READINGS: frozenset({"telemetry"}),
     "production.operation-completed.v1": frozenset({"orders", "scheduling"}),
@@ -65,6 +66,7 @@ async def run_checks(
     readings = await readback.read_topics(bootstrap, [READINGS])
     order_events = await readback.read_topics(bootstrap, ORDER_TOPICS)
     plan_events = await readback.read_topics(bootstrap, [SCHEDULED, PUBLISHED])
+    started = await readback.read_topics(bootstrap, [STARTED])
     dead = await readback.read_topics(bootstrap, await dlq_topics(bootstrap))
     version, plan = await readback.latest_plan(database_url)
     unsent = {
@@ -75,7 +77,7 @@ async def run_checks(
         windows,
         check_delivered(tally.readings_acked, readings),
         check_orders(await readback.order_rows(database_url), order_events, tally.accepted),
-        check_scheduling(version, plan, plan_events),
+        check_scheduling(version, plan, plan_events, started),
         check_outboxes(unsent),
         check_dlq(poison, dead, DLQ_CONSUMERS),
     ]

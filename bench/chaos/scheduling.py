@@ -4,11 +4,14 @@ service published.
 Feasible: every assignment ends after it starts, no two overlap on a machine, and a work order's
 operations run in routing order. Published: the latest ``operation-scheduled`` of each planned
 operation (highest ``plan_version``, then offset) names the stored machine and times, and a
-``schedule-published`` event announces the stored version.
+``schedule-published`` event announces the stored version. An operation the shop floor has
+started is not announced again (the floor runs it): its stored assignment must instead be where
+and when ``production.operation-started`` says it began.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,8 +53,25 @@ def _feasibility(plan: list[Stored], v: Verdict) -> None:
                 v.fail(f"{wo}: operation {b.seq} starts before {a.seq} ends")
 
 
-def check_scheduling(version: int, plan: list[Stored], events: Iterable[Rec]) -> Verdict:
+def _starts(started: Iterable[Rec]) -> dict[tuple[str, int], tuple[str, int]]:
+    """(work order, seq) -> (machine, start in epoch seconds) from the shop floor's events."""
+    out = {}
+    for rec in started:
+        with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            d = orjson.loads(rec.value or b"")
+            out[(str(d["work_order_id"]), int(d["operation_seq"]))] = (
+                str(d["machine_id"]),
+                int(d["ts"]) // 1000,
+            )
+    return out
+
+
+def check_scheduling(
+    version: int, plan: list[Stored], events: Iterable[Rec], started: Iterable[Rec] = ()
+) -> Verdict:
     v = Verdict("scheduling_plan")
+    starts = _starts(started)
+    frozen = 0
     _feasibility(plan, v)
     latest: dict[tuple[str, int], tuple[int, dict[str, object]]] = {}
     versions: set[int] = set()
@@ -74,12 +94,18 @@ def check_scheduling(version: int, plan: list[Stored], events: Iterable[Rec]) ->
             continue
         data = got[1]
         have = (data["machine_id"], data["planned_start"], data["planned_end"])
-        if have != want:
+        began = starts.get((a.work_order_id, a.seq))
+        if began is not None and have != want:
+            frozen += 1
+            if began[0] != a.machine_id or abs(began[1] - a.start_s) > 1:
+                v.fail(f"{a.work_order_id}/{a.seq}: stored {want}, started {began}")
+        elif have != want:
             v.fail(f"{a.work_order_id}/{a.seq}: stored {want}, last published {have}")
     v.figures = {
         "plan_version": version,
         "operations_planned": len(plan),
         "versions_published": len(versions),
         "operations_published": len(latest),
+        "started_kept_where_they_began": frozen,
     }
     return v

@@ -58,6 +58,22 @@ def test_overlaps_routing_order_and_stale_or_missing_publications_fail() -> None
     assert "w2/1 planned but never published" in problems
 
 
+def test_a_started_operation_is_kept_where_it_began_without_a_new_announcement() -> None:
+    plan = [Stored("w1", 1, "m2", 7, 17)]
+    events = [scheduled(0, "w1", 1, "m1", 5, 15, 1), event(PUBLISHED, 0, version=2)]
+    began = [Rec("production.operation-started.v1", 0, 0, None, orjson.dumps(
+        {"work_order_id": "w1", "operation_seq": 1, "machine_id": "m2", "ts": 7_400}))]  # fmt: skip
+    v = check_scheduling(2, plan, events, began)
+    assert v.ok, v.problems
+    assert v.figures["started_kept_where_they_began"] == 1
+    elsewhere = [Rec("production.operation-started.v1", 0, 0, None, orjson.dumps(
+        {"work_order_id": "w1", "operation_seq": 1, "machine_id": "m3", "ts": 7_400}))]  # fmt: skip
+    assert (
+        "w1/1: stored ('m2', 7000, 17000), started ('m3', 7)"
+        in check_scheduling(2, plan, events, elsewhere).problems[0]
+    )
+
+
 def test_the_fault_plan_spreads_every_service_kill_and_restarts_each_server_once() -> None:
     faults = plan_faults(7, 300.0, ("a", "b"), 10, (1.0, 5.0), 5.0)
     assert faults == plan_faults(7, 300.0, ("a", "b"), 10, (1.0, 5.0), 5.0)
