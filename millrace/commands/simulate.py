@@ -115,7 +115,7 @@ def register(subparsers: Any) -> None:
         help="also place an order every --order-every s at this orders API "
         f"(bearer token from ${ORDERS_TOKEN_ENV})",
     )
-    plant.add_argument("--order-every", type=float, default=10.0, metavar="SECONDS")
+    plant.add_argument("--order-every", type=float, default=20.0, metavar="SECONDS")
     plant.add_argument(
         "--plan-id",
         default=None,

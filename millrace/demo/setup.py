@@ -42,7 +42,7 @@ class DemoOptions:
     duration_scale: float = 0.01
     break_every_s: float = 120.0
     repair_s: float = 60.0
-    order_every_s: float = 10.0
+    order_every_s: float = 20.0
     plan_id: str = "plant"
 
 

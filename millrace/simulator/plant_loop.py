@@ -29,7 +29,7 @@ class PlantLoop:
     repair_s: float = 60.0
     orders_url: str | None = None
     orders_token: str | None = None
-    order_every_s: float = 10.0
+    order_every_s: float = 20.0
     plan_id: str | None = None
 
 
