@@ -409,6 +409,8 @@ class Aggregator:
                     self._decoded(part, records, now, rejected, failures), Quality.BAD
                 )
             except RecordFailedError as err:
+                if isinstance(err.__cause__, MemoryError):
+                    raise  # the process, not the record: the supervisor restarts
                 i = bisect.bisect_left(records, err.offset, key=_OFFSET)
                 failures.append(Failure("windows", records[i], err.__cause__ or err))
                 records = records[i + 1 :]
@@ -437,6 +439,8 @@ class Aggregator:
             except InvalidMessageError as err:
                 rejected.append((record, err))
                 continue
+            except MemoryError:
+                raise  # the process, not the record: the supervisor restarts
             except Exception as exc:  # noqa: BLE001 (a processing error: see failures.py)
                 failures.append(Failure("decode", record, exc))
                 continue
@@ -446,6 +450,8 @@ class Aggregator:
                     for r in batch.readings:
                         if r.metric in watched and r.quality is not bad_quality:
                             engine.observe(device, r.metric, r.ts, float(r.value), offset)
+                except MemoryError:
+                    raise
                 except Exception as exc:  # noqa: BLE001 (a processing error: see failures.py)
                     failures.append(Failure("alarms", record, exc))
             yield device, batch.readings, offset

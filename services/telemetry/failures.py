@@ -5,7 +5,13 @@ deterministic), so retrying it would stop its partition for good. It goes to the
 instead, with its provenance and the exception (reason ``processing_error``, ``dlq_error`` the
 stage and the exception), is counted and logged with its stack trace, and the partition moves
 on. Stages: ``decode``, ``windows`` (adding its readings), ``alarms`` (alarm and machine-state
-rules) and ``emit`` (a closed window that cannot be encoded: see :func:`window_source`).
+rules) and ``emit`` (a closed window that cannot be encoded: see :func:`window_source`). A
+MemoryError is the process's failure, not the record's: it propagates (the supervisor restarts
+and replays), as an outage does.
+
+The windows cannot raise for a record the decoder accepted (their statistics are total over
+finite numbers); should they anyway, the readings of that record added before the failure stay
+in the windows, and a replay, doing the same, rebuilds the same windows.
 """
 
 from __future__ import annotations

@@ -6,9 +6,8 @@ record's eight CloudEvents headers that was most of a boundary's append. Here a 
 after its offset delta (key, value, headers: :func:`encoded_record`) is encoded when the window
 record is made, ahead of the close for a sealed window, and the append only writes the record's
 length, attributes, timestamp delta and offset delta in front of it, a batch's records in one
-call (:meth:`RecordBatchBuilder.append_all`). On the benchmark's machine, 50 k window records
-into 256 KiB batches: 1.5-2.4 µs per record against 3.1-3.7 µs (the header list and aiokafka's
-append), medians of 7 (docs/decisions/0004-hot-path-decoder.md, twelfth round).
+call (:meth:`RecordBatchBuilder.append_all`): about half the cost of an append through
+aiokafka's builder (docs/decisions/0004-hot-path-decoder.md, "Sending").
 
 :class:`EncodedBatch` is aiokafka's ``BatchBuilder`` for such records, so
 ``AIOKafkaProducer.send_batch()`` takes it as it takes its own: the producer sets the

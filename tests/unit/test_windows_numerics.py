@@ -130,17 +130,18 @@ def test_a_replay_rebuilds_the_same_windows_bit_for_bit(
 
 
 def test_the_issue_s_readings_give_finite_windows_that_validate() -> None:
-    """±1.7e308 in one window (the deviation overflowed and stddev crashed the close), and
-    1e308 alone (published with ``stddev: null``)."""
+    """±1.7e308 in one window (the deviation overflowed and stddev crashed the close), 1e308
+    alone, and 1e308 with 0 (its stddev overflowed and was published as ``null``)."""
     records = [
         ("d0", [R("m", T0 + 1, 1.7e308), R("m", T0 + 2, -1.7e308)], 0),
         ("d1", [R("m", T0 + 1, 1e308)], 1),
         ("d2", [R("m", T0 + 1, MAX), R("m", T0 + 2, MAX), R("m", T0 + 3, -MAX)], 2),
         ("d3", [R("m", T0 + 1, 5e-324), R("m", T0 + 2, 1.0), R("m", T0 + 3, 1e300)], 3),
-        ("d4", [R("m", T0 + 1, 5e-324), R("m", T0 + 15_000, -5e-324)], 4),
+        ("d5", [R("m", T0 + 1, 1e308), R("m", T0 + 2, 0.0)], 4),
+        ("d4", [R("m", T0 + 1, 5e-324), R("m", T0 + 15_000, -5e-324)], 5),
     ]
     windows = _run(records)
-    assert len(windows) == 11  # d4's readings are in two 10 s windows, one 60 s window
+    assert len(windows) == 13  # d4's readings are in two 10 s windows, one 60 s window
     for w in windows:
         _check(w, _exact(records, w))
         _payload(w)
@@ -150,6 +151,7 @@ def test_the_issue_s_readings_give_finite_windows_that_validate() -> None:
         assert by_key[("d0", size)].mean == 0.0
         assert by_key[("d1", size)].stddev == 0.0
         assert math.isclose(by_key[("d2", size)].mean, MAX / 3, rel_tol=1e-15)
+        assert by_key[("d5", size)].stddev == 5e307
 
 
 def test_a_huge_value_on_the_hot_path_scales_its_window_and_the_series_leaves_it() -> None:

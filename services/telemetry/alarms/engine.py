@@ -130,6 +130,8 @@ class PartitionEngine:
             inst.scheduled = None
             try:
                 self._evaluate(inst, deadline, deadline)
+            except MemoryError:
+                raise
             except Exception as exc:  # noqa: BLE001 (reported to the caller in ``failures``)
                 # No reading to dead-letter: the same evaluation would raise at every poll and
                 # on every replay, so the deadline is dropped and the others still fire.

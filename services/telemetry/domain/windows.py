@@ -725,7 +725,8 @@ class PartitionWindows:
         A window that ``make`` raises for is given to ``failed`` (key, offset of its first
         reading, exception) and counts as emitted, without a result: the same window raises
         again on every try, and a replay makes the same one, so waiting for it would hold the
-        partition's commit forever. Without ``failed`` the exception propagates."""
+        partition's commit forever. Without ``failed`` (or for a MemoryError: the process's
+        failure, not the window's) the exception propagates."""
         out: list[T] = []
         append = out.append
         watermark, emitted = self.watermark, self._emitted
@@ -754,7 +755,7 @@ class PartitionWindows:
                             s.pend = None
                         append(make(self._closed(s, s.key)))  # type: ignore[arg-type]  # open
                 except Exception as exc:
-                    if failed is None:
+                    if failed is None or isinstance(exc, MemoryError):
                         raise
                     j += len(out) - made  # one result per window before the failed one
                     s = windows[j]
@@ -940,6 +941,8 @@ class PartitionWindows:
                         else:
                             s.sealed = None
                             made.append(record)
+            except MemoryError:
+                raise
             except Exception:  # noqa: BLE001 (reported at the close, see below)
                 # A window ``make`` fails for now fails at its close too, where emit_due_as
                 # reports it: the deadline's seals are void (made again at the close), and
