@@ -17,20 +17,24 @@ from support.scheduling import (
     fresh_database,
     load_sample_plant,
     make_settings,
+    offsets,
     placed,
     plan_after,
     plan_with,
     prepare,
     publish,
+    read_topic,
     running,
     wait_for,
 )
 
 from contracts.base import Contract
+from contracts.envelope import new_event
 from contracts.orders import OrderCancelled
 from contracts.production import OperationCompleted, OperationStarted
 from contracts.telemetry import MachineState, MachineStateName
 from services.scheduling.settings import SchedulingSettings
+from shared.kafka import make_producer
 
 PLACED, CANCELLED = "orders.order-placed.v1", "orders.order-cancelled.v1"
 STARTED, COMPLETED = "production.operation-started.v1", "production.operation-completed.v1"
@@ -239,3 +243,38 @@ async def test_duplicated_and_reordered_events_leave_the_same_state(
     ]
     assert [(r[0].split("-")[0], r[1]) for r in machines] == [("press", "DOWN"), ("saw", "IDLE")]
     assert [(r[1], r[3] is not None, r[4] is not None) for r in progress] == [(10, True, True)]
+
+
+async def test_poison_goes_to_the_dlq_and_the_partition_moves_on(
+    database_url: str, kafka_bootstrap: str
+) -> None:
+    off = {"scheduling_planner_enabled": False, "scheduling_relay_enabled": False}
+    settings = make_settings(await fresh_database(database_url), kafka_bootstrap, **off)
+    await prepare(settings)
+    dlq_start = await offsets(settings, f"{PLACED}.dlq")
+    key = f"p-{uuid.uuid4().hex[:8]}"
+    good = placed(key, [("stem-cnc", 1)])
+    async with running(settings):
+        producer = make_producer(settings, role="test")
+        await producer.start()
+        try:
+            envelope = new_event(topic=PLACED, service="test", subject=key)
+            bad = orjson.dumps({"order_id": key, "lines": "not a list"})
+            await producer.send_and_wait(PLACED, bad, key=key.encode(), headers=envelope.headers())
+        finally:
+            await producer.stop()
+        await publish(settings, [(PLACED, key, good)])  # same key: the same partition, after it
+
+        async def applied() -> bool:
+            return bool(
+                await fetch(settings, "SELECT 1 FROM scheduling.orders WHERE order_id = $1", key)
+            )
+
+        await wait_for(applied, 30, "the good order after the poison")
+    dead = await read_topic(
+        settings, dlq_start, lambda recs: any(h.get("ce_subject") == key for h, _ in recs)
+    )
+    headers = next(h for h, _ in dead if h.get("ce_subject") == key)
+    assert headers["dlq_reason"] == "schema"
+    assert headers["dlq_source_topic"] == PLACED
+    assert headers["dlq_service"] == "scheduling"
