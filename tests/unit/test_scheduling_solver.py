@@ -4,11 +4,13 @@ independent validator."""
 from __future__ import annotations
 
 from dataclasses import replace
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from support.scheduling_problems import NOW, problems
 from support.scheduling_validator import violations
 
+from services.scheduling.domain import solver
 from services.scheduling.domain.changes import changed
 from services.scheduling.domain.greedy import dispatch
 from services.scheduling.domain.model import (
@@ -69,6 +71,17 @@ def test_solving_again_with_the_plan_as_previous_moves_nothing(problem: Problem)
     if rank(second)[:2] == kept[:2]:
         assert second.objective.moved == 0
         assert changed(again.previous, second) == []
+
+
+@QUICK
+@given(problems(max_orders=6))
+def test_large_shop_search_keeps_plans_valid(problem: Problem) -> None:
+    """Shops above the whole-model size get the solver's own LNS (small sub-models, left
+    shifts): force it on small ones."""
+    with patch.object(solver, "WHOLE_MODEL_UP_TO", 0):
+        plan = solve(problem, time_limit_s=0.3, workers=1)
+    assert violations(problem, plan) == []
+    assert rank(plan) <= rank(dispatch(problem))
 
 
 @QUICK

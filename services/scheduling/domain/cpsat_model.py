@@ -34,9 +34,6 @@ class Goal:
     horizon: int  # no operation ends later (relative seconds)
     tardiness_cap: int | None = None  # MAKESPAN stage: weighted tardiness at most this
     stable: bool = True  # count moves against the problem's previous plan
-    # Break ties by the sum of work orders' ends (scaled below the stage objective): LNS needs
-    # it to make progress on plateaus where many plans share the makespan.
-    tiebreak: bool = False
 
 
 @dataclass(slots=True)
@@ -60,18 +57,25 @@ def moves_weight(shop: Shop) -> int:
     return len(shop.problem.previous) + 1
 
 
-def tiebreak_scale(shop: Shop, goal: Goal) -> int:
-    """The factor on the stage objective that puts the sum of ends below it; 1 (no tie-break)
-    when the product could overflow CP-SAT's 64-bit objective."""
-    if not goal.tiebreak:
-        return 1
-    scale = len(shop.jobs) * max(goal.horizon, 1) + 1
-    top = max(goal.horizon, 1) * moves_weight(shop) if goal.stage is Stage.MAKESPAN else 0
+def stage_value(shop: Shop, goal: Goal, schedule: Schedule) -> int:
+    """The stage objective of ``schedule`` as the model computes it."""
     if goal.stage is Stage.TARDINESS:
-        top = sum(
-            w * max(goal.horizon - (d or 0), 0) for w, d in zip(shop.weight, shop.due, strict=True)
-        )
-    return scale if top * scale < 2**50 else 1
+        return tardiness(shop, schedule)
+    moved = 0
+    if goal.stable:
+        index = {m: k for k, m in enumerate(shop.machine_ids)}
+        for i, (m, s) in enumerate(schedule):
+            before = shop.problem.previous.get(shop.ops[i].key)
+            if before is not None:
+                moved += (index.get(before.machine_id), before.start - shop.origin) != (m, s)
+    latest = max(
+        [
+            shop.fixed_end,
+            0,
+            *(s + dict(shop.ops[i].options)[m] for i, (m, s) in enumerate(schedule)),
+        ]
+    )
+    return latest * moves_weight(shop) + moved
 
 
 def tardiness(shop: Shop, schedule: Schedule) -> int:
@@ -142,11 +146,10 @@ def build(
             model.add(late <= goal.tardiness_cap)
         moved = _moved(model, shop, starts, choices) if goal.stable else cp_model.LinearExpr.sum([])
         objective = cmax * moves_weight(shop) + moved
-    scale = tiebreak_scale(shop, goal)
-    model.minimize(objective * scale + cp_model.LinearExpr.sum(lasts) if scale > 1 else objective)
+    model.minimize(objective)
     built = Built(model, starts, ends, cmax, choices)
     if hint is not None:
-        _hint(built, shop, hint)
+        set_hint(built, shop, hint)
     return built
 
 
@@ -211,9 +214,11 @@ def _moved(
     return cp_model.LinearExpr.sum(moved)
 
 
-def _hint(built: Built, shop: Shop, hint: Schedule) -> None:
-    """Every decision and time of the incumbent, so CP-SAT starts from a complete solution."""
+def set_hint(built: Built, shop: Shop, hint: Schedule) -> None:
+    """Every decision and time of the incumbent, so CP-SAT starts from a complete solution (an
+    incomplete hint was often not taken up at all)."""
     model = built.model
+    model.clear_hints()  # type: ignore[no-untyped-call]  # untyped in ortools' stubs
     latest = max(shop.fixed_end, 0)
     for i, (machine, start) in enumerate(hint):
         end = start + dict(shop.ops[i].options)[machine]
@@ -241,13 +246,17 @@ def solve_built(
     time_limit_s: float,
     workers: int,
     seed: int = 0,
+    lns_only: bool = False,
     on_makespan: Callable[[int], None] | None = None,
 ) -> Outcome:
-    """Solve; ``on_makespan`` hears the makespan of every solution as CP-SAT finds it."""
+    """Solve; ``lns_only`` makes every worker improve the hint by CP-SAT's own neighbourhood
+    search (no tree search, so nothing is proven); ``on_makespan`` hears the makespan of every
+    solution as CP-SAT finds it."""
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(time_limit_s, 0.01)
     solver.parameters.num_workers = max(workers, 1)
     solver.parameters.random_seed = seed
+    solver.parameters.use_lns_only = lns_only
     callback = _Progress(built.cmax, on_makespan) if on_makespan is not None else None
     status = solver.solve(built.model, callback)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

@@ -1,11 +1,14 @@
 """``solve``: greedy dispatch, then CP-SAT improving it within a time limit.
 
-Stages follow the lexicographic objective: weighted tardiness first (only when the best plan so
-far is late), then makespan with fewest moves against the previous plan, tardiness capped at its
-best. Each stage gives a whole-problem CP-SAT model, hinted with the incumbent, a part of its
-time (enough to prove optimality on small shops and to yield a lower bound), then large
-neighbourhood search the rest. The result is never worse than the greedy plan nor the previous
-plan brought up to date, and is left-shifted so no operation waits without a reason.
+Up to ``WHOLE_MODEL_UP_TO`` operations, stages follow the lexicographic objective: weighted
+tardiness first (only when the best plan so far is late), then makespan with fewest moves
+against the previous plan, tardiness capped at its best. In each stage the whole model, hinted
+with the incumbent, first searches with CP-SAT's default portfolio (which proves small shops
+optimal and yields a bound), then with every worker on CP-SAT's neighbourhood search from the
+best plan so far. Larger shops, whose whole model CP-SAT cannot even presolve in a time limit of
+seconds, get this module's own LNS of small sub-models. The result is never worse than the
+greedy plan or the previous plan brought up to date, and is left-shifted so no operation waits
+without a reason.
 """
 
 from __future__ import annotations
@@ -15,17 +18,28 @@ from dataclasses import dataclass
 from time import perf_counter
 
 from services.scheduling.domain.bounds import makespan, trivial_lower_bound
-from services.scheduling.domain.cpsat_model import Goal, Stage, build, moves_weight, solve_built
+from services.scheduling.domain.cpsat_model import (
+    Built,
+    Goal,
+    Outcome,
+    Stage,
+    build,
+    moves_weight,
+    set_hint,
+    solve_built,
+    stage_value,
+)
 from services.scheduling.domain.cpsat_model import tardiness as model_tardiness
 from services.scheduling.domain.greedy import best_greedy
-from services.scheduling.domain.lns import improve, stage_value
+from services.scheduling.domain.lns import improve
 from services.scheduling.domain.model import Plan, Problem, SolveStatus
 from services.scheduling.domain.objective import Schedule, assignments_of, evaluate, plan_of, rank
 from services.scheduling.domain.repair import left_shift, previous_schedule
 from services.scheduling.domain.shop import Shop, build_shop
 
-# Share of a stage's time for the whole model before LNS takes over.
-WHOLE_MODEL_SHARE = 0.9
+WHOLE_MODEL_UP_TO = 2000  # operations
+# Share of a stage's time for the default portfolio (proofs, bounds) before neighbourhood search.
+PROOF_SHARE = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +70,16 @@ def solve(
         report(makespan(shop, greedy))
     incumbent = best_of(shop, [greedy, *([previous_schedule(shop)] if problem.previous else [])])
     lower_bound = trivial_lower_bound(shop)
+    if len(shop.ops) > WHOLE_MODEL_UP_TO:
+        search = improve(shop, incumbent, deadline=deadline, workers=workers, on_makespan=report)
+        final = best_of(shop, [greedy, incumbent, search.schedule])
+        status = SolveStatus.FEASIBLE if search.iterations else SolveStatus.GREEDY
+        return plan_of(shop, final, status, lower_bound=lower_bound, seconds=perf_counter() - began)
     optimal, searched = True, False
     if model_tardiness(shop, incumbent) > 0:
-        share = began + (deadline - began) / 2
+        half = began + time_limit_s / 2
         goal = Goal(Stage.TARDINESS, _loose_horizon(shop, incumbent))
-        result = optimise(shop, goal, incumbent, deadline=share, workers=workers, report=None)
+        result = optimise(shop, goal, incumbent, deadline=half, workers=workers, report=None)
         incumbent, optimal, searched = result.schedule, result.optimal, result.searched
     cap = model_tardiness(shop, incumbent)
     goal = Goal(Stage.MAKESPAN, makespan(shop, incumbent), tardiness_cap=cap)
@@ -93,19 +112,47 @@ def optimise(
     workers: int,
     report: Callable[[int], None] | None,
 ) -> StageResult:
-    whole = build(shop, goal, hint=incumbent)
-    left = deadline - perf_counter()
-    out = solve_built(
-        whole, time_limit_s=left * WHOLE_MODEL_SHARE, workers=workers, on_makespan=report
+    """One stage on the whole model: the default portfolio, then neighbourhood search only."""
+    built = build(shop, goal, hint=incumbent)
+    proof = solve_built(
+        built,
+        time_limit_s=(deadline - perf_counter()) * PROOF_SHARE,
+        workers=workers,
+        on_makespan=report,
     )
-    searched = out.schedule is not None
-    if out.schedule is not None and out.value is not None:
-        if out.value <= stage_value(shop, goal, incumbent):
-            incumbent = out.schedule
-        if out.optimal:
-            return StageResult(incumbent, True, True, out.bound)
-    search = improve(shop, goal, incumbent, deadline=deadline, workers=workers, on_makespan=report)
-    return StageResult(search.schedule, False, searched or search.iterations > 0, out.bound)
+    incumbent = _kept(shop, goal, incumbent, proof)
+    if proof.optimal:
+        return StageResult(incumbent, True, True, proof.bound)
+    searched = proof.schedule is not None
+    if deadline - perf_counter() > 0.05:
+        out = _search(built, shop, incumbent, deadline=deadline, workers=workers, report=report)
+        incumbent = _kept(shop, goal, incumbent, out)
+        searched = searched or out.schedule is not None
+    return StageResult(incumbent, False, searched, proof.bound)
+
+
+def _search(
+    built: Built,
+    shop: Shop,
+    incumbent: Schedule,
+    *,
+    deadline: float,
+    workers: int,
+    report: Callable[[int], None] | None,
+) -> Outcome:
+    set_hint(built, shop, incumbent)
+    return solve_built(
+        built,
+        time_limit_s=deadline - perf_counter(),
+        workers=workers,
+        lns_only=True,
+        on_makespan=report,
+    )
+
+
+def _kept(shop: Shop, goal: Goal, incumbent: Schedule, out: Outcome) -> Schedule:
+    better = out.value is not None and out.value <= stage_value(shop, goal, incumbent)
+    return out.schedule if out.schedule is not None and better else incumbent
 
 
 def _loose_horizon(shop: Shop, schedule: Schedule) -> int:
