@@ -147,9 +147,12 @@ async def run_shop_floor(
                     machine_id=broken.machine_id,
                     repair_s=broken.repair_ms / 1000,
                 )
+            broken_before = {m for m in floor.jobs if floor.broken(m)}
             for event in floor.step(now):
                 await publish(producer, topic_of(event, t), event)
                 completed += isinstance(event, OperationCompleted)
+            for machine_id in sorted(m for m in broken_before if not floor.broken(m)):
+                log.info("machine repaired", machine_id=machine_id)
     finally:
         await consumer.stop()
         await producer.stop()
