@@ -140,7 +140,10 @@ def main() -> None:
         result["scale"] = scale(args.scale_seconds, args.workers)
         print(json.dumps({k: v for k, v in result["scale"].items() if k != "improvements"}))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    # other parts of the scheduling benchmark (re-planning) keep their own keys in the file
+    existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    existing.update(result)
+    RESULTS.write_text(json.dumps(existing, indent=1) + "\n")
     print(f"wrote {RESULTS}")
     if not args.no_replan:
         replan.main()  # the service on Kafka; adds its "replan" key to the same file
