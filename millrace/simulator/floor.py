@@ -66,16 +66,11 @@ class Floor:
     def schedule(self, op: OperationScheduled) -> None:
         """The latest assignment of an operation; one already started keeps its machine.
 
-        An assignment that ended before ``since_ms`` (the floor's start) is history, not work:
-        a plan still due is republished with new times when the scheduler re-plans. With a
-        ``plan_id`` the floor follows that plan only (another scheduler may share the topic)."""
+        With a ``plan_id`` the floor follows that plan only (another scheduler may share the
+        topic)."""
         if self.plan_id is not None and op.plan_id != self.plan_id:
             return
-        key = (op.work_order_id, op.operation_seq)
-        if op.planned_end < self.since_ms:
-            self.plan.pop(key, None)
-            return
-        self.plan[key] = op
+        self.plan[(op.work_order_id, op.operation_seq)] = op
 
     def set_quantity(self, work_order_id: str, quantity: int) -> None:
         self.quantities[work_order_id] = quantity
@@ -168,6 +163,10 @@ class Floor:
         ready: list[OpKey] = []
         for key, op in self.plan.items():
             if key in self.started or op.planned_start > now or op.machine_id not in self.jobs:
+                continue
+            if op.planned_end < self.since_ms:
+                # ended before the floor started: history, not work (a plan still due is
+                # republished with new times when the scheduler re-plans)
                 continue
             before = previous_seq(self.routings.get(op.sku, ()), op.operation_seq)
             if before is None or (op.work_order_id, before) in self.completed:

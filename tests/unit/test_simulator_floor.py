@@ -182,3 +182,17 @@ def test_a_start_of_another_plan_takes_no_machine() -> None:
     f.schedule(planned(10, "saw-01", 0, 1_000))
     [started] = f.step(0)
     assert started.work_order_id == "o-1/1"
+
+
+def test_a_started_operation_whose_plan_ended_before_a_restart_is_still_completed() -> None:
+    f = Floor(MACHINES, ROUTINGS, since_ms=60_000)
+    f.schedule(planned(10, "saw-01", 0, 1_000))
+    f.observe_started(
+        OperationStarted(
+            work_order_id="o-1/1", order_id="o-1", line_no=1, operation_seq=10,
+            machine_id="saw-01", ts=500,
+        )
+    )  # fmt: skip
+    [done] = f.step(60_000)
+    assert isinstance(done, OperationCompleted)
+    assert (done.work_order_id, done.ts) == ("o-1/1", 60_000)
