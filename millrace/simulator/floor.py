@@ -68,9 +68,10 @@ class Floor:
 
         With a ``plan_id`` the floor follows that plan only (another scheduler may share the
         topic)."""
-        if self.plan_id is not None and op.plan_id != self.plan_id:
+        key = (op.work_order_id, op.operation_seq)
+        if (self.plan_id is not None and op.plan_id != self.plan_id) or key in self.completed:
             return
-        self.plan[(op.work_order_id, op.operation_seq)] = op
+        self.plan[key] = op
 
     def set_quantity(self, work_order_id: str, quantity: int) -> None:
         self.quantities[work_order_id] = quantity
@@ -89,6 +90,7 @@ class Floor:
         self.started.add(key)
         self.completed.add(key)
         self.resumed.pop(key, None)
+        self.plan.pop(key, None)  # done: the plan keeps what is still to do
         job = self.jobs.get(event.machine_id)
         if job is not None and job.op == key:
             job.op = None
@@ -175,7 +177,7 @@ class Floor:
 
     def _complete(self, machine_id: str, key: OpKey, now: int) -> OperationCompleted:
         self.completed.add(key)
-        op = self.plan.get(key)
+        op = self.plan.pop(key, None)
         work_order_id, seq = key
         order_id, _, line = work_order_id.rpartition("/")
         quantity = self.quantities.get(work_order_id, 1)
