@@ -66,11 +66,23 @@ class Producer:
         return [headers for topic, _, headers in self.sent if topic == f"{TOPIC}.dlq"]
 
 
+class Coordinator:
+    """The group coordinator's committed (offset, metadata) by partition."""
+
+    def __init__(self, committed: dict[TopicPartition, tuple[int, str]]) -> None:
+        self.committed = committed
+
+    async def fetch_committed_offsets(self, tps: Any) -> dict[Any, Any]:
+        done = self.committed
+        return {tp: OffsetAndMetadata(*done[tp]) for tp in tps if tp in done}
+
+
 class Consumer:
     """Returns the given polls, then empty ones."""
 
     def __init__(self, polls: list[list[ConsumerRecord]]) -> None:
         self.polls = polls
+        self._coordinator = Coordinator({})
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
         pass
@@ -86,11 +98,6 @@ class Consumer:
 
     def assignment(self) -> set[TopicPartition]:
         return {TP}
-
-    class _coordinator:  # noqa: N801 (aiokafka's attribute name)
-        @staticmethod
-        async def fetch_committed_offsets(tps: Any) -> dict[Any, Any]:
-            return {}
 
 
 def _record(offset: int, device: str, readings: list[tuple[int, float]]) -> ConsumerRecord:
@@ -320,17 +327,14 @@ class Restarting(Consumer):
     """Keeps its commits, and hands ``committed`` (offset, metadata) over on restore, as the
     group coordinator does after a crash."""
 
-    def __init__(self, polls: list[list[ConsumerRecord]], committed: Any = None) -> None:
+    def __init__(
+        self,
+        polls: list[list[ConsumerRecord]],
+        committed: dict[TopicPartition, tuple[int, str]] | None = None,
+    ) -> None:
         super().__init__(polls)
         self.commits: dict[TopicPartition, Any] = {}
-        done = committed or {}
-
-        class Coordinator:
-            @staticmethod
-            async def fetch_committed_offsets(tps: Any) -> dict[Any, Any]:
-                return {tp: OffsetAndMetadata(*done[tp]) for tp in tps if tp in done}
-
-        self._coordinator = Coordinator()
+        self._coordinator = Coordinator(committed or {})
 
     async def commit(self, offsets: Any) -> None:
         self.commits.update(offsets)
@@ -367,9 +371,10 @@ async def test_a_replay_after_a_crash_dead_letters_the_same_and_emits_the_same(
     errors."""
     inject(monkeypatch)
     producer = Producer()
-    agg = _aggregator(Restarting(_polls(poison=True)), producer)
+    consumer = Restarting(_polls(poison=True))
+    agg = _aggregator(consumer, producer)
     whole = _emitted(agg)
-    await _drive(agg, agg.consumer, 5)  # type: ignore[arg-type]
+    await _drive(agg, consumer, 5)
     want_dlq = sorted((h["dlq_source_offset"], h["dlq_error"]) for h in producer.dlq())
     assert len(want_dlq) == 1
 
