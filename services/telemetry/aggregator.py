@@ -64,9 +64,9 @@ EMIT_CHUNK = 500
 # most SEAL_SLICE_S per poll while no window is due and the poll was not full (0 turns it off),
 # paced over the lateness: a deadline's windows are sealed in proportion to how far the
 # watermark has come from their settle point towards SEAL_FINISH_MS before the deadline. Sealed
-# as fast as the polls allowed, a boundary's windows kept a core busy for up to 2.5 s on the
-# benchmark's machine, a burst that the other processes there (the alarms above all) waited
-# behind (docs/decisions/0004-hot-path-decoder.md, "The close path").
+# as fast as the polls allowed, a boundary's windows keep a core busy for seconds, a burst that
+# the other processes on the machine (the alarms above all) wait behind
+# (docs/decisions/0004-hot-path-decoder.md, "The close path").
 SEAL_SLICE_S = 0.005
 SEAL_FINISH_MS = 500
 # At most this many windows sealed ahead of their close at once (a sealed window's record, about
@@ -94,8 +94,8 @@ def settle_gc() -> None:
     """Set the garbage collector up for a consuming loop (the process's, once at its start).
 
     What exists now (modules, clients, settings: tens of thousands of objects) lives as long as
-    the process; frozen, full collections no longer walk it. Together with the untracked window
-    state, this took the longest collections from 0.1-0.3 s to 30-50 ms. A poll brings up to
+    the process; frozen, full collections no longer walk it, which, with the untracked window
+    state, keeps the longest collections (the loop's longest stalls) short. A poll brings up to
     ``telemetry_max_poll_records`` consumer records (5 000), each a tracked object with its own
     tuples, and with Python's default of 700 allocations per young collection every poll paid
     for several collections of objects that die with it: ``GC_YOUNG_THRESHOLD`` allows a few
