@@ -36,19 +36,17 @@ async def dlq_topics(bootstrap: str) -> list[str]:
         await admin.close()
 
 
-async def windows_verdict(cfg: ChaosConfig, bootstrap: str) -> tuple[Verdict, list[str]]:
+async def windows_verdict(cfg: ChaosConfig, bootstrap: str) -> Verdict:
     readings = await readback.read_topics(bootstrap, [READINGS])
     aggregates = await readback.read_topics(bootstrap, [AGGREGATES])
-    expected = expected_windows(readings, cfg.windows_ms, cfg.lateness_ms)
-    v = check_windows(expected, aggregates)
-    return v, [str(p) for p in v.problems]
+    return check_windows(expected_windows(readings, cfg.windows_ms, cfg.lateness_ms), aggregates)
 
 
 async def wait_windows(cfg: ChaosConfig, bootstrap: str, timeout_s: float) -> Verdict:
     """Re-read until no closed window is missing any more, or the bound; the last verdict."""
     deadline = time.monotonic() + timeout_s
     while True:
-        v, _ = await windows_verdict(cfg, bootstrap)
+        v = await windows_verdict(cfg, bootstrap)
         if not v.figures.get("windows_missing") or time.monotonic() >= deadline:
             return v
         await asyncio.sleep(5.0)
