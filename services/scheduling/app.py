@@ -1,6 +1,6 @@
-"""Wiring of the scheduling service: the API, ops endpoints, and three supervised background
-loops (the consumer, the re-planner and the outbox relay), each rebuilt with backoff after an
-error."""
+"""Wiring of the scheduling service: the API, ops endpoints, and four supervised background
+loops (the consumer, the re-planner, the OEE reporter and the outbox relay), each rebuilt with
+backoff after an error."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.scheduling import metrics as m
 from services.scheduling.adapters.consumer import TOPICS, SchedulingConsumer
+from services.scheduling.adapters.oee import OeeReporter
 from services.scheduling.adapters.planner import Planner, Solve
 from services.scheduling.adapters.postgres import SCHEMA, PoolRef
 from services.scheduling.adapters.relay import OutboxRelay
@@ -128,6 +129,14 @@ def create_app(settings: SchedulingSettings, *, solver: Solve = solve) -> FastAP
             coalesce_s=settings.scheduling_coalesce_ms / 1000,
         )
 
+    def oee_reporter(pool: asyncpg.Pool) -> OeeReporter:
+        return OeeReporter(
+            pool,
+            rules,
+            period_s=settings.scheduling_oee_period_s,
+            grace_s=settings.scheduling_oee_grace_s,
+        )
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(settings)
@@ -140,6 +149,8 @@ def create_app(settings: SchedulingSettings, *, solver: Solve = solve) -> FastAP
             loops.append(("consumer", lambda: consumer_loop(settings, pool, stop, live)))
         if settings.scheduling_planner_enabled:
             loops.append(("planner", lambda: planner(pool).run(stop)))
+        if settings.scheduling_oee_enabled:
+            loops.append(("oee", lambda: oee_reporter(pool).run(stop)))
         tasks = [asyncio.create_task(supervise(name, stop, body)) for name, body in loops]
         if not settings.scheduling_tokens:
             log.warning("no MILLRACE_SCHEDULING_TOKENS configured: every API request is refused")

@@ -45,3 +45,9 @@ FAILURES = Counter(
     "Background task restarts after an error (an outage), by task.",
     ["task"],
 )
+OEE = Gauge(
+    "millrace_scheduling_oee_ratio",
+    "Last reported OEE period per machine: availability, performance, quality and oee.",
+    ["machine", "factor"],
+)
+OEE_REPORTS = Counter("millrace_scheduling_oee_reports_total", "OEE periods reported.")

@@ -106,6 +106,13 @@ class SchedulingSettings(ServiceSettings):
     scheduling_calendar_days: int = Field(
         14, ge=1, le=366, description="How far ahead the working calendar is laid out."
     )
+    scheduling_oee_enabled: bool = True
+    scheduling_oee_period_s: int = Field(
+        3_600, ge=1, le=86_400, description="OEE period, aligned to the epoch (an hour)."
+    )
+    scheduling_oee_grace_s: int = Field(
+        60, ge=0, le=86_400, description="How long after its end a period is reported."
+    )
     scheduling_duration_scale: float = Field(
         1.0,
         gt=0,
