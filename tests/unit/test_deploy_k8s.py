@@ -16,7 +16,7 @@ from services.orders.adapters.consumer import TOPICS as ORDERS_READS
 from services.orders.adapters.rows import TOPIC_OF as ORDERS_WRITES
 from services.orders.settings import OrdersSettings
 from services.scheduling.adapters.consumer import TOPICS as SCHEDULING_READS
-from services.scheduling.adapters.rows import PUBLISHED_TOPIC, SCHEDULED_TOPIC
+from services.scheduling.adapters.rows import OEE_TOPIC, PUBLISHED_TOPIC, SCHEDULED_TOPIC
 from services.scheduling.settings import SchedulingSettings
 from services.telemetry.rules import load_rules
 from services.telemetry.settings import TelemetrySettings
@@ -250,7 +250,7 @@ def test_orders_acls_are_exactly_what_its_relay_and_consumer_use() -> None:
 
 
 def test_scheduling_acls_are_exactly_what_its_relay_and_consumer_use() -> None:
-    writes = {SCHEDULED_TOPIC, PUBLISHED_TOPIC} | {f"{t}.dlq" for t in SCHEDULING_READS}
+    writes = {SCHEDULED_TOPIC, PUBLISHED_TOPIC, OEE_TOPIC} | {f"{t}.dlq" for t in SCHEDULING_READS}
     expected = {("topic", t, op) for t in writes for op in ("Describe", "Write")}
     expected |= {("topic", t, op) for t in SCHEDULING_READS for op in ("Describe", "Read")}
     granted = grants(find("KafkaUser", "millrace-scheduling"))
