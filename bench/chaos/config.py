@@ -33,6 +33,8 @@ class ChaosConfig:
     drain_timeout_s: float = 300.0
     solver_time_limit_s: float = 2.0
     duration_scale: float = 0.01
+    repair_s: int = 20
+    """Scheduling's expected repair time, as long as the shop floor's breakdowns."""
     source: str = "head"
     """``head``: the children run a snapshot of the last commit; ``worktree``: the tree as is."""
 

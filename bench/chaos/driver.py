@@ -112,7 +112,7 @@ async def run(cfg: ChaosConfig) -> dict[str, Any]:
         say(f"drained: {left}")
         marks["check"] = time.monotonic()
         verdicts = await run_checks(
-            cfg, infra.bootstrap, infra.database_url, tally, poison, cfg.drain_timeout_s
+            cfg, infra.bootstrap, infra.database_url, fleet.url("scheduling"), tally, poison
         )
         marks["end"] = time.monotonic()
     finally:

@@ -99,7 +99,7 @@ def build_fleet(
             "MILLRACE_SCHEDULING_TOKENS": tokens_env(),
             "MILLRACE_SCHEDULING_DURATION_SCALE": f"{cfg.duration_scale:g}",
             "MILLRACE_SCHEDULING_TIME_LIMIT_S": f"{cfg.solver_time_limit_s:g}",
-            "MILLRACE_SCHEDULING_REPAIR_S": "20",
+            "MILLRACE_SCHEDULING_REPAIR_S": str(cfg.repair_s),
             "MILLRACE_SCHEDULING_REPLAN_DRIFT_S": "10",
         },
     }
@@ -116,7 +116,7 @@ def build_fleet(
         [*CLI, "simulate", "--fleet", "plant", "--plant", str(local / "plant.yaml"),
          "--transport", "kafka",
          "--sample-interval-ms", "1000", "--seed", str(cfg.seed), "--break-every", "90",
-         "--repair", "20"],
+         "--repair", str(cfg.repair_s)],
         base,
         run_dir / "simulator.log",
         src.root,
