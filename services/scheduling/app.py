@@ -1,6 +1,6 @@
-"""Wiring of the scheduling service: the API, ops endpoints, and four supervised background
-loops (the consumer, the re-planner, the OEE reporter and the outbox relay), each rebuilt with
-backoff after an error."""
+"""Wiring of the scheduling service: the API, ops endpoints, and supervised background loops
+(the consumer, the re-planner, the OEE reporter, the outbox relay and retention), each rebuilt
+with backoff after an error."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ from services.scheduling.adapters.consumer import TOPICS, SchedulingConsumer
 from services.scheduling.adapters.oee import OeeReporter
 from services.scheduling.adapters.planner import Planner, Solve
 from services.scheduling.adapters.postgres import SCHEMA, PoolRef
+from services.scheduling.adapters.prune import prune_loop, retention
 from services.scheduling.adapters.relay import OutboxRelay
 from services.scheduling.api import schedule_router
 from services.scheduling.config import rules_of
 from services.scheduling.domain.solver import solve
-from services.scheduling.handlers import Context
+from services.scheduling.handlers import EVENTS, Context
 from services.scheduling.settings import SchedulingSettings
 from shared.db import create_pool, db_ready
 from shared.dlq import DlqPublisher
@@ -151,6 +152,13 @@ def create_app(settings: SchedulingSettings, *, solver: Solve = solve) -> FastAP
             loops.append(("planner", lambda: planner(pool).run(stop)))
         if settings.scheduling_oee_enabled:
             loops.append(("oee", lambda: oee_reporter(pool).run(stop)))
+        if settings.scheduling_prune_interval_ms:
+            policy = retention(
+                settings.scheduling_outbox_keep_ms, EVENTS, settings.scheduling_plans_keep
+            )
+            interval = settings.scheduling_prune_interval_ms / 1000
+            plan_id = settings.scheduling_plan_id
+            loops.append(("prune", lambda: prune_loop(pool, policy, plan_id, interval, stop)))
         tasks = [asyncio.create_task(supervise(name, stop, body)) for name, body in loops]
         if not settings.scheduling_tokens:
             log.warning("no MILLRACE_SCHEDULING_TOKENS configured: every API request is refused")

@@ -51,3 +51,6 @@ OEE = Gauge(
     ["machine", "factor"],
 )
 OEE_REPORTS = Counter("millrace_scheduling_oee_reports_total", "OEE periods reported.")
+PRUNED = Counter(
+    "millrace_scheduling_pruned_rows_total", "Rows deleted by retention, by table.", ["table"]
+)

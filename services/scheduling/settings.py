@@ -106,6 +106,15 @@ class SchedulingSettings(ServiceSettings):
     scheduling_calendar_days: int = Field(
         14, ge=1, le=366, description="How far ahead the working calendar is laid out."
     )
+    scheduling_plans_keep: int = Field(
+        1_000, ge=1, description="Plan versions kept (older ones and their assignments go)."
+    )
+    scheduling_outbox_keep_ms: int = Field(
+        7 * 24 * 3_600_000, ge=0, description="How long sent outbox rows are kept."
+    )
+    scheduling_prune_interval_ms: int = Field(
+        3_600_000, ge=0, le=24 * 3_600_000, description="How often retention runs (0: never)."
+    )
     scheduling_oee_enabled: bool = True
     scheduling_oee_period_s: int = Field(
         3_600, ge=1, le=86_400, description="OEE period, aligned to the epoch (an hour)."
