@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -119,8 +120,13 @@ async def run(cfg: ChaosConfig) -> dict[str, Any]:
         if fleet is not None:
             await stop_all(fleet, [n for n in fleet.children if n != "simulator"], 40.0)
         infra.stop()
+    ok = all(v.ok for v in verdicts)
+    if ok:
+        # The logs stay for a look; the data and the snapshot only matter when a check failed.
+        for part in ("kafka", "postgres", "src"):
+            shutil.rmtree(run_dir / part, ignore_errors=True)
     return {
-        "ok": all(v.ok for v in verdicts),
+        "ok": ok,
         "config": {**asdict(cfg), "windows": cfg.windows_spec},
         "state_dir": str(run_dir),
         "source": {
