@@ -20,10 +20,12 @@ from support.scheduling import (
     plan_after,
     plan_with,
     prepare,
+    problem_and_plan,
     publish,
     read_topic,
     running,
 )
+from support.scheduling_validator import violations
 
 from contracts.envelope import derived_id
 from contracts.telemetry import MachineState, MachineStateName
@@ -109,6 +111,10 @@ async def test_orders_in_a_feasible_plan_out_on_the_api_and_on_kafka(
             if "late" in (e.get("class") or "").split()
         }
         assert marked == {(a["work_order_id"], a["seq"]) for a in plan["assignments"] if a["late"]}
+
+        # an independent check of the version against the problem rebuilt from the tables
+        problem, kept = await problem_and_plan(settings, plan["version"])
+        assert violations(problem, kept) == []
 
         # on Kafka: the version's schedule-published, and every operation scheduled once
         plan_id, version = settings.scheduling_plan_id, plan["version"]
