@@ -54,3 +54,7 @@ OEE_REPORTS = Counter("millrace_scheduling_oee_reports_total", "OEE periods repo
 PRUNED = Counter(
     "millrace_scheduling_pruned_rows_total", "Rows deleted by retention, by table.", ["table"]
 )
+SOLVER_FAILURES = Counter(
+    "millrace_scheduling_solver_failures_total",
+    "Re-plans whose solver raised; the greedy dispatch's plan was committed instead.",
+)

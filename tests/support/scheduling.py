@@ -31,11 +31,13 @@ from millrace.masterdata.plant import Plant, load_plant
 from millrace.masterdata.publish import publish_plant
 from services.scheduling.adapters import queries
 from services.scheduling.adapters.consumer import TOPICS as CONSUMED
+from services.scheduling.adapters.planner import Solve
 from services.scheduling.adapters.snapshot import assignments, snapshot
 from services.scheduling.app import create_app
 from services.scheduling.config import rules_of
 from services.scheduling.domain.model import Plan, Problem
 from services.scheduling.domain.problem import build
+from services.scheduling.domain.solver import solve
 from services.scheduling.settings import SchedulingSettings, TokenSpec
 from shared.kafka import ensure_topics, make_producer
 from support.telemetry import TopicReader, end_offsets
@@ -120,9 +122,11 @@ def db_url(settings: SchedulingSettings) -> str:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: SchedulingSettings) -> AsyncIterator[httpx.AsyncClient]:
+async def running(
+    settings: SchedulingSettings, *, solver: Solve = solve
+) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan (migrations, consumer, planner, relay) and a client."""
-    app = create_app(settings)
+    app = create_app(settings, solver=solver)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://scheduling") as client:

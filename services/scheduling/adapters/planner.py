@@ -23,7 +23,8 @@ from services.scheduling import metrics as m
 from services.scheduling.adapters.plans import commit_plan
 from services.scheduling.adapters.postgres import REPLAN_CHANNEL
 from services.scheduling.adapters.snapshot import pending, snapshot
-from services.scheduling.domain.model import Plan, SolveStatus
+from services.scheduling.domain.greedy import dispatch
+from services.scheduling.domain.model import Plan, Problem, SolveStatus
 from services.scheduling.domain.problem import Rules, build
 from services.scheduling.domain.publish import news
 from services.scheduling.domain.triggers import coalesce
@@ -109,9 +110,7 @@ class Planner:
             return False
         problem = build(state, self._rules)
         started = time.perf_counter()
-        plan = await asyncio.to_thread(
-            self._solve, problem, time_limit_s=self._limit, workers=self._workers
-        )
+        plan = await asyncio.to_thread(self._plan, problem)
         m.SOLVE.observe(time.perf_counter() - started)
         at = datetime.now(UTC)
         what = news(
@@ -146,6 +145,17 @@ class Planner:
             changed=len(what.scheduled),
         )
         return True
+
+    def _plan(self, problem: Problem) -> Plan:
+        """The solver's plan or, should the solver fail on this problem, the greedy dispatch's:
+        a problem the solver cannot handle must not stop re-planning for good (the triggers
+        would stay pending and every retry fail the same way)."""
+        try:
+            return self._solve(problem, time_limit_s=self._limit, workers=self._workers)
+        except Exception:
+            m.SOLVER_FAILURES.inc()
+            log.exception("solver failed; committing the greedy dispatch's plan instead")
+            return dispatch(problem)
 
     def _observe(self, plan: Plan, late: int, main: str, first: float) -> None:
         m.PLANS.labels(main, plan.status.value).inc()
