@@ -106,7 +106,11 @@ def schedule_router(settings: SchedulingSettings, db: PoolRef, rules: Rules) -> 
         rows = await queries.assignments(db.pool, plan, head["version"])
         return PlanOut.model_validate(queries.plan_view(head, rows))
 
-    @router.post("/schedule/replan", status_code=202, responses=PLANT_ONLY)
+    @router.post(
+        "/schedule/replan",
+        status_code=202,
+        responses={**PLANT_ONLY, 413: {"description": "body too large (none is expected)"}},
+    )
     async def replan(caller: Caller = auth) -> ReplanOut:
         """Queue a re-plan (plant tokens only); it joins any re-plan already pending."""
         plant_only(caller)
