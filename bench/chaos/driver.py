@@ -19,6 +19,7 @@ from typing import Any
 from bench.chaos import drain, timeline
 from bench.chaos.checks import run_checks
 from bench.chaos.config import SERVICES, ChaosConfig
+from bench.chaos.dlq import Poison
 from bench.chaos.faults import plan_faults
 from bench.chaos.infra import Infra
 from bench.chaos.load import LoadTally, orders_load, telemetry_load
@@ -67,20 +68,18 @@ async def _setup(infra: Infra, cfg: ChaosConfig, run_dir: Path, src: Source) -> 
 
 
 async def _load_phase(
-    cfg: ChaosConfig, infra: Infra, fleet: Fleet, tally: LoadTally, src: Source
-) -> tuple[list[dict[str, Any]], list[Any]]:
+    cfg: ChaosConfig, infra: Infra, fleet: Fleet, tally: LoadTally, src: Source, t0: float
+) -> tuple[list[dict[str, Any]], list[Poison]]:
     faults = plan_faults(
         cfg.seed, cfg.duration_s, SERVICES, cfg.kills_per_service, cfg.kill_pause_s,
         cfg.server_pause_s,
     )  # fmt: skip
-    stop, watching = asyncio.Event(), asyncio.Event()
-    t0 = time.monotonic()
+    stop = asyncio.Event()
     plant = load_plant(src.root / "deploy" / "local" / "plant.yaml")
     loads = [
         asyncio.create_task(telemetry_load(cfg, infra.bootstrap, tally, stop)),
         asyncio.create_task(orders_load(cfg, fleet.url("orders"), plant, tally, stop)),
     ]
-    watcher = asyncio.create_task(_watch(fleet, t0, watching))
     poison_task = asyncio.create_task(timeline.run_poison(infra.bootstrap, t0, cfg.duration_s))
     say(f"load for {cfg.duration_s:g} s with {len(faults)} faults")
     done = await timeline.run_faults(faults, t0, fleet, infra)
@@ -89,9 +88,6 @@ async def _load_phase(
     stop.set()
     await asyncio.gather(*loads)
     await stop_all(fleet, ["simulator"], 15.0)
-    watching.set()
-    await watcher
-    fleet.watch(time.monotonic() - t0)
     return done, poison
 
 
@@ -103,10 +99,15 @@ async def run(cfg: ChaosConfig) -> dict[str, Any]:
     tally = LoadTally()
     marks = {"start": time.monotonic()}
     fleet: Fleet | None = None
+    watching = asyncio.Event()
+    watcher: asyncio.Task[None] | None = None
     try:
         fleet = await _setup(infra, cfg, run_dir, src)
-        marks["load"] = time.monotonic()
-        faults, poison = await _load_phase(cfg, infra, fleet, tally, src)
+        t0 = marks["load"] = time.monotonic()
+        # Until the checks are done: a service that exits during the drain is started again
+        # (and recorded), as its orchestrator would.
+        watcher = asyncio.create_task(_watch(fleet, t0, watching))
+        faults, poison = await _load_phase(cfg, infra, fleet, tally, src, t0)
         marks["drain"] = time.monotonic()
         closers = await drain.send_closers(infra.bootstrap)
         left = await drain.wait_settled(infra.bootstrap, infra.database_url, cfg.drain_timeout_s)
@@ -117,6 +118,9 @@ async def run(cfg: ChaosConfig) -> dict[str, Any]:
         )
         marks["end"] = time.monotonic()
     finally:
+        watching.set()
+        if watcher is not None:
+            await watcher
         if fleet is not None:
             await stop_all(fleet, [n for n in fleet.children if n != "simulator"], 40.0)
         infra.stop()
