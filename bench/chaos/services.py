@@ -13,7 +13,7 @@ from bench.chaos.config import ChaosConfig
 from bench.chaos.source import Source
 from millrace.demo.children import Child
 from millrace.demo.orders import tokens_env
-from millrace.infra.process import free_port, spawn_detached
+from millrace.infra.process import free_port, log_tail, spawn_detached
 
 CLI = [sys.executable, "-m", "millrace.cli"]
 
@@ -64,9 +64,10 @@ class Fleet:
         for name, child in self.children.items():
             if name in self.down or child.running or child.proc is None:
                 continue
-            self.unexpected_exits.append(
-                {"service": name, "at_s": round(elapsed_s, 1), "code": child.proc.returncode}
-            )
+            self.unexpected_exits.append({
+                "service": name, "at_s": round(elapsed_s, 1), "code": child.proc.returncode,
+                "log_tail": log_tail(child.log, 2)[-800:],
+            })  # fmt: skip
             child.start()
 
 
