@@ -5,7 +5,10 @@ Kafka timestamps. Then the warm plan (solved within the service's time limit, hi
 previous plan) is compared with a cold solve of the same state given 60 s.
 
 Runs ``millrace run scheduling`` as a process against ``MILLRACE_KAFKA_BOOTSTRAP`` and a fresh
-database on ``MILLRACE_DATABASE_URL``. The twins are withdrawn (tombstones) at the end.
+database on ``MILLRACE_DATABASE_URL``. The twins are named after the run and withdrawn
+(tombstones) at the end; only they go DOWN. On a broker that others use at the same time, their
+orders join the plan and their machines' DOWN events re-plan too (the published record names
+triggers, not machines), so such a run measures a larger and noisier plant.
 ``python -m bench.scheduling.replan`` writes the ``replan`` key of
 ``bench/results/scheduling.json``.
 """
@@ -170,7 +173,7 @@ async def run(time_limit_s: float, workers: int) -> dict[str, Any]:
     }
     settings = SchedulingSettings(database_url=db, kafka_bootstrap=bootstrap)
     await ensure_topics(settings, TOPICS)
-    feed = Feed(settings, load_plant(ROOT / "deploy" / "local" / "plant.yaml"), group)
+    feed = Feed(settings, load_plant(ROOT / "deploy" / "local" / "plant.yaml"), group, plan_id)
     await feed.start()
     published = Published(bootstrap, plan_id)
     await published.start()
