@@ -27,7 +27,7 @@ import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -377,17 +377,18 @@ class Aggregator:
         failures: list[Failure] = []
         readings, bad, late = self._add(part, records, now, rejected, failures)
         m.RECORDS.inc(len(records))
-        if self.runs_windows:
+        if failures:
+            await self._dead_letter_all(tp, rejected, failures)
+        elif self.runs_windows:
             # (In the alarms role the windows role dead-letters these very records.)
             for record, err in rejected:
                 await self._dead_letter(consumer_record(tp, record), err)
+        if self.runs_windows:
             m.READINGS.inc(readings)
             if bad:
                 m.BAD_QUALITY.inc(bad)
             for mask, count in late.items():
                 self._count_late(mask, count)
-        for failure in failures:
-            await self._failed(tp, failure)
         if records:
             part.next_offset = records[-1].offset + 1
             part.dirty = True
@@ -468,6 +469,25 @@ class Aggregator:
             reason=err.reason,
             error=err.detail,
         )
+
+    async def _dead_letter_all(
+        self,
+        tp: TopicPartition,
+        rejected: list[tuple[RawRecord, InvalidMessageError]],
+        failures: list[Failure],
+    ) -> None:
+        """Invalid records (by the windows role only) and failures, in offset order."""
+        dead: list[tuple[int, tuple[RawRecord, InvalidMessageError] | Failure]] = [
+            (f.record.offset, f) for f in failures
+        ]
+        if self.runs_windows:
+            dead += [(r.offset, (r, err)) for r, err in rejected]
+        dead.sort(key=itemgetter(0))  # stable: a record's alarms failure before its windows'
+        for _, item in dead:
+            if isinstance(item, Failure):
+                await self._failed(tp, item)
+            else:
+                await self._dead_letter(consumer_record(tp, item[0]), item[1])
 
     async def _failed(self, tp: TopicPartition, failure: Failure) -> None:
         """Count, log and dead-letter a record whose processing raised. A decode failure is

@@ -396,3 +396,23 @@ async def test_a_replay_after_a_crash_dead_letters_the_same_and_emits_the_same(
     assert sorted(by_id.items()) == sorted(dict(whole).items())
     dead = {(h["dlq_source_offset"], h["dlq_error"]) for h in crashed.dlq() + replayed.dlq()}
     assert sorted(dead) == want_dlq
+
+
+async def test_invalid_and_failing_records_are_dead_lettered_in_offset_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _poisoned_decoder(monkeypatch)
+    invalid = [
+        ConsumerRecord(TOPIC, 0, offset, 0, 0, b"d0", b"{not json", None, 7, 0, ())
+        for offset in (0, 2)
+    ]
+    poll = [invalid[0], _record(1, "bad", [(T0, POISON)]), invalid[1], _record(3, "d0", [(T0, 1)])]
+    producer = Producer()
+    agg = _aggregator(Consumer([poll]), producer)
+    await agg.process({TP: poll})
+    assert [(h["dlq_source_offset"], h["dlq_reason"]) for h in producer.dlq()] == [
+        (b"0", b"undecodable"),
+        (b"1", b"processing_error"),
+        (b"2", b"undecodable"),
+    ]
+    assert agg.partitions[TP].windows.open_count == 1  # d0's reading
