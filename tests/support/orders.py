@@ -77,9 +77,9 @@ async def ensure_manifest_topics(kafka: str) -> None:
 async def start_lifecycle_at_end(settings: OrdersSettings) -> None:
     """Start a new test group at the end of the lifecycle topics (the master-data topics stay
     read from their start). On a shared broker those topics hold every other test's, demo's and
-    chaos run's events, tens of thousands, which a fresh group would replay before the product
-    and customer views caught up, and which no orders test looks at. A group that has committed
-    offsets already (a later life in the same test) is left as it is."""
+    chaos run's events, tens of thousands, which no orders test looks at; a fresh group would
+    replay them, one transaction each, for minutes of the shared machine's time. A group that
+    has committed offsets already (a later life in the same test) is left as it is."""
     consumer = make_consumer(settings, group_id=settings.orders_consumer_group, role="test")
     await consumer.start()
     try:
