@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
-from contracts.orders import OrderStatus
 from services.orders import headers
 from services.orders import metrics as m
 from services.orders.adapters import queries
@@ -21,10 +20,10 @@ from services.orders.domain.intake import IntakeError, RequestedLine, resolve_re
 from services.orders.domain.order import TransitionNotAllowedError, place
 from services.orders.domain.request import RequestDigest, request_digest
 from services.orders.schemas import (
-    CURSOR,
     ORDER_ID,
     PLACE_RESPONSES,
     CancelIn,
+    ListQuery,
     OrderIn,
     OrderOut,
     OrderPage,
@@ -33,7 +32,6 @@ from services.orders.schemas import (
 from services.orders.settings import OrdersSettings
 
 OrderId = Annotated[str, Path(pattern=ORDER_ID)]
-Cursor = Annotated[str | None, Query(pattern=CURSOR, description="next_cursor of a page.")]
 
 
 async def visible(pool: asyncpg.Pool, order_id: str, caller: Caller) -> dict[str, Any]:
@@ -159,15 +157,11 @@ def orders_router(settings: OrdersSettings, db: PoolRef) -> APIRouter:
 
     @router.get("", responses=errors(401, 422, 503))
     async def list_orders(
+        query: Annotated[ListQuery, Query()],
         caller: Caller = auth,
-        customer: Annotated[
-            str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$")
-        ] = None,
-        status: OrderStatus | None = None,
-        cursor: Cursor = None,
-        limit: Annotated[int, Query(ge=1, le=1_000)] = 50,
     ) -> OrderPage:
         """Orders oldest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+        customer, status, cursor, limit = query.customer, query.status, query.cursor, query.limit
         if caller.customer is not None:
             if customer not in (None, caller.customer):
                 return OrderPage(orders=[], next_cursor=None)

@@ -48,6 +48,15 @@ class CancelIn(_In):
     reason: Text = ""
 
 
+class ListQuery(_In):
+    """The query of ``GET /v1/orders``; an unknown parameter is a 422, as an unknown field is."""
+
+    customer: Annotated[str | None, Field(max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$")] = None
+    status: OrderStatus | None = None
+    cursor: Annotated[str | None, Field(pattern=CURSOR, description="next_cursor of a page")] = None
+    limit: Annotated[int, Field(ge=1, le=1_000)] = 50
+
+
 class TimelineOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
