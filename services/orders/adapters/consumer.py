@@ -99,10 +99,18 @@ class LifecycleConsumer:
         behind = []
         for tp in self._consumer.assignment():
             if tp.topic in (PRODUCTS_TOPIC, CUSTOMERS_TOPIC):
-                high = self._consumer.highwater(tp)
-                if high is not None and await self._consumer.position(tp) < high:
+                end = self._readable_end(tp)
+                if end is not None and await self._consumer.position(tp) < end:
                     behind.append(tp)
         return behind
+
+    def _readable_end(self, tp: TopicPartition) -> int | None:
+        """Where the last fetch saw the partition end for this consumer: the high-water mark,
+        or under read_committed the last stable offset when lower (records of an open
+        transaction are not readable yet; waiting for them would starve the lifecycle)."""
+        ends = (self._consumer.highwater(tp), self._consumer.last_stable_offset(tp))
+        known = [e for e in ends if e is not None and e >= 0]
+        return min(known) if known else None
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Apply one record, or dead-letter it if it is poison (then its offset may be
