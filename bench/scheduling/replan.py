@@ -16,6 +16,7 @@ triggers, not machines), so such a run measures a larger and noisier plant.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import subprocess
@@ -231,9 +232,9 @@ def main() -> int:
             os.environ["MILLRACE_KAFKA_BOOTSTRAP"], os.environ["MILLRACE_DATABASE_URL"] = kafka, db
             result = asyncio.run(run(limit, 2))
     result["when"] = datetime.now(UTC).isoformat(timespec="seconds")
-    existing = orjson.loads(RESULTS.read_bytes()) if RESULTS.exists() else {}
+    existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     existing["replan"] = result
-    RESULTS.write_bytes(orjson.dumps(existing, option=orjson.OPT_INDENT_2) + b"\n")
+    RESULTS.write_text(json.dumps(existing, indent=1) + "\n")  # the file's own layout
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     return 0
 
