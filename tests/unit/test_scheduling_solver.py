@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from support.scheduling_problems import NOW, problems
 from support.scheduling_validator import violations
 
-from services.scheduling.domain import solver
+from services.scheduling.domain import greedy, solver
 from services.scheduling.domain.bounds import trivial_lower_bound
 from services.scheduling.domain.changes import changed
 from services.scheduling.domain.greedy import dispatch
@@ -53,11 +53,11 @@ def test_greedy_plans_are_valid(problem: Problem) -> None:
 @QUICK
 @given(problems())
 def test_solved_plans_are_valid_and_never_worse_than_greedy(problem: Problem) -> None:
-    greedy = dispatch(problem)
+    dispatched = dispatch(problem)
     plan = solve(problem, time_limit_s=0.3, workers=2)
     assert violations(problem, plan) == []
-    assert rank(plan) <= rank(greedy)
-    assert plan.objective.weighted_tardiness <= greedy.objective.weighted_tardiness
+    assert rank(plan) <= rank(dispatched)
+    assert plan.objective.weighted_tardiness <= dispatched.objective.weighted_tardiness
     if plan.lower_bound is not None and plan.assignments and not plan.unplanned:
         assert plan.lower_bound <= plan.objective.makespan
 
@@ -171,3 +171,14 @@ def test_lower_bound_counts_a_machine_group_and_its_blocked_time() -> None:
     assert plan.objective.makespan == 30  # B takes two, A the other two after its downtime
     assert plan.lower_bound is not None
     assert 25 <= plan.lower_bound <= 30
+
+
+def test_greedy_time_budget_runs_the_first_rule_only_once_spent() -> None:
+    shop = build_shop(_shop())
+    with patch.object(greedy, "run_rule", wraps=greedy.run_rule) as run:
+        schedule = greedy.best_greedy(shop, budget_s=0.0)
+    assert run.call_count == 1
+    assert len(schedule) == len(shop.ops)
+    with patch.object(greedy, "run_rule", wraps=greedy.run_rule) as run:
+        greedy.best_greedy(shop)
+    assert run.call_count == len(greedy.rules(shop)) > 1

@@ -33,9 +33,15 @@ def dispatch(problem: Problem) -> Plan:
     return plan_of(shop, schedule, SolveStatus.GREEDY, seconds=perf_counter() - began)
 
 
-def best_greedy(shop: Shop) -> Schedule:
+def best_greedy(shop: Shop, *, budget_s: float | None = None) -> Schedule:
+    """The best plan of the rules; with ``budget_s``, no further rule starts once that much
+    time has gone (the first, cheapest rule always runs), so a solver's time limit holds on
+    shops where the re-evaluating rules are slow (long blocked calendars)."""
+    began = perf_counter()
     best: tuple[tuple[int, int, int], Schedule] | None = None
     for rule in rules(shop):
+        if best is not None and budget_s is not None and perf_counter() - began > budget_s:
+            break
         schedule = run_rule(shop, rule)
         score = rank(evaluate(shop.problem, _assignments(shop, schedule)))
         if best is None or score < best[0]:
@@ -58,19 +64,22 @@ def rules(shop: Shop) -> list[Rule]:
     rest = remaining_work(shop)
     ops = shop.ops
     dynamic = len(ops) <= DYNAMIC_RULES_UP_TO
-    found: list[Rule] = [lambda i, s, f: (-rest[i], i)]  # most work remaining first
+    due_dates = any(d is not None for d in shop.due)
+    far = float(max((d for d in shop.due if d is not None), default=0) + sum(rest) + 1)
+
+    def slack(i: int) -> float:
+        due = shop.due[ops[i].job]
+        return far if due is None else (due - rest[i]) / shop.weight[ops[i].job]
+
+    # fixed-key rules first: they are the cheap ones a time budget always leaves room for
+    found: list[Rule] = []
+    if due_dates:
+        found.append(lambda i, s, f: (slack(i), i))  # least weighted slack first
+    found.append(lambda i, s, f: (-rest[i], i))  # most work remaining first
     if dynamic:
         found.append(lambda i, s, f: (f, -rest[i]))  # earliest finish, most work remaining
         found.append(lambda i, s, f: (s, -rest[i]))  # earliest start (non-delay), most work
-    if any(d is not None for d in shop.due):
-        far = float(max((d for d in shop.due if d is not None), default=0) + sum(rest) + 1)
-
-        def slack(i: int) -> float:
-            due = shop.due[ops[i].job]
-            return far if due is None else (due - rest[i]) / shop.weight[ops[i].job]
-
-        found.append(lambda i, s, f: (slack(i), i))  # least weighted slack first
-        if dynamic:
+        if due_dates:
             found.append(lambda i, s, f: (s, slack(i)))  # non-delay, least slack among equals
     return found
 

@@ -38,6 +38,8 @@ from services.scheduling.domain.repair import left_shift, previous_schedule
 from services.scheduling.domain.shop import Shop, build_shop
 
 WHOLE_MODEL_UP_TO = 2000  # operations
+# After this share of the time limit no further greedy rule starts (the first always runs).
+GREEDY_SHARE = 0.2
 # Share of a stage's time for the default portfolio (proofs, bounds) before neighbourhood search
 # alone, on flexible shops. A job shop (one machine per operation) keeps the default portfolio
 # throughout: there its neighbourhood search alone often did not improve on the hint at all.
@@ -66,7 +68,7 @@ def solve(
     shop = build_shop(problem)
     if not shop.ops:
         return plan_of(shop, [], SolveStatus.EMPTY, seconds=perf_counter() - began)
-    greedy = best_greedy(shop)
+    greedy = best_greedy(shop, budget_s=time_limit_s * GREEDY_SHARE)
     report = None if progress is None else (lambda c: progress(perf_counter() - began, c))
     if report is not None:
         report(makespan(shop, greedy))
