@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 import time
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -19,7 +21,11 @@ from millrace.demo.orders import PLANT_TOKEN
 from services.scheduling.adapters import queries
 from services.scheduling.adapters.snapshot import assignments, latest_version, snapshot
 from services.scheduling.domain.problem import Rules, build
-from tests.support.scheduling_validator import violations
+
+# The validator lives with the tests (they import it as ``support.*``, tests/ on their path); the
+# chaos run takes the very same module, under the same name, so mypy sees it once.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from support.scheduling_validator import violations
 
 PLAN_ID = "plant"
 
