@@ -119,6 +119,7 @@ class Loops:
             time_limit_s=self.s.scheduling_time_limit_s,
             workers=self.s.scheduling_workers,
             coalesce_s=self.s.scheduling_coalesce_ms / 1000,
+            quick=self.s.scheduling_quick_replan,
         )
         self.live.add("planner")
         try:

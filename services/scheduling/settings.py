@@ -90,6 +90,10 @@ class SchedulingSettings(ServiceSettings):
     scheduling_coalesce_ms: int = Field(
         200, ge=0, le=60_000, description="Triggers this close together make one re-plan."
     )
+    scheduling_quick_replan: bool = Field(
+        True,
+        description="On machine-down, publish a repaired plan at once, the solver's as the next.",
+    )
     scheduling_repair_s: int = Field(
         3_600, ge=1, le=30 * 86_400, description="Expected repair time of a DOWN machine."
     )

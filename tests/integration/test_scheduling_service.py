@@ -189,6 +189,9 @@ async def test_a_down_machine_gets_no_work_while_it_is_unavailable(
         )
         await publish(settings, [(STATES, "weld-01", up)])
         back = await plan_after(client, replanned["version"], what="the plan after repair")
-        assert "machine-up" in back["triggers"]
+        while "machine-up" not in back["triggers"]:  # the solver's version after the quick one
+            assert "machine-down" in back["triggers"]
+            assert_feasible(back, plant, lines)
+            back = await plan_after(client, back["version"], what="the plan after repair")
         first_weld = min(a["start_ms"] for a in back["assignments"] if a["machine_id"] == "weld-01")
         assert first_weld < until

@@ -23,6 +23,8 @@ Rule = Callable[[int, int, int], tuple[float, ...]]
 # Above this many operations only the rules whose keys never change run: the others re-evaluate
 # a work order each time a machine it could use fills, several times per operation.
 DYNAMIC_RULES_UP_TO = 2000
+# How many heap pops between looks at the clock when a rule runs against a deadline.
+CLOCK_EVERY = 64
 
 
 def dispatch(problem: Problem) -> Plan:
@@ -34,15 +36,18 @@ def dispatch(problem: Problem) -> Plan:
 
 
 def best_greedy(shop: Shop, *, budget_s: float | None = None) -> Schedule:
-    """The best plan of the rules; with ``budget_s``, no further rule starts once that much
-    time has gone (the first, cheapest rule always runs), so a solver's time limit holds on
-    shops where the re-evaluating rules are slow (long blocked calendars)."""
-    began = perf_counter()
+    """The best plan of the rules; with ``budget_s``, a rule still running once that much time
+    has gone is abandoned and no further rule starts (the first, cheapest rule always runs to
+    the end), so a solver's time limit holds on shops where the re-evaluating rules are slow
+    (long blocked calendars, a loaded machine)."""
+    deadline = None if budget_s is None else perf_counter() + budget_s
     best: tuple[tuple[int, int, int], Schedule] | None = None
     for rule in rules(shop):
-        if best is not None and budget_s is not None and perf_counter() - began > budget_s:
+        if best is not None and deadline is not None and perf_counter() > deadline:
             break
-        schedule = run_rule(shop, rule)
+        schedule = run_rule(shop, rule, deadline=None if best is None else deadline)
+        if schedule is None:
+            break
         score = rank(evaluate(shop.problem, _assignments(shop, schedule)))
         if best is None or score < best[0]:
             best = (score, schedule)
@@ -84,9 +89,12 @@ def rules(shop: Shop) -> list[Rule]:
     return found
 
 
-def run_rule(shop: Shop, rule: Rule) -> list[tuple[int, int]]:
-    """Dispatch every operation by ``rule``. Keys can only grow as machines fill, so a popped
-    key that grew on re-evaluation goes back into the heap (a lazy priority queue)."""
+def run_rule(
+    shop: Shop, rule: Rule, *, deadline: float | None = None
+) -> list[tuple[int, int]] | None:
+    """Dispatch every operation by ``rule``; None once ``perf_counter()`` passes ``deadline``.
+    Keys can only grow as machines fill, so a popped key that grew on re-evaluation goes back
+    into the heap (a lazy priority queue)."""
     ops, jobs = shop.ops, shop.jobs
     lines = [Timeline(b) for b in shop.busy]
     result = [(0, 0)] * len(ops)
@@ -108,7 +116,11 @@ def run_rule(shop: Shop, rule: Rule) -> list[tuple[int, int]]:
             f, s, _ = place(own[0], 0)
             heap.append((rule(own[0], s, f), j))
     heapq.heapify(heap)
+    popped = 0
     while heap:
+        popped += 1
+        if deadline is not None and popped % CLOCK_EVERY == 0 and perf_counter() > deadline:
+            return None
         key, j = heapq.heappop(heap)
         i = jobs[j][pos[j]]
         f, s, m = place(i, ready[j])
