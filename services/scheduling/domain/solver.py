@@ -44,6 +44,10 @@ GREEDY_SHARE = 0.2
 # alone, on flexible shops. A job shop (one machine per operation) keeps the default portfolio
 # throughout: there its neighbourhood search alone often did not improve on the hint at all.
 PROOF_SHARE = 0.5
+# Building and hinting the whole model costs about this much per operation (Python-side, before
+# CP-SAT starts). A stage runs only when the time left is at least twice its build, so a short
+# limit is not spent on a model CP-SAT gets no time to search.
+BUILD_S_PER_OP = 0.0002
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +84,16 @@ def solve(
         status = SolveStatus.FEASIBLE if search.iterations else SolveStatus.GREEDY
         return plan_of(shop, final, status, lower_bound=lower_bound, seconds=perf_counter() - began)
     optimal, searched = True, False
-    if model_tardiness(shop, incumbent) > 0:
+    build_s = 2 * BUILD_S_PER_OP * len(shop.ops)
+    if model_tardiness(shop, incumbent) > 0 and began + time_limit_s / 2 - perf_counter() > build_s:
         half = began + time_limit_s / 2
         goal = Goal(Stage.TARDINESS, _loose_horizon(shop, incumbent))
         result = optimise(shop, goal, incumbent, deadline=half, workers=workers, report=None)
         incumbent, optimal, searched = result.schedule, result.optimal, result.searched
+    if deadline - perf_counter() <= build_s:
+        final = best_of(shop, [greedy, left_shift(shop, incumbent), incumbent])
+        status = SolveStatus.FEASIBLE if searched else SolveStatus.GREEDY
+        return plan_of(shop, final, status, lower_bound=lower_bound, seconds=perf_counter() - began)
     cap = model_tardiness(shop, incumbent)
     goal = Goal(Stage.MAKESPAN, makespan(shop, incumbent), tardiness_cap=cap)
     result = optimise(shop, goal, incumbent, deadline=deadline, workers=workers, report=report)
