@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.scheduling import metrics as m
 from services.scheduling.adapters.planner import Solve
@@ -18,36 +17,23 @@ from services.scheduling.adapters.postgres import SCHEMA, PoolRef
 from services.scheduling.api import schedule_router
 from services.scheduling.config import rules_of
 from services.scheduling.domain.solver import solve
-from services.scheduling.loops import Loops, supervise
+from services.scheduling.loops import Loops
 from services.scheduling.settings import SchedulingSettings
 from shared.db import create_pool, db_ready
-from shared.http import install_body_limit, ops_router
+from shared.http import docs_urls, install_http, mount_ops
 from shared.kafka import kafka_ready
 from shared.logging import get_logger
 from shared.migrations import migrate_pool
+from shared.supervise import Supervisor
 
 log = get_logger(__name__)
 DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
-class CountRequests:
-    """Count responses by route template (pure ASGI: no per-request task)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def counted(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                route = getattr(scope.get("route"), "path", "unmatched")
-                m.REQUESTS.labels(route, str(message["status"])).inc()
-            await send(message)
-
-        await self.app(scope, receive, counted)
+def supervisors(names: list[str]) -> dict[str, Supervisor]:
+    """One per background loop, its restarts counted by task; a loop that keeps failing soon
+    after each start makes the service not ready (see :func:`create_app`'s checks)."""
+    return {name: Supervisor(name, failures=m.FAILURES.labels(name)) for name in names}
 
 
 def create_app(settings: SchedulingSettings, *, solver: Solve = solve) -> FastAPI:
@@ -56,17 +42,18 @@ def create_app(settings: SchedulingSettings, *, solver: Solve = solve) -> FastAP
     stop = asyncio.Event()
     live: set[str] = set()
     rules = rules_of(settings)
+    loops = supervisors(["relay", "consumer", "planner", "oee", "prune"])
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(settings)
         ref.set(pool)
         await migrate_pool(pool, SCHEMA, "services.scheduling.migrations")
-        loops = Loops(settings, pool, stop, live, solver=solver, rules=rules).enabled()
-        tasks = [asyncio.create_task(supervise(name, stop, body)) for name, body in loops]
+        enabled = Loops(settings, pool, stop, live, solver=solver, rules=rules).enabled()
+        tasks = [asyncio.create_task(loops[name].run(stop, body)) for name, body in enabled]
         if not settings.scheduling_tokens:
             log.warning("no MILLRACE_SCHEDULING_TOKENS configured: every API request is refused")
-        log.info("scheduling started", http_port=settings.http_port, loops=[n for n, _ in loops])
+        log.info("scheduling started", http_port=settings.http_port, loops=[n for n, _ in enabled])
         try:
             yield
         finally:
@@ -82,6 +69,7 @@ def create_app(settings: SchedulingSettings, *, solver: Solve = solve) -> FastAP
         description="Production plans from orders, routings, machine states and shop-floor "
         "progress; re-planned when they change.",
         lifespan=lifespan,
+        **docs_urls(settings.ops_port),
     )
 
     @app.exception_handler(DB_ERRORS[0])
@@ -94,10 +82,15 @@ def create_app(settings: SchedulingSettings, *, solver: Solve = solve) -> FastAP
         )
 
     def running(name: str, enabled: bool) -> Callable[[], Awaitable[bool]]:
+        """Ready when the loop is off, or registered as running and not crash-looping."""
+
         async def check() -> bool:
-            return not enabled or name in live
+            return not enabled or (name in live and loops[name].healthy)
 
         return check
+
+    async def relay_check() -> bool:
+        return not settings.scheduling_relay_enabled or loops["relay"].healthy
 
     async def kafka_check() -> bool:
         return await kafka_ready(settings)
@@ -110,9 +103,14 @@ def create_app(settings: SchedulingSettings, *, solver: Solve = solve) -> FastAP
         "postgres": db_check,
         "consumer": running("consumer", settings.scheduling_consumer_enabled),
         "planner": running("planner", settings.scheduling_planner_enabled),
+        "relay": relay_check,
     }
-    app.include_router(ops_router(checks))
+    mount_ops(app, checks, settings.ops_port)
     app.include_router(schedule_router(settings, ref, rules))
-    install_body_limit(app, settings.scheduling_max_body_bytes)
-    app.add_middleware(CountRequests)
+    install_http(
+        app,
+        max_body_bytes=settings.scheduling_max_body_bytes,
+        requests=m.REQUESTS,
+        latency=m.HTTP_LATENCY,
+    )
     return app

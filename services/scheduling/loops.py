@@ -1,6 +1,7 @@
-"""The service's background loops, each one life of a task that :func:`supervise` restarts
-with backoff after an error (an outage): work resumes from durable state, nothing is skipped.
-``live`` names the loops running now, for readiness."""
+"""The service's background loops, each one life of a task that a
+:class:`shared.supervise.Supervisor` restarts with backoff after an error (an outage): work
+resumes from durable state, nothing is skipped. ``live`` names the loops running now, for
+readiness."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from services.scheduling import metrics as m
 from services.scheduling.adapters.consumer import TOPICS, SchedulingConsumer
 from services.scheduling.adapters.oee import OeeReporter
 from services.scheduling.adapters.planner import Planner, Solve
@@ -21,27 +21,8 @@ from services.scheduling.handlers import EVENTS, Context
 from services.scheduling.settings import SchedulingSettings
 from shared.dlq import DlqPublisher
 from shared.kafka import make_consumer, make_producer
-from shared.logging import get_logger
 
-log = get_logger(__name__)
 Body = Callable[[], Awaitable[None]]
-
-
-async def supervise(name: str, stop: asyncio.Event, body: Body) -> None:
-    """Run ``body`` until ``stop``; after an error run it again, with capped exponential
-    backoff."""
-    backoff = 0.5
-    while not stop.is_set():
-        try:
-            await body()
-            backoff = 0.5
-        except Exception as exc:
-            m.FAILURES.labels(name).inc()
-            log.exception(f"{name} failed; restarting", error=repr(exc), backoff_s=backoff)
-        if not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff)
-            backoff = min(backoff * 2, 15.0)
 
 
 class Loops:

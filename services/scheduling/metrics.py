@@ -11,6 +11,12 @@ REQUESTS = Counter(
     "Scheduling API requests by route and status.",
     ["route", "status"],
 )
+HTTP_LATENCY = Histogram(
+    "millrace_scheduling_http_request_duration_seconds",
+    "Scheduling API time from request to response start, by route.",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 PLANS = Counter(
     "millrace_scheduling_plans_total",
     "Plan versions committed, by main trigger and solver status.",

@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from support import scheduling as scheduling_support
 from support.orders import ensure_manifest_topics, fresh_database, make_settings, running
 
 from services.orders import app as orders_app
+from services.scheduling.loops import Loops
 from services.telemetry import app as telemetry_app
 from services.telemetry.settings import TelemetrySettings
 
@@ -91,3 +93,34 @@ async def test_a_crash_looping_aggregator_makes_telemetry_not_ready(
             assert r.status_code == 503
             assert r.json()["checks"] == {"kafka": True, "aggregator": False, "database": True}
             assert (await client.get("/healthz")).status_code == 200
+
+
+@pytest.mark.parametrize("loop", ["consumer", "planner", "relay"])
+async def test_a_crash_looping_scheduling_loop_makes_scheduling_not_ready(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, kafka_bootstrap: str, loop: str
+) -> None:
+    lives = 0
+
+    async def short_lived(self: Loops) -> None:
+        nonlocal lives
+        lives += 1
+        self.live.add(loop)  # started, as the real consumer and planner register themselves
+        try:
+            await asyncio.sleep(1.0)
+            raise ConnectionError(f"{loop} lost its broker")
+        finally:
+            self.live.discard(loop)
+
+    monkeypatch.setattr(Loops, loop, short_lived)
+    db = await scheduling_support.fresh_database(database_url)
+    settings = scheduling_support.make_settings(db, kafka_bootstrap)
+    await scheduling_support.prepare(settings)
+    async with scheduling_support.running(settings) as client:
+        await until(lambda: lives == 1)
+        assert (await client.get("/readyz")).status_code == 200  # the first life looks fine
+        await until(lambda: lives == 4)  # three failed within seconds of their start
+        r = await client.get("/readyz")
+        assert r.status_code == 503
+        checks = {"kafka": True, "postgres": True, "consumer": True, "planner": True, "relay": True}
+        assert r.json()["checks"] == checks | {loop: False}
+        assert (await client.get("/healthz")).status_code == 200
