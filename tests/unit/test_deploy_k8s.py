@@ -155,7 +155,8 @@ def test_deployment_probes_use_healthz_and_readyz(service: str) -> None:
     assert c["resources"]["limits"]["memory"]
 
 
-OPS_PORT = {"telemetry": 9090, "telemetry-alarms": 9090, "orders": 9090}  # MILLRACE_OPS_PORT
+# MILLRACE_OPS_PORT
+OPS_PORT = {"telemetry": 9090, "telemetry-alarms": 9090, "orders": 9090, "scheduling": 9090}
 
 
 @pytest.mark.parametrize("service", [*SERVICES, "telemetry-alarms"])
