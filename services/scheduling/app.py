@@ -42,7 +42,7 @@ def create_app(settings: SchedulingSettings, *, solver: Solve = solve) -> FastAP
     stop = asyncio.Event()
     live: set[str] = set()
     rules = rules_of(settings)
-    loops = supervisors(["relay", "consumer", "planner", "oee", "prune"])
+    loops = supervisors(["relay", "consumer", "planner", "repairer", "oee", "prune"])
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

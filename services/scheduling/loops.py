@@ -16,6 +16,7 @@ from services.scheduling.adapters.oee import OeeReporter
 from services.scheduling.adapters.planner import Planner, Solve
 from services.scheduling.adapters.prune import prune_loop, retention
 from services.scheduling.adapters.relay import OutboxRelay
+from services.scheduling.adapters.repairer import Repairer
 from services.scheduling.domain.problem import Rules
 from services.scheduling.handlers import EVENTS, Context
 from services.scheduling.settings import SchedulingSettings
@@ -45,6 +46,7 @@ class Loops:
             "relay": s.scheduling_relay_enabled,
             "consumer": s.scheduling_consumer_enabled,
             "planner": s.scheduling_planner_enabled,
+            "repairer": s.scheduling_planner_enabled and s.scheduling_quick_replan,
             "oee": s.scheduling_oee_enabled,
             "prune": s.scheduling_prune_interval_ms > 0,
         }
@@ -52,6 +54,7 @@ class Loops:
             "relay": self.relay,
             "consumer": self.consumer,
             "planner": self.planner,
+            "repairer": self.repairer,
             "oee": self.oee,
             "prune": self.prune,
         }
@@ -107,6 +110,10 @@ class Loops:
             await planner.run(self.stop)
         finally:
             self.live.discard("planner")
+
+    async def repairer(self) -> None:
+        repairer = Repairer(self.pool, self.rules, plan_id=self.s.scheduling_plan_id)
+        await repairer.run(self.stop)
 
     async def oee(self) -> None:
         reporter = OeeReporter(

@@ -22,7 +22,7 @@ from services.scheduling.domain.model import (
     WorkOrder,
 )
 from services.scheduling.domain.objective import assignments_of, evaluate, rank
-from services.scheduling.domain.quick import after, quick_plan
+from services.scheduling.domain.quick import quick_plan
 from services.scheduling.domain.repair import previous_schedule
 from services.scheduling.domain.shop import build_shop
 from services.scheduling.domain.solver import solve
@@ -47,8 +47,7 @@ def test_quick_plan_moves_work_off_the_broken_machine_and_the_solver_follows() -
     assert violations(problem, quick) == []
     assert all(a.machine_id == "B" or a.start >= outage.end for a in quick.assignments)
     # the solver's version counts its moves against the quick one and is never worse
-    second = after(problem, quick)
-    assert second.previous == {a.key: a for a in quick.assignments}
+    second = replace(problem, previous={a.key: a for a in quick.assignments})
     improved = solve(second, time_limit_s=1, workers=1)
     assert violations(second, improved) == []
     assert rank(improved.objective)[:2] <= rank(quick.objective)[:2]

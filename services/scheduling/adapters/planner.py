@@ -7,11 +7,9 @@ serves the API and the consumer). The version, its events and the triggers' remo
 together (:mod:`.plans`): after a crash the triggers are still pending and the re-plan runs
 again, from the same state, exactly once.
 
-When a machine went down the current plan sends work to it, so a repaired plan
-(:mod:`..domain.quick`, a fraction of a second) is committed first and the solver's plan,
-hinted by and counting moves against that one, follows as the next version with the same
-triggers, unless it changes nothing. A crash between the two leaves the repaired version:
-valid, only not improved until the next trigger.
+When a machine went down, :mod:`.repairer` has usually committed a repaired plan already (and
+left the triggers pending): the snapshot's previous plan is that one, and a solve that finds
+nothing better removes the triggers without publishing a copy of it.
 """
 
 from __future__ import annotations
@@ -26,14 +24,13 @@ from typing import Any
 import asyncpg
 
 from services.scheduling import metrics as m
-from services.scheduling.adapters.plans import commit_plan
+from services.scheduling.adapters.plans import commit_plan, drop_triggers
 from services.scheduling.adapters.postgres import REPLAN_CHANNEL
 from services.scheduling.adapters.snapshot import pending, snapshot
 from services.scheduling.domain.greedy import dispatch
 from services.scheduling.domain.model import Plan, Problem, SolveStatus
 from services.scheduling.domain.problem import Rules, build
 from services.scheduling.domain.publish import news
-from services.scheduling.domain.quick import after, quick_plan
 from services.scheduling.domain.triggers import Batch, Trigger, coalesce
 from shared.logging import get_logger
 
@@ -105,8 +102,7 @@ class Planner:
         return not stop.is_set()
 
     async def replan_once(self, stop: asyncio.Event) -> bool:
-        """Make a plan version for the pending triggers (two after a machine went down: the
-        quick one, then the solver's); False when none were pending."""
+        """Make one plan version for the pending triggers; False when none were pending."""
         if not await self._settle(stop):
             return False
         now = int(self._clock())
@@ -119,19 +115,13 @@ class Planner:
         if batch is None:
             return False
         problem = build(state, self._rules)
-        first: Plan | None = None
-        if self._quick and Trigger.MACHINE_DOWN in batch.kinds and problem.previous:
-            # the current plan sends work to a broken machine: a repaired plan now, the
-            # solver's as the next version (skipped when it changes nothing)
-            first = await asyncio.to_thread(self._quick_plan, problem)
-        if first is not None:
-            if not await self._commit(problem, first, batch, version + 1):
-                return True
-            problem, version = after(problem, first), version + 1
         started = time.perf_counter()
         plan = await asyncio.to_thread(self._plan, problem)
         m.SOLVE.observe(time.perf_counter() - started)
-        if first is not None and plan.objective.moved == 0:
+        if self._quick and Trigger.MACHINE_DOWN in batch.kinds and _unchanged(problem, plan):
+            # the latest version (the repaired one) is already this plan: no second copy
+            async with self._pool.acquire() as conn:
+                await drop_triggers(conn, batch.up_to)
             return True
         await self._commit(problem, plan, batch, version + 1)
         return True
@@ -172,15 +162,6 @@ class Planner:
         )
         return True
 
-    def _quick_plan(self, problem: Problem) -> Plan | None:
-        """The repaired plan, or None (the solver's plan alone) should it fail on this problem."""
-        try:
-            return quick_plan(problem)
-        except Exception:
-            m.SOLVER_FAILURES.inc()
-            log.exception("quick re-plan failed; waiting for the solver's plan")
-            return None
-
     def _plan(self, problem: Problem) -> Plan:
         """The solver's plan or, should the solver fail on this problem, the greedy dispatch's:
         a problem the solver cannot handle must not stop re-planning for good (the triggers
@@ -199,3 +180,8 @@ class Planner:
         m.INFEASIBLE.set(1 if bad else 0)
         m.LATE.set(late)
         m.REPLAN_DELAY.observe(max(0.0, self._clock() - first))
+
+
+def _unchanged(problem: Problem, plan: Plan) -> bool:
+    """Whether ``plan`` is the previous plan exactly (there is one, and nothing moved)."""
+    return bool(problem.previous) and plan.objective.moved == 0

@@ -89,3 +89,8 @@ async def commit_plan(
         await conn.execute("DELETE FROM scheduling.triggers WHERE id <= $1", up_to)
         await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
     return True
+
+
+async def drop_triggers(conn: Any, up_to: int) -> None:
+    """The triggers up to ``up_to`` are answered by the latest version as it stands."""
+    await conn.execute("DELETE FROM scheduling.triggers WHERE id <= $1", up_to)

@@ -3,14 +3,13 @@ machine it counts on went down): the previous plan brought up to date around the
 the greedy rules with a small time budget, the better of them left-shifted.
 
 No CP-SAT: its model alone takes longer to build than this whole plan on a plant of a thousand
-operations. The planner publishes this plan at once and the solver's as the next version, so
-the shop floor stops being sent to a broken machine within the consumer's and relay's delays,
-not the solver's time limit.
+operations. The service publishes this plan at once and the solver's, made from it, as the next
+version, so the shop floor stops being sent to a broken machine within the consumer's and
+relay's delays, not the solver's time limit.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from time import perf_counter
 
 from services.scheduling.domain.bounds import trivial_lower_bound
@@ -45,9 +44,3 @@ def quick_plan(problem: Problem, *, budget_s: float = GREEDY_BUDGET_S) -> Plan:
         lower_bound=trivial_lower_bound(shop),
         seconds=perf_counter() - began,
     )
-
-
-def after(problem: Problem, plan: Plan) -> Problem:
-    """``problem`` with ``plan`` as the previous plan: the solver's run after a quick plan
-    counts its moves against what was just published and starts from it."""
-    return replace(problem, previous={a.key: a for a in plan.assignments})
