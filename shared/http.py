@@ -11,12 +11,13 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.body_limit import BodyLimitMiddleware, send_json
 from shared.http_errors import install_error_handlers
 from shared.logging import get_logger
 
@@ -100,55 +101,6 @@ def mount_ops(app: FastAPI, checks: Mapping[str, ReadinessCheck], ops_port: int 
     app.state.ops_app = ops
 
 
-class BodyTooLargeError(HTTPException):
-    """Raised from ``receive`` once a body grows past the limit. An HTTPException, so that
-    FastAPI's body parsing passes it on as it is (any other error there becomes a 400)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"request body exceeds {max_bytes} bytes")
-
-
-class BodyLimitMiddleware:
-    """Reject request bodies over ``max_bytes`` with 413, before they are buffered whole:
-    at once by ``Content-Length``, else (chunked) as soon as the chunks add up past it."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_json(send, 413, BodyTooLargeError(self.max_bytes).detail)
-            return
-        seen = 0
-        started = False
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLargeError(self.max_bytes)
-            return message
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited, watched)
-        except BodyTooLargeError as exc:
-            if started:
-                raise
-            await _send_json(send, 413, exc.detail)
-
-
 class CountRequests:
     """Count every response by route template and status and time it, including the 500 of an
     unhandled exception: that one is answered here (JSON, logged with its stack), since
@@ -182,14 +134,7 @@ class CountRequests:
             log.exception("unhandled error", method=scope.get("method"), route=route)
             if started:
                 raise  # the response is under way: the server can only drop the connection
-            await _send_json(counted, 500, "internal error")
-
-
-async def _send_json(send: Send, status: int, detail: str) -> None:
-    body = JSONResponse({"detail": detail}).body
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+            await send_json(counted, 500, "internal error")
 
 
 def install_body_limit(app: FastAPI, max_bytes: int) -> None:
