@@ -350,7 +350,10 @@ class PartitionWindows:
         return out
 
     def add_records(
-        self, records: Iterable[tuple[str, Sequence[ReadingLike], int]], skip: object
+        self,
+        records: Iterable[tuple[str, Sequence[ReadingLike], int]],
+        skip: object,
+        late_out: list[tuple[ReadingLike, int]] | None = None,
     ) -> tuple[int, int, dict[int, int]]:
         """Add every reading of ``(device_id, readings, offset)`` records in order, advancing
         the watermark after each (the hot path: one call per poll and partition).
@@ -360,6 +363,7 @@ class PartitionWindows:
         :meth:`add`). Nothing here raises for a reading the decoder accepted; should it anyway,
         :class:`RecordFailedError` names the record, with the watermark where the readings
         before the failure took it: a replay, doing the same, gets the same windows.
+        With ``late_out``, every late reading is appended to it with its late mask.
         """
         if not self.sizes_ms:
             return self._watermark_only(records, skip)
@@ -408,6 +412,8 @@ class PartitionWindows:
                         mask = slow(series, key, ts, value, offset)
                         if mask:
                             late[mask] = late.get(mask, 0) + 1
+                            if late_out is not None:
+                                late_out.append((r, mask))
                     if ts > wm:  # noqa: PLR1730 (a call per reading costs more)
                         wm = ts
                     added += 1

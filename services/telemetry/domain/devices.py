@@ -1,0 +1,359 @@
+"""Event time per device: the windows of one Kafka partition, each device on its own clock.
+
+A device's windows close on that device's clock: the greatest ``ts`` it has sent, so a gateway
+uploading its backlog neither closes nor is closed by another device's newer readings on the
+same partition. Each device's windows are a :class:`PartitionWindows` of their own whose
+watermark is the device's clock; what that class proves for one stream (a replay rebuilds every
+window bit for bit) holds for each device's readings, which are a sub-stream in offset order.
+
+Two partition-wide moves keep the clocks bounded and quiet devices closed:
+
+- The **floor** ``watermark - horizon_ms`` (``watermark``: the greatest device clock): no
+  device's clock is below it. A device that stops while its partition goes on has its windows
+  closed once the floor passes them, and a device whose clock is at the floor with no open
+  window is forgotten (its next reading starts at the floor). A backlog older than the horizon
+  behind the partition's newest device is late.
+- The **shut**: a quiet partition (the idle clock, wall time) closes every device's open
+  windows by moving each clock to the deadline of its newest windows (:func:`shut_clock` of
+  the greatest ``ts`` the device sent), no further: a device that uploads its backlog after
+  the shut loses only what its closed windows would have held.
+
+Recovery (docs/decisions/0002-window-recovery.md): the consumer commits the safe offset (the
+first offset of the oldest open window) with :class:`Checkpoint` in the metadata. Per-device
+clocks do not fit in it; what does is where they can be read again: ``scan``, the oldest
+offset that defines the clock of a device above the floor. The new owner reads the records from
+``scan`` up to the commit point ``at`` once to rebuild the clocks (:class:`ClockScan`), then
+replays from the safe offset, as one stream would, with every clock as it was at ``at``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Container, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from services.telemetry.domain.windows import (
+    ClosedWindow,
+    PartitionWindows,
+    ReadingLike,
+    RecordFailedError,
+    WindowFailed,
+    WindowKey,
+    WindowStats,
+)
+
+T = TypeVar("T")
+# (device, offset, [(reading, late mask)]): one record's readings that were late.
+LateRecord = tuple[str, int, list[tuple[ReadingLike, int]]]
+
+
+def shut_clock(ts: int, sizes_ms: Sequence[int], lateness_ms: int) -> int:
+    """The clock that closes every window holding a reading at ``ts``: the latest deadline
+    (end plus lateness) of the windows of every size around it."""
+    return max(ts - ts % size + size for size in sizes_ms) + lateness_ms
+
+
+class _Device:
+    """One device: its windows (their watermark is its clock), the offset that defines the
+    clock (``anchor``: a replay reading from there rebuilds it) and the offset of its latest
+    record that raised its own greatest ``ts`` (``top_at``)."""
+
+    __slots__ = ("anchor", "top_at", "windows")
+
+    def __init__(self, windows: PartitionWindows, offset: int) -> None:
+        self.windows = windows
+        self.anchor = offset
+        self.top_at = offset
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """What a commit records beside the safe offset: the greatest device clock
+    (``watermark``), the commit point (``at``: records below it were applied), where the clock
+    scan starts (``scan``) and the offset of the latest shut (``shut``, -1: none since
+    ``scan``)."""
+
+    watermark: int
+    at: int
+    scan: int
+    shut: int = -1
+
+    def encode(self) -> str:
+        return f"wm={self.watermark};at={self.at};scan={self.scan};shut={self.shut}"
+
+    @staticmethod
+    def decode(text: str | None) -> Checkpoint | None:
+        """The checkpoint of :meth:`encode`'s text (``;idle=`` pins may follow); None for a
+        text without one (a partition-wide watermark of an earlier version: ``wm=`` alone)."""
+        if not text:
+            return None
+        fields = dict(p.partition("=")[::2] for p in text.split(";"))
+        try:
+            return Checkpoint(
+                int(fields["wm"]), int(fields["at"]), int(fields["scan"]), int(fields["shut"])
+            )
+        except (KeyError, ValueError):
+            return None
+
+
+@dataclass(slots=True)
+class ClockScan:
+    """Rebuilds the device clocks of a :class:`Checkpoint` from the records ``[scan, at)``."""
+
+    sizes_ms: tuple[int, ...]
+    lateness_ms: int
+    checkpoint: Checkpoint
+    tops: dict[str, int] = field(default_factory=dict)
+    clocks: dict[str, int] = field(default_factory=dict)
+    _shut_done: bool = False
+
+    def add(self, device: str, readings: Sequence[ReadingLike], offset: int, skip: object) -> None:
+        """One record below ``at``, in offset order (the same readings the windows take)."""
+        shut = self.checkpoint.shut
+        if not self._shut_done and 0 <= shut <= offset:
+            self._apply_shut()
+        top = self.tops.get(device, -1)
+        for r in readings:
+            if r.quality is not skip and r.ts > top:
+                top = r.ts
+        if top >= 0:
+            self.tops[device] = top
+            if top > self.clocks.get(device, -1):
+                self.clocks[device] = top
+
+    def finish(self) -> dict[str, int]:
+        """The clocks at ``at`` of the devices above the floor."""
+        if not self._shut_done and 0 <= self.checkpoint.shut <= self.checkpoint.at:
+            self._apply_shut()
+        return self.clocks
+
+    def _apply_shut(self) -> None:
+        self._shut_done = True
+        for device, top in self.tops.items():
+            clock = shut_clock(top, self.sizes_ms, self.lateness_ms)
+            if clock > self.clocks.get(device, -1):
+                self.clocks[device] = clock
+
+
+@dataclass(slots=True)
+class DeviceWindows:
+    """The open windows of one partition, each device on its own clock (see the module)."""
+
+    sizes_ms: tuple[int, ...]
+    lateness_ms: int
+    horizon_ms: int
+    watermark: int = -1
+    # The offset of the latest shut (-1: none yet).
+    shut_at: int = -1
+    _devices: dict[str, _Device] = field(default_factory=dict)
+    # Devices with windows their clock has closed, not yet retired (an ordered set).
+    _due: dict[str, None] = field(default_factory=dict)
+    # The floor when devices were last swept for windows it closes (see _sweep).
+    _swept: int = -1
+    _step: int = 0
+
+    def __post_init__(self) -> None:
+        self._step = min(self.sizes_ms) if self.sizes_ms else 1
+
+    @property
+    def floor(self) -> int:
+        return self.watermark - self.horizon_ms if self.watermark >= 0 else -1
+
+    def restore(self, checkpoint: Checkpoint, clocks: dict[str, int]) -> None:
+        """Set the clocks a :class:`ClockScan` rebuilt, as they were at the commit point."""
+        self.watermark = max(self.watermark, checkpoint.watermark)
+        self.shut_at = checkpoint.shut
+        floor = self.floor
+        for device, clock in clocks.items():
+            if clock > floor:
+                dev = self._device(device, -1)
+                dev.windows.advance_to(clock)
+                dev.anchor = checkpoint.scan
+                dev.top_at = checkpoint.scan
+
+    def _device(self, device: str, offset: int) -> _Device:
+        dev = self._devices.get(device)
+        if dev is None:
+            windows = PartitionWindows(self.sizes_ms, self.lateness_ms)
+            windows.advance_to(self.floor)
+            dev = self._devices[sys.intern(device)] = _Device(windows, offset)
+        return dev
+
+    def add_records(
+        self,
+        records: Iterable[tuple[str, Sequence[ReadingLike], int]],
+        skip: object,
+        late_out: list[LateRecord] | None = None,
+    ) -> tuple[int, int, dict[int, int]]:
+        """:meth:`PartitionWindows.add_records` with each record's readings on its device's
+        clock; each record with late readings is appended to ``late_out``."""
+        devices, due = self._devices, self._due
+        added = skipped = 0
+        late: dict[int, int] = {}
+        wm = self.watermark
+        for device, readings, offset in records:
+            dev = devices.get(device)
+            if dev is None:
+                dev = self._device(device, offset)
+            windows = dev.windows
+            start = windows.watermark
+            floor = wm - self.horizon_ms
+            before = start if start >= floor else floor
+            if start < floor:
+                windows.advance_to(floor)
+            late_readings: list[tuple[ReadingLike, int]] | None = (
+                [] if late_out is not None else None
+            )
+            try:
+                a, s, lt = windows.add_records(((device, readings, offset),), skip, late_readings)
+            except RecordFailedError:
+                self.watermark = max(wm, windows.watermark)
+                raise
+            added += a
+            skipped += s
+            for mask, n in lt.items():
+                late[mask] = late.get(mask, 0) + n
+            if late_readings:
+                late_out.append((device, offset, late_readings))  # type: ignore[union-attr]
+            clock = windows.watermark
+            if clock > before:
+                dev.anchor = dev.top_at = offset
+                wm = max(wm, clock)
+            if clock > start and windows.due:
+                due[device] = None
+        self.watermark = wm
+        if self.floor >= self._swept + self._step:
+            self._sweep()
+        return added, skipped, late
+
+    def _sweep(self) -> None:
+        """Close the windows the floor has passed (of devices gone quiet while the partition
+        goes on) and forget the devices at the floor with none open."""
+        floor = self._swept = self.floor
+        for device, dev in list(self._devices.items()):
+            windows = dev.windows
+            if windows.watermark <= floor:
+                if not windows.open_count:
+                    del self._devices[device]
+                    continue
+                windows.advance_to(floor)
+                if windows.due:
+                    self._due[device] = None
+
+    def closes_idle(self) -> bool:
+        """Whether a shut would close some window (any is open)."""
+        return any(dev.windows.open_count for dev in self._devices.values())
+
+    def shut(self, offset: int, watermark: int) -> None:
+        """The idle clock at ``offset`` (the next record's): every device's open windows
+        close, and the partition's watermark follows the wall clock to ``watermark``."""
+        self.shut_at = offset
+        self.watermark = max(self.watermark, watermark)
+        for device, dev in self._devices.items():
+            windows = dev.windows
+            if windows.open_count:
+                closing = max(windows._deadlines)
+                if closing > windows.watermark:
+                    windows.advance_to(closing)
+                    dev.anchor = dev.top_at
+                    self.watermark = max(self.watermark, closing)
+            if windows.due:
+                self._due[device] = None
+
+    def advance_to(self, watermark: int) -> None:
+        """Restore a watermark (nothing closes: a device's clock moves with its readings)."""
+        self.watermark = max(self.watermark, watermark)
+
+    def due_at(self, watermark: int) -> bool:
+        return self.closes_idle()
+
+    @property
+    def open_count(self) -> int:
+        return sum(dev.windows.open_count for dev in self._devices.values())
+
+    @property
+    def series_count(self) -> int:
+        return sum(dev.windows.series_count for dev in self._devices.values())
+
+    @property
+    def open(self) -> dict[WindowKey, WindowStats]:
+        out: dict[WindowKey, WindowStats] = {}
+        for dev in self._devices.values():
+            out |= dev.windows.open
+        return out
+
+    @property
+    def due(self) -> bool:
+        return bool(self._due)
+
+    @property
+    def to_emit(self) -> bool:
+        devices = self._devices
+        return any(devices[d].windows.to_emit for d in self._due)
+
+    def clock(self, device: str) -> int:
+        """A device's clock (the floor for a device it does not hold)."""
+        dev = self._devices.get(device)
+        return max(self.floor, dev.windows.watermark) if dev is not None else self.floor
+
+    def emit_due_as(
+        self,
+        make: Callable[[ClosedWindow], T],
+        limit: int | None = None,
+        stop: Container[int] = (),
+        failed: WindowFailed | None = None,
+    ) -> list[T]:
+        """:meth:`PartitionWindows.emit_due_as` over the devices with windows due."""
+        out: list[T] = []
+        devices = self._devices
+        for device in self._due:
+            room = None if limit is None else limit - len(out)
+            if room is not None and room <= 0:
+                break
+            out += devices[device].windows.emit_due_as(make, room, (), failed)
+        return out
+
+    def take_sealed(self, make: Callable[[ClosedWindow], Any], held: Container[int]) -> list[Any]:
+        """No window is sealed ahead here (see :meth:`seal_ended`)."""
+        return []
+
+    def seal_ended(self, *args: Any, **kwargs: Any) -> int:
+        """Windows are made at their close: sealing ahead is paced by one partition-wide
+        clock, which the devices no longer share."""
+        return 0
+
+    @property
+    def sealed_ahead(self) -> int:
+        return 0
+
+    def retire_due(self, limit: int | None = None) -> int:
+        """:meth:`PartitionWindows.retire_due` over the devices with windows due."""
+        done = 0
+        devices, due = self._devices, self._due
+        for device in list(due):
+            room = None if limit is None else limit - done
+            if room is not None and room <= 0:
+                break
+            windows = devices[device].windows
+            done += windows.retire_due(room)
+            if not windows.due:
+                del due[device]
+        return done
+
+    def safe_offset(self, next_offset: int) -> int:
+        """The offset to commit: below it every reading belongs to an emitted window."""
+        return min(
+            (d.windows.safe_offset(next_offset) for d in self._devices.values()),
+            default=next_offset,
+        )
+
+    def checkpoint(self, next_offset: int) -> Checkpoint:
+        """The commit metadata at the commit point ``next_offset``."""
+        floor = self.floor
+        scan = min(
+            (d.anchor for d in self._devices.values() if d.windows.watermark > floor),
+            default=next_offset,
+        )
+        shut = self.shut_at if self.shut_at >= scan else -1
+        return Checkpoint(self.watermark, next_offset, min(scan, next_offset), shut)
