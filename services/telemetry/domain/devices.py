@@ -146,6 +146,10 @@ class DeviceWindows:
     watermark: int = -1
     # The offset of the latest shut (-1: none yet).
     shut_at: int = -1
+    open_count: int = 0
+    # A partition-wide watermark restored from an earlier version's commit: every clock starts
+    # there, as that version judged every device by it.
+    base: int = -1
     _devices: dict[str, _Device] = field(default_factory=dict)
     # Devices with windows their clock has closed, not yet retired (an ordered set).
     _due: dict[str, None] = field(default_factory=dict)
@@ -158,7 +162,7 @@ class DeviceWindows:
 
     @property
     def floor(self) -> int:
-        return self.watermark - self.horizon_ms if self.watermark >= 0 else -1
+        return max(self.base, self.watermark - self.horizon_ms if self.watermark >= 0 else -1)
 
     def restore(self, checkpoint: Checkpoint, clocks: dict[str, int]) -> None:
         """Set the clocks a :class:`ClockScan` rebuilt, as they were at the commit point."""
@@ -191,14 +195,15 @@ class DeviceWindows:
         devices, due = self._devices, self._due
         added = skipped = 0
         late: dict[int, int] = {}
-        wm = self.watermark
+        wm, base, horizon = self.watermark, self.base, self.horizon_ms
         for device, readings, offset in records:
             dev = devices.get(device)
             if dev is None:
                 dev = self._device(device, offset)
             windows = dev.windows
-            start = windows.watermark
-            floor = wm - self.horizon_ms
+            start, opened = windows.watermark, windows.open_count
+            floor = wm - horizon
+            floor = max(floor, base)
             before = start if start >= floor else floor
             if start < floor:
                 windows.advance_to(floor)
@@ -209,9 +214,11 @@ class DeviceWindows:
                 a, s, lt = windows.add_records(((device, readings, offset),), skip, late_readings)
             except RecordFailedError:
                 self.watermark = max(wm, windows.watermark)
+                self.open_count += windows.open_count - opened
                 raise
             added += a
             skipped += s
+            self.open_count += windows.open_count - opened
             for mask, n in lt.items():
                 late[mask] = late.get(mask, 0) + n
             if late_readings:
@@ -243,7 +250,7 @@ class DeviceWindows:
 
     def closes_idle(self) -> bool:
         """Whether a shut would close some window (any is open)."""
-        return any(dev.windows.open_count for dev in self._devices.values())
+        return self.open_count > 0
 
     def shut(self, offset: int, watermark: int) -> None:
         """The idle clock at ``offset`` (the next record's): every device's open windows
@@ -267,10 +274,6 @@ class DeviceWindows:
 
     def due_at(self, watermark: int) -> bool:
         return self.closes_idle()
-
-    @property
-    def open_count(self) -> int:
-        return sum(dev.windows.open_count for dev in self._devices.values())
 
     @property
     def series_count(self) -> int:
@@ -339,6 +342,7 @@ class DeviceWindows:
             done += windows.retire_due(room)
             if not windows.due:
                 del due[device]
+        self.open_count -= done
         return done
 
     def safe_offset(self, next_offset: int) -> int:
