@@ -156,6 +156,7 @@ class DeviceWindows:
     # The floor when devices were last swept for windows it closes (see _sweep).
     _swept: int = -1
     _step: int = 0
+    _ints: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._step = min(self.sizes_ms) if self.sizes_ms else 1
@@ -179,7 +180,8 @@ class DeviceWindows:
     def _device(self, device: str, offset: int) -> _Device:
         dev = self._devices.get(device)
         if dev is None:
-            windows = PartitionWindows(self.sizes_ms, self.lateness_ms)
+            # Window starts and ends are shared int objects across the devices too.
+            windows = PartitionWindows(self.sizes_ms, self.lateness_ms, _ints=self._ints)
             windows.advance_to(self.floor)
             dev = self._devices[sys.intern(device)] = _Device(windows, offset)
         return dev
@@ -196,6 +198,9 @@ class DeviceWindows:
         added = skipped = 0
         late: dict[int, int] = {}
         wm, base, horizon = self.watermark, self.base, self.horizon_ms
+        late_readings: list[tuple[ReadingLike, int]] | None = None
+        if late_out is not None:
+            late_readings = []
         for device, readings, offset in records:
             dev = devices.get(device)
             if dev is None:
@@ -203,32 +208,35 @@ class DeviceWindows:
             windows = dev.windows
             start, opened = windows.watermark, windows.open_count
             floor = wm - horizon
-            floor = max(floor, base)
-            before = start if start >= floor else floor
+            if floor < base:  # noqa: PLR1730 (once per record: no call)
+                floor = base
             if start < floor:
                 windows.advance_to(floor)
-            late_readings: list[tuple[ReadingLike, int]] | None = (
-                [] if late_out is not None else None
-            )
+                before = floor
+            else:
+                before = start
             try:
-                a, s, lt = windows.add_records(((device, readings, offset),), skip, late_readings)
+                s = windows.add_one(device, readings, offset, skip, late, late_readings)
             except RecordFailedError:
-                self.watermark = max(wm, windows.watermark)
+                self.watermark = wm if wm > windows.watermark else windows.watermark
                 self.open_count += windows.open_count - opened
                 raise
-            added += a
+            added += len(readings) - s
             skipped += s
             self.open_count += windows.open_count - opened
-            for mask, n in lt.items():
-                late[mask] = late.get(mask, 0) + n
             if late_readings:
                 late_out.append((device, offset, late_readings))  # type: ignore[union-attr]
+                late_readings = []
             clock = windows.watermark
             if clock > before:
                 dev.anchor = dev.top_at = offset
-                wm = max(wm, clock)
-            if clock > start and windows.due:
-                due[device] = None
+                if clock > wm:  # noqa: PLR1730 (once per record: no call)
+                    wm = clock
+            if clock > start:
+                # windows.due, without two calls per record
+                deadlines = windows._deadlines
+                if deadlines and deadlines[0] <= clock:
+                    due[device] = None
         self.watermark = wm
         if self.floor >= self._swept + self._step:
             self._sweep()

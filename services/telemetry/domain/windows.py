@@ -209,6 +209,8 @@ class WindowStats(msgspec.Struct, gc=False):
 
 
 _MAX_SHARED_INTS = 10_000
+# The per-size layout of PartitionWindows (see its __post_init__), by sizes.
+_LAYOUTS: dict[tuple[int, ...], tuple[Any, ...]] = {}
 _NONE = WindowStats(first_offset=-1, start=-1)  # "no current window of this size"
 
 
@@ -309,6 +311,31 @@ class PartitionWindows:
     _roll_sizes: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
+        layout = _LAYOUTS.get(self.sizes_ms)
+        if layout is None:
+            self._lay_out()
+            layout = _LAYOUTS[self.sizes_ms] = (
+                self._hot,
+                self._derived,
+                self._slot,
+                self._is_derived,
+                self._no_windows,
+                self._no_derived,
+                self._roll_sizes,
+            )
+        else:
+            # One per device with a clock per device: the layout of its sizes, worked out once.
+            (
+                self._hot,
+                self._derived,
+                self._slot,
+                self._is_derived,
+                self._no_windows,
+                self._no_derived,
+                self._roll_sizes,
+            ) = layout
+
+    def _lay_out(self) -> None:
         sizes = self.sizes_ms
         if sizes:
             base = min(range(len(sizes)), key=sizes.__getitem__)
@@ -422,6 +449,67 @@ class PartitionWindows:
             raise RecordFailedError(offset) from exc
         self.watermark = wm
         return added, skipped, late
+
+    def add_one(  # noqa: PLR0917 (called once per record: keywords cost)
+        self,
+        device: str,
+        readings: Sequence[ReadingLike],
+        offset: int,
+        skip: object,
+        late: dict[int, int],
+        late_out: list[tuple[ReadingLike, int]] | None,
+    ) -> int:
+        """:meth:`add_records` of one record, for a caller that holds a partition's devices
+        apart (``devices.py``): the same operations in the same order, without the setup of a
+        call per poll; returns how many readings were left out (``skip``), counts the late ones
+        in ``late`` by mask and appends them to ``late_out``. Needs window sizes."""
+        get = self._series.get
+        wm = self.watermark
+        skipped = 0
+        try:
+            for r in readings:
+                if r.quality is skip:
+                    skipped += 1
+                    continue
+                metric, ts, value = r.metric, r.ts, float(r.value)
+                key = (device, metric)
+                series = get(key)
+                if series is not None and series.deadline > wm and series.lo <= ts < series.hi:
+                    # add_records' inlined WindowStats.add, as it is there.
+                    for s in series.current:
+                        if value < s.min:
+                            if value < -_HUGE:
+                                series.deadline = -1
+                                s.add(ts, value)
+                                continue
+                            s.min = value
+                        if value > s.max:
+                            if value > _HUGE:
+                                series.deadline = -1
+                                s.add(ts, value)
+                                continue
+                            s.max = value
+                        n = s.count = s.count + 1
+                        delta = value - s.mean
+                        s.mean += delta / n
+                        s.m2 += delta * (value - s.mean)
+                        if ts >= s.last_ts:
+                            s.last_ts = ts
+                            s.last = value
+                else:
+                    self.watermark = wm
+                    mask = self._add(series, key, ts, value, offset)
+                    if mask:
+                        late[mask] = late.get(mask, 0) + 1
+                        if late_out is not None:
+                            late_out.append((r, mask))
+                if ts > wm:  # noqa: PLR1730 (a call per reading costs more)
+                    wm = ts
+        except Exception as exc:
+            self.watermark = wm
+            raise RecordFailedError(offset) from exc
+        self.watermark = wm
+        return skipped
 
     def _watermark_only(
         self, records: Iterable[tuple[str, Sequence[ReadingLike], int]], skip: object
