@@ -24,6 +24,7 @@ import asyncio
 import bisect
 import contextlib
 import gc
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -251,6 +252,7 @@ class Aggregator:
         self._pending: list[asyncio.Future[Any]] = []
         self._out = BatchSender(producer, AGGREGATES_TOPIC, compression=settings.kafka_compression)
         self.readings_topic = READINGS_TOPIC
+        self._per_device = bool(self.sizes) and settings.telemetry_event_time == "device"
         self.late_topic = LATE_TOPIC
         self._size_labels = [f"{size}ms" for size in self.sizes]
         self._last_commit = time.monotonic()
@@ -330,12 +332,15 @@ class Aggregator:
                 # A quiet partition's event time follows the wall clock, so its windows close.
                 await self._advance_idle(tp, part, part.wm_at_idle + (now - part.idle_since_ms))
             await self._send_events(tp, part)
-        self._backlog = self._emit_slice()
+        full = sum(map(len, batch.values())) >= self.settings.telemetry_max_poll_records
+        # Catching up (a full poll) with a clock per device, every window due leaves before
+        # the next poll: a backlog of one reading per window closes as many windows as it
+        # brings readings, and held back over slices they would grow with the backlog.
+        self._backlog = self._emit_slice(catching_up=full and self._per_device)
         if self._window_failures:
             await self._report_window_failures()
         # Sealing spends idle time: a consumer catching up (a full poll) has none, and the
         # windows it closes are late anyway.
-        full = sum(map(len, batch.values())) >= self.settings.telemetry_max_poll_records
         if not self._backlog and not full and self.seal_slice_s > 0:
             self._seal_slice()
         if not self._out.empty:
@@ -562,13 +567,13 @@ class Aggregator:
             if mask >> i & 1:
                 m.LATE.labels(label).inc(count)
 
-    def _emit_slice(self) -> bool:
+    def _emit_slice(self, *, catching_up: bool = False) -> bool:
         """Close due windows until none is due or the slice is used up; whether windows are
         still due. First every due window's record is made (or taken from its seal) and
         appended, a chunk per partition in turn; then the closed windows are taken off
         (``PartitionWindows.retire_due``): a boundary's records reach their batches before the
         bookkeeping of its close, which took about two fifths of it."""
-        until = time.perf_counter() + self.emit_slice_s
+        until = math.inf if catching_up else time.perf_counter() + self.emit_slice_s
         parts = list(self.partitions.values())
         for step, pending in ((self._emit, _TO_EMIT), (self._retire, _DUE)):
             todo = [p for p in parts if pending(p.windows)]
@@ -762,9 +767,8 @@ class Aggregator:
             pinned = decode_idle(metadata)
             windows: PartitionWindows | DeviceWindows
             replay_at = -1
-            per_device = bool(self.sizes) and self.settings.telemetry_event_time == "device"
-            checkpoint = Checkpoint.decode(metadata) if per_device else None
-            if not per_device:
+            checkpoint = Checkpoint.decode(metadata) if self._per_device else None
+            if not self._per_device:
                 windows = PartitionWindows(self.sizes, self.lateness)
                 windows.advance_to(decode_metadata(metadata))
             elif checkpoint is None:
