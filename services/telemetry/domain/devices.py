@@ -151,8 +151,10 @@ class DeviceWindows:
     # there, as that version judged every device by it.
     base: int = -1
     _devices: dict[str, _Device] = field(default_factory=dict)
-    # Devices with windows their clock has closed, not yet retired (an ordered set).
+    # Devices with windows their clock has closed and not emitted yet, and devices with windows
+    # emitted and not retired yet (ordered sets).
     _due: dict[str, None] = field(default_factory=dict)
+    _retiring: dict[str, None] = field(default_factory=dict)
     # The floor when devices were last swept for windows it closes (see _sweep).
     _swept: int = -1
     _step: int = 0
@@ -296,12 +298,11 @@ class DeviceWindows:
 
     @property
     def due(self) -> bool:
-        return bool(self._due)
+        return bool(self._due) or bool(self._retiring)
 
     @property
     def to_emit(self) -> bool:
-        devices = self._devices
-        return any(devices[d].windows.to_emit for d in self._due)
+        return bool(self._due)
 
     def clock(self, device: str) -> int:
         """A device's clock (the floor for a device it does not hold)."""
@@ -317,12 +318,16 @@ class DeviceWindows:
     ) -> list[T]:
         """:meth:`PartitionWindows.emit_due_as` over the devices with windows due."""
         out: list[T] = []
-        devices = self._devices
-        for device in self._due:
+        devices, due, retiring = self._devices, self._due, self._retiring
+        for device in list(due):
             room = None if limit is None else limit - len(out)
             if room is not None and room <= 0:
                 break
-            out += devices[device].windows.emit_due_as(make, room, (), failed)
+            windows = devices[device].windows
+            out += windows.emit_due_as(make, room, (), failed)
+            retiring[device] = None
+            if room is None or not windows.to_emit:
+                del due[device]
         return out
 
     def take_sealed(self, make: Callable[[ClosedWindow], Any], held: Container[int]) -> list[Any]:
@@ -341,15 +346,15 @@ class DeviceWindows:
     def retire_due(self, limit: int | None = None) -> int:
         """:meth:`PartitionWindows.retire_due` over the devices with windows due."""
         done = 0
-        devices, due = self._devices, self._due
-        for device in list(due):
+        devices, retiring = self._devices, self._retiring
+        for device in list(retiring):
             room = None if limit is None else limit - done
             if room is not None and room <= 0:
                 break
             windows = devices[device].windows
             done += windows.retire_due(room)
-            if not windows.due:
-                del due[device]
+            if not windows.emitted_waiting:
+                del retiring[device]
         self.open_count -= done
         return done
 

@@ -1118,6 +1118,11 @@ class PartitionWindows:
         return self.due_at(self.watermark)
 
     @property
+    def emitted_waiting(self) -> bool:
+        """Whether some window :meth:`emit_due_as` emitted waits for :meth:`retire_due`."""
+        return any(self._emitted.values())
+
+    @property
     def to_emit(self) -> bool:
         """Whether some window closed by the watermark has not been emitted yet."""
         watermark, emitted = self.watermark, self._emitted
