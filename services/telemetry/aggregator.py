@@ -40,7 +40,8 @@ from services.telemetry.alarms.engine import PartitionEngine
 from services.telemetry.alarms.monitor import Monitor
 from services.telemetry.batch_send import BatchSender, PreparedBatches
 from services.telemetry.decode_fast import FastReading, decode_readings_fast
-from services.telemetry.domain.devices import Checkpoint, ClockScan, DeviceWindows, LateRecord
+from services.telemetry.domain.clocks import Checkpoint, ClockScan
+from services.telemetry.domain.devices import DeviceWindows, LateRecord
 from services.telemetry.domain.windows import PartitionWindows, RecordFailedError, WindowKey
 from services.telemetry.emit import AGGREGATES_TOPIC, WindowRecord, window_record
 from services.telemetry.failures import (

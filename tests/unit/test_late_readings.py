@@ -13,7 +13,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from contracts.telemetry import ReadingsBatch
 from services.telemetry.aggregator import Aggregator
 from services.telemetry.decode_fast import FastReading
-from services.telemetry.domain.devices import Checkpoint, DeviceWindows
+from services.telemetry.domain.clocks import Checkpoint
+from services.telemetry.domain.devices import DeviceWindows
 from services.telemetry.domain.windows import ClosedWindow
 from services.telemetry.emit import window_event_id
 from services.telemetry.late import LATE_TOPIC, late_record, missed_windows

@@ -33,6 +33,7 @@ from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from services.telemetry.domain.clocks import Checkpoint
 from services.telemetry.domain.windows import (
     ClosedWindow,
     PartitionWindows,
@@ -48,12 +49,6 @@ T = TypeVar("T")
 LateRecord = tuple[str, int, list[tuple[ReadingLike, int]]]
 
 
-def shut_clock(ts: int, sizes_ms: Sequence[int], lateness_ms: int) -> int:
-    """The clock that closes every window holding a reading at ``ts``: the latest deadline
-    (end plus lateness) of the windows of every size around it."""
-    return max(ts - ts % size + size for size in sizes_ms) + lateness_ms
-
-
 class _Device:
     """One device: its windows (their watermark is its clock), the offset that defines the
     clock (``anchor``: a replay reading from there rebuilds it) and the offset of its latest
@@ -65,75 +60,6 @@ class _Device:
         self.windows = windows
         self.anchor = offset
         self.top_at = offset
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """What a commit records beside the safe offset: the greatest device clock
-    (``watermark``), the commit point (``at``: records below it were applied), where the clock
-    scan starts (``scan``) and the offset of the latest shut (``shut``, -1: none since
-    ``scan``)."""
-
-    watermark: int
-    at: int
-    scan: int
-    shut: int = -1
-
-    def encode(self) -> str:
-        return f"wm={self.watermark};at={self.at};scan={self.scan};shut={self.shut}"
-
-    @staticmethod
-    def decode(text: str | None) -> Checkpoint | None:
-        """The checkpoint of :meth:`encode`'s text (``;idle=`` pins may follow); None for a
-        text without one (a partition-wide watermark of an earlier version: ``wm=`` alone)."""
-        if not text:
-            return None
-        fields = dict(p.partition("=")[::2] for p in text.split(";"))
-        try:
-            return Checkpoint(
-                int(fields["wm"]), int(fields["at"]), int(fields["scan"]), int(fields["shut"])
-            )
-        except (KeyError, ValueError):
-            return None
-
-
-@dataclass(slots=True)
-class ClockScan:
-    """Rebuilds the device clocks of a :class:`Checkpoint` from the records ``[scan, at)``."""
-
-    sizes_ms: tuple[int, ...]
-    lateness_ms: int
-    checkpoint: Checkpoint
-    tops: dict[str, int] = field(default_factory=dict)
-    clocks: dict[str, int] = field(default_factory=dict)
-    _shut_done: bool = False
-
-    def add(self, device: str, readings: Sequence[ReadingLike], offset: int, skip: object) -> None:
-        """One record below ``at``, in offset order (the same readings the windows take)."""
-        shut = self.checkpoint.shut
-        if not self._shut_done and 0 <= shut <= offset:
-            self._apply_shut()
-        top = self.tops.get(device, -1)
-        for r in readings:
-            if r.quality is not skip and r.ts > top:
-                top = r.ts
-        if top >= 0:
-            self.tops[device] = top
-            if top > self.clocks.get(device, -1):
-                self.clocks[device] = top
-
-    def finish(self) -> dict[str, int]:
-        """The clocks at ``at`` of the devices above the floor."""
-        if not self._shut_done and 0 <= self.checkpoint.shut <= self.checkpoint.at:
-            self._apply_shut()
-        return self.clocks
-
-    def _apply_shut(self) -> None:
-        self._shut_done = True
-        for device, top in self.tops.items():
-            clock = shut_clock(top, self.sizes_ms, self.lateness_ms)
-            if clock > self.clocks.get(device, -1):
-                self.clocks[device] = clock
 
 
 @dataclass(slots=True)
@@ -170,6 +96,7 @@ class DeviceWindows:
     def restore(self, checkpoint: Checkpoint, clocks: dict[str, int]) -> None:
         """Set the clocks a :class:`ClockScan` rebuilt, as they were at the commit point."""
         self.watermark = max(self.watermark, checkpoint.watermark)
+        self.base = max(self.base, checkpoint.base)
         self.shut_at = checkpoint.shut
         floor = self.floor
         for device, clock in clocks.items():
@@ -323,7 +250,11 @@ class DeviceWindows:
             room = None if limit is None else limit - len(out)
             if room is not None and room <= 0:
                 break
-            windows = devices[device].windows
+            dev = devices.get(device)
+            if dev is None:  # forgotten since (nothing open)
+                del due[device]
+                continue
+            windows = dev.windows
             out += windows.emit_due_as(make, room, (), failed)
             retiring[device] = None
             if room is None or not windows.to_emit:
@@ -351,7 +282,11 @@ class DeviceWindows:
             room = None if limit is None else limit - done
             if room is not None and room <= 0:
                 break
-            windows = devices[device].windows
+            dev = devices.get(device)
+            if dev is None:  # forgotten since (nothing open)
+                del retiring[device]
+                continue
+            windows = dev.windows
             done += windows.retire_due(room)
             if not windows.emitted_waiting:
                 del retiring[device]
@@ -373,4 +308,4 @@ class DeviceWindows:
             default=next_offset,
         )
         shut = self.shut_at if self.shut_at >= scan else -1
-        return Checkpoint(self.watermark, next_offset, min(scan, next_offset), shut)
+        return Checkpoint(self.watermark, next_offset, min(scan, next_offset), shut, self.base)
