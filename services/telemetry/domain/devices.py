@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from services.telemetry.domain.clocks import Checkpoint
 from services.telemetry.domain.windows import (
+    _HUGE,
     ClosedWindow,
     PartitionWindows,
     ReadingLike,
@@ -115,7 +116,7 @@ class DeviceWindows:
             dev = self._devices[sys.intern(device)] = _Device(windows, offset)
         return dev
 
-    def add_records(
+    def add_records(  # noqa: PLR0915 (the hot path, written out)
         self,
         records: Iterable[tuple[str, Sequence[ReadingLike], int]],
         skip: object,
@@ -130,12 +131,13 @@ class DeviceWindows:
         late_readings: list[tuple[ReadingLike, int]] | None = None
         if late_out is not None:
             late_readings = []
+        huge = _HUGE
         for device, readings, offset in records:
             dev = devices.get(device)
             if dev is None:
                 dev = self._device(device, offset)
             windows = dev.windows
-            start, opened = windows.watermark, windows.open_count
+            start = windows.watermark
             floor = wm - horizon
             if floor < base:  # noqa: PLR1730 (once per record: no call)
                 floor = base
@@ -144,19 +146,64 @@ class DeviceWindows:
                 before = floor
             else:
                 before = start
+            # PartitionWindows.add_records of one record, written out here: a call and its
+            # setup per record cost about as much as a reading's statistics.
+            get, clock, opened, slow = windows._series.get, before, windows.open_count, False
             try:
-                s = windows.add_one(device, readings, offset, skip, late, late_readings)
-            except RecordFailedError:
-                self.watermark = wm if wm > windows.watermark else windows.watermark
+                for r in readings:
+                    if r.quality is skip:
+                        skipped += 1
+                        continue
+                    metric, ts, value = r.metric, r.ts, float(r.value)
+                    key = (device, metric)
+                    series = get(key)
+                    if (
+                        series is not None
+                        and series.deadline > clock
+                        and series.lo <= ts < series.hi
+                    ):
+                        for w in series.current:  # add_records' inlined WindowStats.add
+                            if value < w.min:
+                                if value < -huge:
+                                    series.deadline = -1
+                                    w.add(ts, value)
+                                    continue
+                                w.min = value
+                            if value > w.max:
+                                if value > huge:
+                                    series.deadline = -1
+                                    w.add(ts, value)
+                                    continue
+                                w.max = value
+                            n = w.count = w.count + 1
+                            delta = value - w.mean
+                            w.mean += delta / n
+                            w.m2 += delta * (value - w.mean)
+                            if ts >= w.last_ts:
+                                w.last_ts = ts
+                                w.last = value
+                    else:
+                        slow = True
+                        windows.watermark = clock
+                        mask = windows._add(series, key, ts, value, offset)
+                        if mask:
+                            late[mask] = late.get(mask, 0) + 1
+                            if late_readings is not None:
+                                late_readings.append((r, mask))
+                    if ts > clock:  # noqa: PLR1730 (a call per reading costs more)
+                        clock = ts
+                    added += 1
+            except Exception as exc:
+                windows.watermark = clock
+                self.watermark = wm if wm > clock else clock
                 self.open_count += windows.open_count - opened
-                raise
-            added += len(readings) - s
-            skipped += s
-            self.open_count += windows.open_count - opened
-            if late_readings:
-                late_out.append((device, offset, late_readings))  # type: ignore[union-attr]
-                late_readings = []
-            clock = windows.watermark
+                raise RecordFailedError(offset) from exc
+            windows.watermark = clock
+            if slow:
+                self.open_count += windows.open_count - opened
+                if late_readings:
+                    late_out.append((device, offset, late_readings))  # type: ignore[union-attr]
+                    late_readings = []
             if clock > before:
                 dev.anchor = dev.top_at = offset
                 if clock > wm:  # noqa: PLR1730 (once per record: no call)

@@ -450,67 +450,6 @@ class PartitionWindows:
         self.watermark = wm
         return added, skipped, late
 
-    def add_one(  # noqa: PLR0917 (called once per record: keywords cost)
-        self,
-        device: str,
-        readings: Sequence[ReadingLike],
-        offset: int,
-        skip: object,
-        late: dict[int, int],
-        late_out: list[tuple[ReadingLike, int]] | None,
-    ) -> int:
-        """:meth:`add_records` of one record, for a caller that holds a partition's devices
-        apart (``devices.py``): the same operations in the same order, without the setup of a
-        call per poll; returns how many readings were left out (``skip``), counts the late ones
-        in ``late`` by mask and appends them to ``late_out``. Needs window sizes."""
-        get = self._series.get
-        wm = self.watermark
-        skipped = 0
-        try:
-            for r in readings:
-                if r.quality is skip:
-                    skipped += 1
-                    continue
-                metric, ts, value = r.metric, r.ts, float(r.value)
-                key = (device, metric)
-                series = get(key)
-                if series is not None and series.deadline > wm and series.lo <= ts < series.hi:
-                    # add_records' inlined WindowStats.add, as it is there.
-                    for s in series.current:
-                        if value < s.min:
-                            if value < -_HUGE:
-                                series.deadline = -1
-                                s.add(ts, value)
-                                continue
-                            s.min = value
-                        if value > s.max:
-                            if value > _HUGE:
-                                series.deadline = -1
-                                s.add(ts, value)
-                                continue
-                            s.max = value
-                        n = s.count = s.count + 1
-                        delta = value - s.mean
-                        s.mean += delta / n
-                        s.m2 += delta * (value - s.mean)
-                        if ts >= s.last_ts:
-                            s.last_ts = ts
-                            s.last = value
-                else:
-                    self.watermark = wm
-                    mask = self._add(series, key, ts, value, offset)
-                    if mask:
-                        late[mask] = late.get(mask, 0) + 1
-                        if late_out is not None:
-                            late_out.append((r, mask))
-                if ts > wm:  # noqa: PLR1730 (a call per reading costs more)
-                    wm = ts
-        except Exception as exc:
-            self.watermark = wm
-            raise RecordFailedError(offset) from exc
-        self.watermark = wm
-        return skipped
-
     def _watermark_only(
         self, records: Iterable[tuple[str, Sequence[ReadingLike], int]], skip: object
     ) -> tuple[int, int, dict[int, int]]:
