@@ -8,6 +8,7 @@ import asyncio
 from typing import Any, cast
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from contracts.telemetry import ReadingsBatch
@@ -15,7 +16,7 @@ from services.telemetry.aggregator import Aggregator
 from services.telemetry.decode_fast import FastReading
 from services.telemetry.domain.clocks import Checkpoint
 from services.telemetry.domain.devices import DeviceWindows
-from services.telemetry.domain.windows import ClosedWindow
+from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
 from services.telemetry.emit import window_event_id
 from services.telemetry.late import LATE_TOPIC, late_record, missed_windows
 from services.telemetry.settings import TelemetrySettings
@@ -128,3 +129,34 @@ async def test_a_backlog_is_aggregated_and_a_reading_after_its_window_goes_to_th
     assert checkpoint.at == 81
     assert windows.clock("gw") == T0 + 59_000
     assert windows.clock("live") == T0 + 79_000
+
+
+async def test_a_record_the_device_windows_raise_for_is_dead_lettered_and_the_rest_added(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add = PartitionWindows._add
+
+    def add_or_raise(self: PartitionWindows, series: Any, key: tuple[str, str], *a: Any) -> int:
+        if key[0] == "bad":
+            raise RuntimeError("injected fault")
+        return add(self, series, key, *a)
+
+    monkeypatch.setattr(PartitionWindows, "_add", add_or_raise)
+    out = Producer()
+    agg = Aggregator(
+        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        cast(AIOKafkaConsumer, Consumer()),
+        cast(AIOKafkaProducer, out),
+    )
+    records = [_record(i, "gw", T0 + i * 1000) for i in range(5)]
+    records += [
+        _record(5, "bad", T0),
+        *(_record(6 + i, "gw", T0 + (5 + i) * 1000) for i in range(15)),
+    ]
+    await agg.process({TP: records})
+    await agg.commit()
+    assert [s[0] for s in out.sent].count("telemetry.readings.v1.dlq") == 1
+    windows = agg.partitions[TP].windows
+    assert isinstance(windows, DeviceWindows)
+    assert windows.clock("gw") == T0 + 19_000  # every good record after the bad one added
+    assert out.batched >= 1  # gw's first 10 s window closed on its own clock and was emitted

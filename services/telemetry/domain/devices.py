@@ -194,9 +194,12 @@ class DeviceWindows:
                         clock = ts
                     added += 1
             except Exception as exc:
+                # As PartitionWindows.add_records: the readings before the failure stay.
                 windows.watermark = clock
                 self.watermark = wm if wm > clock else clock
                 self.open_count += windows.open_count - opened
+                if windows.due:
+                    due[device] = None
                 raise RecordFailedError(offset) from exc
             windows.watermark = clock
             if slow:
