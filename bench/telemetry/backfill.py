@@ -65,7 +65,8 @@ def run_backfill(bootstrap: str, backfill: Workload, live: Workload) -> dict[str
     filled = timed_run("millrace", bootstrap, topic, backfill, ends, timeout_s=1800)
     got = windows_of(read_all(bootstrap, AGGREGATES, since), MARKER_DEVICE)
     want = expected_counts(backfill)
-    counts = {k: v[0] for k, v in got.items() if k[0] in {d for d, *_ in want}}
+    devices = {d for d, *_ in want}
+    counts = {k: v[0] for k, v in got.items() if k[0] in devices}
     live_topic = f"bench.{live.name}"
     live_ends = prefill(bootstrap, live_topic, live)
     live_run = timed_run("millrace", bootstrap, live_topic, live, live_ends, timeout_s=1800)
