@@ -13,7 +13,7 @@ from contracts.base import Contract
 from contracts.masterdata import Customer, Machine, Product, Supplier
 from contracts.orders import OrderCancelled, OrderPlaced, OrderStatusChanged
 from contracts.production import OperationCompleted, OperationStarted
-from contracts.scheduling import OperationScheduled, SchedulePublished
+from contracts.scheduling import OeeReported, OperationScheduled, SchedulePublished
 from contracts.telemetry import AlarmEvent, MachineState, ReadingsBatch, WindowAggregate
 
 DAY_MS = 24 * 3600 * 1000
@@ -176,6 +176,15 @@ TOPICS: tuple[TopicSpec, ...] = (
         description="A new version of the production plan (work schedule) was committed.",
         retention_ms=90 * DAY_MS,
         contract=SchedulePublished,
+    ),
+    TopicSpec(
+        name="scheduling.oee-reported.v1",
+        key="machine id",
+        producer="scheduling",
+        consumers=("dashboards", "finance"),
+        description="OEE (availability x performance x quality) of a machine over a closed hour.",
+        retention_ms=365 * DAY_MS,
+        contract=OeeReported,
     ),
     TopicSpec(
         name="production.operation-started.v1",

@@ -94,3 +94,38 @@ class SchedulePublished(Contract):
     horizon_end: EpochMillis
     solve_seconds: Annotated[float, Field(ge=0)] = 0.0
     published_at: datetime
+
+
+Ratio = Annotated[float, Field(ge=0, le=1)]
+
+
+class OeeReported(Contract):
+    """``scheduling.oee-reported.v1``: overall equipment effectiveness of one machine over one
+    closed period ``[period_start, period_end)`` (epoch ms; hours by default). Key:
+    ``machine_id``.
+
+    ``availability`` is ``running_s / planned_s``: time in the RUNNING state against the
+    period minus the plan's calendar (off-shift time and planned maintenance). ``performance``
+    is ``ideal_s / actual_s`` over the operations completed in the period: their duration from
+    the routing (setup plus units times run time) against their reported start to completion,
+    at most 1. ``quality`` is ``good / (good + scrap)`` over the same completions. ``oee`` is
+    their product. A factor is null when its denominator is zero (no planned time, nothing
+    completed); ``oee`` is null when a factor is. Shifts and days are sums of hours: consumers
+    aggregate the seconds and counts, not the ratios.
+    """
+
+    machine_id: EntityId
+    work_center: Annotated[str, Field(max_length=200)] = ""
+    period_start: EpochMillis
+    period_end: EpochMillis
+    planned_s: Count
+    running_s: Count
+    ideal_s: Count
+    actual_s: Count
+    good: Count
+    scrap: Count
+    availability: Ratio | None
+    performance: Ratio | None
+    quality: Ratio | None
+    oee: Ratio | None
+    reported_at: datetime

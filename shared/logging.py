@@ -39,7 +39,14 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            # the standard library's records (uvicorn's, aiokafka's) carry exc_info as a
+            # tuple; without format_exc_info the renderer would print the traceback object
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.StackInfoRenderer(),
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()

@@ -66,6 +66,13 @@ class ServiceSettings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
+    ops_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve /metrics, /docs, /openapi.json, /asyncapi (and the probes) on this "
+        "internal port instead of the API's; unset: all on the API's port.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     shutdown_grace_s: float = Field(20.0, gt=0, le=300)
@@ -94,6 +101,8 @@ class ServiceSettings(BaseSettings):
             self.kafka_sasl_username and self.kafka_sasl_password
         ):
             raise ValueError("SASL_SSL needs MILLRACE_KAFKA_SASL_USERNAME and _PASSWORD")
+        if self.ops_port is not None and self.ops_port == self.http_port:
+            raise ValueError("MILLRACE_OPS_PORT must differ from MILLRACE_HTTP_PORT")
         if self.kafka_auto_create_topics and self.env != "dev":
             raise ValueError("topic auto-creation is only allowed with env=dev")
         return self

@@ -6,14 +6,17 @@ import asyncio
 import time
 from collections.abc import Iterable
 
+import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.chaos import readback
 from bench.chaos.config import ChaosConfig
 from bench.chaos.dlq import Poison, check_dlq, check_outboxes
+from bench.chaos.drain import wait_settled
 from bench.chaos.load import LoadTally
 from bench.chaos.orders import TOPICS as ORDER_TOPICS
 from bench.chaos.orders import check_orders
+from bench.chaos.plan_check import check_final_plan, final_replan
 from bench.chaos.records import Verdict
 from bench.chaos.scheduling import PUBLISHED, SCHEDULED, check_scheduling
 from bench.chaos.windows import check_delivered, check_windows, expected_windows
@@ -36,33 +39,44 @@ async def dlq_topics(bootstrap: str) -> list[str]:
         await admin.close()
 
 
-async def windows_verdict(cfg: ChaosConfig, bootstrap: str) -> tuple[Verdict, list[str]]:
+async def windows_verdict(cfg: ChaosConfig, bootstrap: str) -> Verdict:
     readings = await readback.read_topics(bootstrap, [READINGS])
     aggregates = await readback.read_topics(bootstrap, [AGGREGATES])
-    expected = expected_windows(readings, cfg.windows_ms, cfg.lateness_ms)
-    v = check_windows(expected, aggregates)
-    return v, [str(p) for p in v.problems]
+    return check_windows(expected_windows(readings, cfg.windows_ms, cfg.lateness_ms), aggregates)
 
 
 async def wait_windows(cfg: ChaosConfig, bootstrap: str, timeout_s: float) -> Verdict:
     """Re-read until no closed window is missing any more, or the bound; the last verdict."""
     deadline = time.monotonic() + timeout_s
     while True:
-        v, _ = await windows_verdict(cfg, bootstrap)
+        v = await windows_verdict(cfg, bootstrap)
         if not v.figures.get("windows_missing") or time.monotonic() >= deadline:
             return v
         await asyncio.sleep(5.0)
+
+
+async def validated_plan(cfg: ChaosConfig, scheduling_url: str, database_url: str) -> Verdict:
+    try:
+        await final_replan(scheduling_url, database_url, cfg.drain_timeout_s)
+    except (TimeoutError, httpx.HTTPError) as exc:
+        v = Verdict("scheduling_validator")
+        v.fail(f"the final re-plan did not happen: {exc!r}")
+        return v
+    return await check_final_plan(cfg, database_url)
 
 
 async def run_checks(
     cfg: ChaosConfig,
     bootstrap: str,
     database_url: str,
+    scheduling_url: str,
     tally: LoadTally,
     poison: Iterable[Poison],
-    timeout_s: float,
 ) -> list[Verdict]:
-    windows = await wait_windows(cfg, bootstrap, timeout_s)
+    windows = await wait_windows(cfg, bootstrap, cfg.drain_timeout_s)
+    validated = await validated_plan(cfg, scheduling_url, database_url)
+    # The final re-plan's events must be out of the outbox before they are compared.
+    await wait_settled(bootstrap, database_url, cfg.drain_timeout_s)
     readings = await readback.read_topics(bootstrap, [READINGS])
     order_events = await readback.read_topics(bootstrap, ORDER_TOPICS)
     plan_events = await readback.read_topics(bootstrap, [SCHEDULED, PUBLISHED])
@@ -78,6 +92,7 @@ async def run_checks(
         check_delivered(tally.readings_acked, readings),
         check_orders(await readback.order_rows(database_url), order_events, tally.accepted),
         check_scheduling(version, plan, plan_events, started),
+        validated,
         check_outboxes(unsent),
         check_dlq(poison, dead, DLQ_CONSUMERS),
     ]

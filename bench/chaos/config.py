@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PLANT = ROOT / "deploy" / "local" / "plant.yaml"
-ALARM_RULES = ROOT / "deploy" / "local" / "alarm-rules.yaml"
 RESULTS = ROOT / "bench" / "results" / "chaos.json"
 SERVICES = ("telemetry", "orders", "scheduling")
 
@@ -35,6 +33,10 @@ class ChaosConfig:
     drain_timeout_s: float = 300.0
     solver_time_limit_s: float = 2.0
     duration_scale: float = 0.01
+    repair_s: int = 20
+    """Scheduling's expected repair time, as long as the shop floor's breakdowns."""
+    source: str = "head"
+    """``head``: the children run a snapshot of the last commit; ``worktree``: the tree as is."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ChaosConfig:
@@ -42,6 +44,7 @@ class ChaosConfig:
             duration_s=float(env.get("CHAOS_DURATION_S", cls.duration_s)),
             seed=int(env.get("CHAOS_SEED", cls.seed)),
             kills_per_service=int(env.get("CHAOS_KILLS", cls.kills_per_service)),
+            source=env.get("CHAOS_SOURCE", cls.source),
         )
 
     @property

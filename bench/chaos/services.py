@@ -9,12 +9,26 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.chaos.config import ALARM_RULES, PLANT, ChaosConfig
+from bench.chaos.config import ChaosConfig
+from bench.chaos.source import Source
 from millrace.demo.children import Child
 from millrace.demo.orders import tokens_env
-from millrace.infra.process import free_port
+from millrace.infra.process import free_port, log_tail, spawn_detached
 
 CLI = [sys.executable, "-m", "millrace.cli"]
+
+
+class SourceChild(Child):
+    """A child run from the chosen source tree (``python -m`` puts its cwd first on the path)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path, cwd: Path):
+        super().__init__(name, argv, env, log)
+        self.cwd = cwd
+
+    def start(self) -> None:
+        self.proc = spawn_detached(
+            self.argv, self.log, cwd=self.cwd, env=self.env, death_signal=signal.SIGTERM
+        )
 
 
 @dataclass
@@ -50,16 +64,21 @@ class Fleet:
         for name, child in self.children.items():
             if name in self.down or child.running or child.proc is None:
                 continue
-            self.unexpected_exits.append(
-                {"service": name, "at_s": round(elapsed_s, 1), "code": child.proc.returncode}
-            )
+            self.unexpected_exits.append({
+                "service": name, "at_s": round(elapsed_s, 1), "code": child.proc.returncode,
+                "log_tail": log_tail(child.log, 2)[-800:],
+            })  # fmt: skip
             child.start()
 
 
-def build_fleet(cfg: ChaosConfig, run_dir: Path, bootstrap: str, database_url: str) -> Fleet:
+def build_fleet(
+    cfg: ChaosConfig, run_dir: Path, src: Source, bootstrap: str, database_url: str
+) -> Fleet:
     fleet = Fleet()
+    local = src.root / "deploy" / "local"
     base = {
         **os.environ,
+        **src.env(),
         "PYTHONUNBUFFERED": "1",
         "MILLRACE_KAFKA_BOOTSTRAP": bootstrap,
         "MILLRACE_DATABASE_URL": database_url,
@@ -74,14 +93,14 @@ def build_fleet(cfg: ChaosConfig, run_dir: Path, bootstrap: str, database_url: s
             # late by a timing no independent computation can know. The run closes its
             # windows with one reading per partition past them instead.
             "MILLRACE_TELEMETRY_IDLE_CLOSE_MS": str(3_600_000),
-            "MILLRACE_TELEMETRY_ALARM_RULES": str(ALARM_RULES),
+            "MILLRACE_TELEMETRY_ALARM_RULES": str(local / "alarm-rules.yaml"),
         },
         "orders": {"MILLRACE_ORDERS_TOKENS": tokens_env()},
         "scheduling": {
             "MILLRACE_SCHEDULING_TOKENS": tokens_env(),
             "MILLRACE_SCHEDULING_DURATION_SCALE": f"{cfg.duration_scale:g}",
             "MILLRACE_SCHEDULING_TIME_LIMIT_S": f"{cfg.solver_time_limit_s:g}",
-            "MILLRACE_SCHEDULING_REPAIR_S": "20",
+            "MILLRACE_SCHEDULING_REPAIR_S": str(cfg.repair_s),
             "MILLRACE_SCHEDULING_REPLAN_DRIFT_S": "10",
         },
     }
@@ -89,16 +108,19 @@ def build_fleet(cfg: ChaosConfig, run_dir: Path, bootstrap: str, database_url: s
         port = free_port()
         fleet.ports[name] = port
         env = {**base, **extra, "MILLRACE_HTTP_PORT": str(port)}
-        fleet.children[name] = Child(name, [*CLI, "run", name], env, run_dir / f"{name}.log")
+        log = run_dir / f"{name}.log"
+        fleet.children[name] = SourceChild(name, [*CLI, "run", name], env, log, src.root)
     # The shop floor executes the plan; its machines' telemetry goes over Kafka only, so what
     # reaches the readings topic is decided by producers the run does not kill.
-    fleet.children["simulator"] = Child(
+    fleet.children["simulator"] = SourceChild(
         "simulator",
-        [*CLI, "simulate", "--fleet", "plant", "--plant", str(PLANT), "--transport", "kafka",
+        [*CLI, "simulate", "--fleet", "plant", "--plant", str(local / "plant.yaml"),
+         "--transport", "kafka",
          "--sample-interval-ms", "1000", "--seed", str(cfg.seed), "--break-every", "90",
-         "--repair", "20"],
+         "--repair", str(cfg.repair_s)],
         base,
         run_dir / "simulator.log",
+        src.root,
     )  # fmt: skip
     return fleet
 

@@ -21,19 +21,22 @@ from shared.kafka import make_producer
 from shared.settings import ServiceSettings
 
 PLACED, STATES = "orders.order-placed.v1", "telemetry.machine-states.v1"
-TWIN = "-twin"
 
 
 class Feed:
-    def __init__(self, settings: ServiceSettings, plant: Plant, group: str) -> None:
+    def __init__(self, settings: ServiceSettings, plant: Plant, group: str, run: str) -> None:
         self._settings = settings
         self._group = group
+        # Twins are named per run: runs sharing a broker never see each other's machines.
+        self.twin = f"-twin-{run}"
         twins = tuple(
-            m.model_copy(update={"machine_id": m.machine_id + TWIN}) for m in plant.machines
+            m.model_copy(update={"machine_id": m.machine_id + self.twin}) for m in plant.machines
         )
         self.plant = replace(plant, machines=plant.machines + twins)
         self.machine_ids = [m.machine_id for m in self.plant.machines]
-        self.busy = self.machine_ids  # every capability has two machines: DOWN stays feasible
+        # The twins go DOWN: every capability keeps a machine, and no other publisher on the
+        # shared topics (a demo, the chaos run) changes their state.
+        self.busy = [m for m in self.machine_ids if m.endswith(self.twin)]
         self._producer = make_producer(settings, role="bench")
 
     async def start(self) -> None:
@@ -68,7 +71,7 @@ class Feed:
     async def withdraw(self) -> None:
         """Tombstones for the twins: the shared topic keeps only the sample plant."""
         for machine_id in self.machine_ids:
-            if machine_id.endswith(TWIN):
+            if machine_id.endswith(self.twin):
                 await self._producer.send_and_wait(MACHINES, None, key=machine_id.encode())
 
     async def _send(self, topic: str, key: str, event: Contract) -> int:

@@ -1,5 +1,6 @@
-"""The plant part of the live view: one row per machine with its state from telemetry, the
-operation it runs and the next one planned on it, and a line on the plan as a whole."""
+"""The plant part of the live view: one row per machine with its state from telemetry, its OEE
+over the last reported period, the operation it runs and the next one planned on it, and a line
+on the plan as a whole."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from collections.abc import Sequence
 from millrace.demo.plan import Planned, clock_ms
 from millrace.demo.state import DemoState
 
-COLUMNS = ("machine", "state", "running now", "next planned (start)")
-_WIDTHS = (10, 8, 30, 40)
+COLUMNS = ("machine", "state", "OEE", "running now", "next planned (start)")
+_WIDTHS = (10, 8, 4, 30, 40)
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -25,6 +26,12 @@ def _running(state: DemoState, machine_id: str) -> str:
     return f"{current[0][:10]} #{current[1]}"
 
 
+def _oee(state: DemoState, machine_id: str) -> str:
+    """The last reported period's OEE, ``-`` before the first report or when unmeasured."""
+    value = state.oee.get(machine_id)
+    return "-" if value is None else f"{value:.0%}"
+
+
 def _next(state: DemoState, machine_id: str) -> str:
     upcoming = state.board.next_up(machine_id)
     return "-" if upcoming is None else f"{upcoming.label} ({clock_ms(upcoming.start_ms)})"
@@ -35,7 +42,7 @@ def machine_table(state: DemoState, machines: Sequence[str]) -> list[str]:
     lines = [_row(COLUMNS), _row(["-" * w for w in _WIDTHS])]
     for m in machines:
         status = state.machine_states.get(m, "?")
-        lines.append(_row((m, status, _running(state, m), _next(state, m))))
+        lines.append(_row((m, status, _oee(state, m), _running(state, m), _next(state, m))))
     return lines
 
 

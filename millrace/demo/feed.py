@@ -1,5 +1,6 @@
 """Feeds the demo's state from Kafka: readings, aggregates, the readings DLQ, alarms,
-machine states, and the plan with its execution (scheduled, started, completed operations).
+machine states, the plan with its execution (scheduled, started, completed operations) and
+each machine's OEE.
 
 A plain aiokafka consumer with no group: it commits nothing and takes nothing from the
 service's consumer group, so watching never changes what the service does. It starts at the
@@ -26,6 +27,7 @@ STATES = "telemetry.machine-states.v1"
 SCHEDULED = "scheduling.operation-scheduled.v1"
 STARTED = "production.operation-started.v1"
 COMPLETED = "production.operation-completed.v1"
+OEE = "scheduling.oee-reported.v1"
 READINGS_DLQ = topic(READINGS).dlq
 Clock = Callable[[], float]
 
@@ -49,6 +51,8 @@ def apply(state: DemoState, record: ConsumerRecord[bytes, bytes], now: float) ->
             state.board.record_started(data)
         elif record.topic == COMPLETED:
             state.board.record_completed(data)
+        elif record.topic == OEE:
+            state.record_oee(data)
         else:
             state.record_batch(str(data["device_id"]), len(data["readings"]), now)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
@@ -72,7 +76,7 @@ class Feed:
         """Connect and pin every partition's position at its current end."""
         consumer = self._consumer
         consumer.subscribe(
-            [READINGS, AGGREGATES, READINGS_DLQ, ALARMS, STATES, SCHEDULED, STARTED, COMPLETED]
+            [READINGS, AGGREGATES, READINGS_DLQ, ALARMS, STATES, SCHEDULED, STARTED, COMPLETED, OEE]
         )
         async with asyncio.timeout(timeout_s):
             await consumer.start()

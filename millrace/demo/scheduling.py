@@ -64,6 +64,9 @@ class SchedulingDemo:
             # operation a few seconds off its plan is worth a re-plan.
             "MILLRACE_SCHEDULING_REPAIR_S": str(max(1, round(clock.repair_s))),
             "MILLRACE_SCHEDULING_REPLAN_DRIFT_S": "10",
+            # OEE of each minute, reported 10 s after it ends, so the view shows it soon
+            "MILLRACE_SCHEDULING_OEE_PERIOD_S": "60",
+            "MILLRACE_SCHEDULING_OEE_GRACE_S": "10",
         }
         argv = [sys.executable, "-m", "millrace.cli", "run", "scheduling"]
         self.child = Child("scheduling", argv, child_env, run_dir / "scheduling.log")

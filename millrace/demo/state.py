@@ -90,6 +90,7 @@ class DemoState:
     active_alarms: set[tuple[str, str]] = field(default_factory=set)
     machine_states: dict[str, str] = field(default_factory=dict)
     board: PlanBoard = field(default_factory=PlanBoard)
+    oee: dict[str, float | None] = field(default_factory=dict)
     meter: RateMeter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -129,6 +130,12 @@ class DemoState:
     def record_machine_state(self, data: Mapping[str, Any]) -> None:
         """One ``telemetry.machine-states.v1`` event: the machine's current state."""
         self.machine_states[str(data["machine_id"])] = str(data["state"])
+
+    def record_oee(self, data: Mapping[str, Any]) -> None:
+        """One ``scheduling.oee-reported.v1`` event: the machine's OEE of its latest period
+        (None when a factor could not be measured, e.g. nothing completed in it)."""
+        value = data.get("oee")
+        self.oee[str(data["machine_id"])] = None if value is None else float(value)
 
     def states_summary(self) -> str:
         """``RUNNING 12, IDLE 6`` over the machines whose state was published."""

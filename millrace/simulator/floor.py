@@ -57,44 +57,40 @@ class Floor:
         self.quantities: dict[str, int] = {}
         self.started: set[OpKey] = set()
         self.completed: set[OpKey] = set()
+        # started (read from Kafka) and not completed: machine and start time, until the
+        # operation is on its machine; one of another plan never is
+        self.resumed: dict[OpKey, tuple[str, int]] = {}
 
     # -- what is read from Kafka ------------------------------------------------------------
 
     def schedule(self, op: OperationScheduled) -> None:
         """The latest assignment of an operation; one already started keeps its machine.
 
-        An assignment that ended before ``since_ms`` (the floor's start) is history, not work:
-        a plan still due is republished with new times when the scheduler re-plans. With a
-        ``plan_id`` the floor follows that plan only (another scheduler may share the topic)."""
-        if self.plan_id is not None and op.plan_id != self.plan_id:
-            return
+        With a ``plan_id`` the floor follows that plan only (another scheduler may share the
+        topic)."""
         key = (op.work_order_id, op.operation_seq)
-        if op.planned_end < self.since_ms:
-            self.plan.pop(key, None)
+        if (self.plan_id is not None and op.plan_id != self.plan_id) or key in self.completed:
             return
         self.plan[key] = op
 
     def set_quantity(self, work_order_id: str, quantity: int) -> None:
         self.quantities[work_order_id] = quantity
 
-    def observe_started(self, event: OperationStarted, now: int) -> None:
-        """A start read back from Kafka (ours, or a previous run's): the machine is busy."""
+    def observe_started(self, event: OperationStarted) -> None:
+        """A start read back from Kafka (ours, or a previous run's). Its plan entry may come
+        later in the read, so the machine is taken at the next :meth:`step`."""
         key = (event.work_order_id, event.operation_seq)
-        if key in self.started or key not in self.plan:
-            return  # already known, or not an operation of the plan this floor follows
+        if key in self.started:
+            return
         self.started.add(key)
-        job = self.jobs.get(event.machine_id)
-        if job is not None and job.op is None:
-            planned = self.plan.get(key)
-            length = planned.planned_end - planned.planned_start if planned else 0
-            job.op, job.ends_at = key, max(now, event.ts + length)
+        self.resumed[key] = (event.machine_id, event.ts)
 
     def observe_completed(self, event: OperationCompleted) -> None:
         key = (event.work_order_id, event.operation_seq)
-        if key not in self.plan:
-            return
         self.started.add(key)
         self.completed.add(key)
+        self.resumed.pop(key, None)
+        self.plan.pop(key, None)  # done: the plan keeps what is still to do
         job = self.jobs.get(event.machine_id)
         if job is not None and job.op == key:
             job.op = None
@@ -131,6 +127,7 @@ class Floor:
                 job.broken_until = None
                 if job.op is not None:
                     job.ends_at = now + job.paused_left
+        self._resume(now)
         for machine_id, job in self.jobs.items():
             if job.op is not None and job.broken_until is None and job.ends_at <= now:
                 out.append(self._complete(machine_id, job.op, now))
@@ -154,10 +151,24 @@ class Floor:
             )
         return out
 
+    def _resume(self, now: int) -> None:
+        """Put operations started before (a restart) back on their machines, to end at their
+        start plus their planned duration."""
+        for key, (machine_id, ts) in list(self.resumed.items()):
+            op, job = self.plan.get(key), self.jobs.get(machine_id)
+            if op is None or job is None or job.op is not None:
+                continue
+            job.op, job.ends_at = key, max(now, ts + op.planned_end - op.planned_start)
+            del self.resumed[key]
+
     def _startable(self, now: int) -> list[OpKey]:
         ready: list[OpKey] = []
         for key, op in self.plan.items():
             if key in self.started or op.planned_start > now or op.machine_id not in self.jobs:
+                continue
+            if op.planned_end < self.since_ms:
+                # ended before the floor started: history, not work (a plan still due is
+                # republished with new times when the scheduler re-plans)
                 continue
             before = previous_seq(self.routings.get(op.sku, ()), op.operation_seq)
             if before is None or (op.work_order_id, before) in self.completed:
@@ -166,7 +177,7 @@ class Floor:
 
     def _complete(self, machine_id: str, key: OpKey, now: int) -> OperationCompleted:
         self.completed.add(key)
-        op = self.plan.get(key)
+        op = self.plan.pop(key, None)
         work_order_id, seq = key
         order_id, _, line = work_order_id.rpartition("/")
         quantity = self.quantities.get(work_order_id, 1)

@@ -65,7 +65,7 @@ def apply(floor: Floor, topics: FloorTopics, topic: str, value: bytes, now: int)
             for line in placed.lines:
                 floor.set_quantity(f"{placed.order_id}/{line.line_no}", line.quantity)
         elif topic == topics.started:
-            floor.observe_started(OperationStarted.model_validate_json(value), now)
+            floor.observe_started(OperationStarted.model_validate_json(value))
         elif topic == topics.completed:
             floor.observe_completed(OperationCompleted.model_validate_json(value))
     except ValidationError as exc:

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
-from contracts.orders import OrderStatus
+from services.orders import headers
 from services.orders import metrics as m
 from services.orders.adapters import queries
 from services.orders.adapters.postgres import PoolRef, UnitOfWork, insert_order
@@ -19,21 +19,19 @@ from services.orders.auth import Caller, authenticator
 from services.orders.domain.intake import IntakeError, RequestedLine, resolve_request
 from services.orders.domain.order import TransitionNotAllowedError, place
 from services.orders.domain.request import RequestDigest, request_digest
-from services.orders.schemas import ORDER_ID, CancelIn, OrderIn, OrderOut, OrderPage
+from services.orders.schemas import (
+    ORDER_ID,
+    PLACE_RESPONSES,
+    CancelIn,
+    ListQuery,
+    OrderIn,
+    OrderOut,
+    OrderPage,
+    errors,
+)
 from services.orders.settings import OrdersSettings
 
-IdemKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$"),
-]
 OrderId = Annotated[str, Path(pattern=ORDER_ID)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or invalid bearer token"},
-    404: {"description": "no such order, or not yours"},
-    413: {"description": "body too large"},
-    422: {"description": "invalid request; the body says why"},
-    503: {"description": "database unavailable; retry"},
-}
 
 
 async def visible(pool: asyncpg.Pool, order_id: str, caller: Caller) -> dict[str, Any]:
@@ -83,19 +81,23 @@ async def transition(
 
 
 def orders_router(settings: OrdersSettings, db: PoolRef) -> APIRouter:
-    router = APIRouter(prefix="/v1/orders", tags=["orders"], responses=ERRORS)
+    router = APIRouter(prefix="/v1/orders", tags=["orders"])
     auth = Depends(authenticator(settings))
+    idempotency = Depends(headers.idempotency_key)
 
-    @router.post("", status_code=201, responses={409: {"description": "key reused"}})
+    @router.post(
+        "",
+        status_code=201,
+        responses=PLACE_RESPONSES,
+        openapi_extra=headers.OPENAPI,
+    )
     async def post_order(
         body: OrderIn,
         response: Response,
         caller: Caller = auth,
-        idempotency_key: IdemKey = None,
+        idempotency_key: str = idempotency,
     ) -> OrderOut:
         """Place an order. ``Idempotency-Key`` is required; retry with the same key and body."""
-        if idempotency_key is None:
-            raise HTTPException(400, "Idempotency-Key header required")
         customer = body.customer or caller.customer
         if customer is None:
             raise HTTPException(422, "customer: required with a plant token")
@@ -148,22 +150,18 @@ def orders_router(settings: OrdersSettings, db: PoolRef) -> APIRouter:
         m.PLACED.inc()
         return OrderOut.model_validate(created_view)
 
-    @router.get("/{order_id}")
+    @router.get("/{order_id}", responses=errors(401, 404, 422, 503))
     async def get_order(order_id: OrderId, caller: Caller = auth) -> OrderOut:
         """The order's status and the timeline of what happened to it."""
         return OrderOut.model_validate(await visible(db.pool, order_id, caller))
 
-    @router.get("")
+    @router.get("", responses=errors(401, 422, 503))
     async def list_orders(
+        query: Annotated[ListQuery, Query()],
         caller: Caller = auth,
-        customer: Annotated[
-            str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$")
-        ] = None,
-        status: OrderStatus | None = None,
-        cursor: Annotated[str | None, Query(max_length=32)] = None,
-        limit: Annotated[int, Query(ge=1, le=1_000)] = 50,
     ) -> OrderPage:
         """Orders oldest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+        customer, status, cursor, limit = query.customer, query.status, query.cursor, query.limit
         if caller.customer is not None:
             if customer not in (None, caller.customer):
                 return OrderPage(orders=[], next_cursor=None)
@@ -181,14 +179,22 @@ def orders_router(settings: OrdersSettings, db: PoolRef) -> APIRouter:
         )
         return OrderPage(orders=[OrderOut.model_validate(r) for r in rows], next_cursor=nxt)
 
-    @router.post("/{order_id}/cancel", responses={409: {"description": "too late to cancel"}})
+    @router.post(
+        "/{order_id}/cancel",
+        responses=errors(400, 401, 404, 409, 413, 422, 503, e409="too late to cancel"),
+    )
     async def cancel_order(
         order_id: OrderId, caller: Caller = auth, body: CancelIn | None = None
     ) -> OrderOut:
         """Cancel an order before production starts; 409 once it no longer can be."""
         return await transition(db.pool, order_id, caller, "cancel", (body or CancelIn()).reason)
 
-    @router.post("/{order_id}/ship", responses={409: {"description": "not completed"}})
+    @router.post(
+        "/{order_id}/ship",
+        responses=errors(
+            401, 403, 404, 409, 422, 503, e403="only a plant token may ship", e409="not completed"
+        ),
+    )
     async def ship_order(order_id: OrderId, caller: Caller = auth) -> OrderOut:
         """Confirm dispatch of a completed order (plant tokens only)."""
         if caller.customer is not None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.orders import metrics as m
 from services.orders.adapters.consumer import TOPICS, LifecycleConsumer
@@ -23,10 +21,11 @@ from services.orders.handlers import LIFECYCLE
 from services.orders.settings import OrdersSettings
 from shared.db import create_pool, db_ready
 from shared.dlq import DlqPublisher
-from shared.http import install_body_limit, ops_router
+from shared.http import docs_urls, install_http, mount_ops
 from shared.kafka import kafka_ready, make_consumer, make_producer
 from shared.logging import get_logger
 from shared.migrations import migrate_pool
+from shared.supervise import Supervisor
 
 log = get_logger(__name__)
 Hook = Callable[[], Awaitable[None]]
@@ -40,21 +39,10 @@ async def _nothing() -> None:
 FAILURES = {"consumer": m.CONSUMER_RESTARTS, "relay": m.RELAY_ERRORS, "prune": m.PRUNE_ERRORS}
 
 
-async def supervise(name: str, stop: asyncio.Event, body: Callable[[], Awaitable[None]]) -> None:
-    """Run ``body`` until ``stop``; after an error (an outage) run it again, with capped
-    exponential backoff. Work resumes from durable state: nothing is skipped."""
-    backoff = 0.5
-    while not stop.is_set():
-        try:
-            await body()
-            backoff = 0.5
-        except Exception as exc:
-            FAILURES[name].inc()
-            log.exception(f"{name} failed; restarting", error=repr(exc), backoff_s=backoff)
-        if not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff)
-            backoff = min(backoff * 2, 15.0)
+def supervisors() -> dict[str, Supervisor]:
+    """One per background loop: each restarts its loop after an error, with capped backoff,
+    and the relay's and the consumer's verdicts are readiness checks."""
+    return {name: Supervisor(name, failures=counter) for name, counter in FAILURES.items()}
 
 
 async def relay_loop(
@@ -104,29 +92,6 @@ async def consumer_loop(
         await producer.stop()
 
 
-class CountRequests:
-    """Count responses and time them by route template (pure ASGI: no per-request task)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        started = time.perf_counter()
-
-        async def counted(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                route = getattr(scope.get("route"), "path", "unmatched")
-                m.REQUESTS.labels(route, str(message["status"])).inc()
-                m.HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
-            await send(message)
-
-        await self.app(scope, receive, counted)
-
-
 def create_app(
     settings: OrdersSettings,
     *,
@@ -137,6 +102,7 @@ def create_app(
     ref = PoolRef()
     stop = asyncio.Event()
     live: dict[str, LifecycleConsumer] = {}
+    loops = supervisors()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -147,18 +113,16 @@ def create_app(
         if settings.orders_relay_enabled:
             tasks.append(
                 asyncio.create_task(
-                    supervise(
-                        "relay", stop, lambda: relay_loop(settings, pool, stop, after_publish)
+                    loops["relay"].run(
+                        stop, lambda: relay_loop(settings, pool, stop, after_publish)
                     )
                 )
             )
         if settings.orders_consumer_enabled:
             tasks.append(
                 asyncio.create_task(
-                    supervise(
-                        "consumer",
-                        stop,
-                        lambda: consumer_loop(settings, pool, stop, after_db_commit, live),
+                    loops["consumer"].run(
+                        stop, lambda: consumer_loop(settings, pool, stop, after_db_commit, live)
                     )
                 )
             )
@@ -167,7 +131,7 @@ def create_app(
             interval = settings.orders_prune_interval_ms / 1000
             tasks.append(
                 asyncio.create_task(
-                    supervise("prune", stop, lambda: prune_loop(pool, policy, interval, stop))
+                    loops["prune"].run(stop, lambda: prune_loop(pool, policy, interval, stop))
                 )
             )
         if not settings.orders_tokens:
@@ -187,6 +151,7 @@ def create_app(
         version="0.1.0",
         description="Customised order intake; lifecycle from scheduling and production events.",
         lifespan=lifespan,
+        **docs_urls(settings.ops_port),
     )
 
     @app.exception_handler(DB_ERRORS[0])
@@ -199,7 +164,12 @@ def create_app(
         )
 
     async def consumer_check() -> bool:
-        return not settings.orders_consumer_enabled or "consumer" in live
+        if not settings.orders_consumer_enabled:
+            return True
+        return "consumer" in live and loops["consumer"].healthy
+
+    async def relay_check() -> bool:
+        return not settings.orders_relay_enabled or loops["relay"].healthy
 
     async def kafka_check() -> bool:
         return await kafka_ready(settings)
@@ -207,12 +177,20 @@ def create_app(
     async def db_check() -> bool:
         return await db_ready(ref.pool)
 
-    app.include_router(
-        ops_router({"kafka": kafka_check, "postgres": db_check, "consumer": consumer_check})
-    )
+    checks = {
+        "kafka": kafka_check,
+        "postgres": db_check,
+        "consumer": consumer_check,
+        "relay": relay_check,
+    }
+    mount_ops(app, checks, settings.ops_port)
     app.include_router(orders_router(settings, ref))
     if settings.orders_bench_noop:
         app.include_router(noop_router(settings))
-    install_body_limit(app, settings.orders_max_body_bytes)
-    app.add_middleware(CountRequests)
+    install_http(
+        app,
+        max_body_bytes=settings.orders_max_body_bytes,
+        requests=m.REQUESTS,
+        latency=m.HTTP_LATENCY,
+    )
     return app

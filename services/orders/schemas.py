@@ -11,10 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from contracts.masterdata import OptionName
 from contracts.orders import OrderStatus, Priority
 from contracts.types import EntityId
+from shared.http_errors import error_responses
 
 Text = Annotated[str, Field(max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
 OptionText = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 ORDER_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+# A page cursor is unpadded base64url of 1-18 decimal digits. Spelled out in full (three digits
+# make four characters, each allowing only the values a digit's bits can give) so that every
+# cursor the schema allows is one the service accepts.
+_THREE = r"(?:[MN][DTjz]|O[DT])[AEIMQUYcgk][w-z0-5]"
+_ONE_OR_TWO = r"(?:[MN][AQgw]|O[AQ]|(?:[MN][DTjz]|O[DT])[AEIMQUYcgk])"
+CURSOR = rf"^(?:{_THREE}){{0,5}}(?:{_THREE}|{_ONE_OR_TWO})$"
 
 
 class _In(BaseModel):
@@ -39,6 +46,15 @@ class OrderIn(_In):
 
 class CancelIn(_In):
     reason: Text = ""
+
+
+class ListQuery(_In):
+    """The query of ``GET /v1/orders``; an unknown parameter is a 422, as an unknown field is."""
+
+    customer: Annotated[str | None, Field(max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$")] = None
+    status: OrderStatus | None = None
+    cursor: Annotated[str | None, Field(pattern=CURSOR, description="next_cursor of a page")] = None
+    limit: Annotated[int, Field(ge=1, le=1_000)] = 50
 
 
 class TimelineOut(BaseModel):
@@ -66,3 +82,32 @@ class OrderOut(BaseModel):
 class OrderPage(BaseModel):
     orders: list[OrderOut]
     next_cursor: str | None
+
+
+def errors(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of error ``codes`` (:func:`shared.http_errors.error_responses`)."""
+    return error_responses(
+        *codes, **{"e404": "no such order, or not yours", "e503": DB_DOWN, **described}
+    )
+
+
+DB_DOWN = "database unavailable; retry after Retry-After seconds"
+PLACE_RESPONSES = {
+    200: {
+        "model": OrderOut,
+        "description": "the order this Idempotency-Key already created (a retry)",
+        "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}},
+    },
+    **errors(
+        400,
+        401,
+        403,
+        409,
+        413,
+        422,
+        503,
+        e400="the body is not JSON, or Idempotency-Key is missing or malformed",
+        e403="a customer token may only place its own customer's orders",
+        e409="Idempotency-Key already used with a different body",
+    ),
+}

@@ -18,17 +18,20 @@ from services.scheduling.domain.problem import Rules, machines
 from services.scheduling.domain.triggers import Trigger
 from services.scheduling.schemas import MACHINE_ID, PLAN_ID, PlanOut, QueueOut, ReplanOut
 from services.scheduling.settings import SchedulingSettings
+from shared.http_errors import error_responses
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or invalid bearer token"},
-    503: {"description": "database unavailable; retry"},
-}
-PLANT_ONLY: dict[int | str, dict[str, Any]] = {403: {"description": "a plant token is required"}}
-NO_PLAN: dict[int | str, dict[str, Any]] = {404: {"description": "no plan committed yet"}}
+
+def errors(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of error ``codes`` (:func:`shared.http_errors.error_responses`)."""
+    texts = {"e403": "a plant token is required", "e503": DB_DOWN, **described}
+    return error_responses(*codes, **texts)
+
+
+DB_DOWN = "database unavailable; retry after Retry-After seconds"
 
 
 def schedule_router(settings: SchedulingSettings, db: PoolRef, rules: Rules) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["scheduling"], responses=ERRORS)
+    router = APIRouter(prefix="/v1", tags=["scheduling"])
     auth = Depends(authenticator(settings))
     plan_id = settings.scheduling_plan_id
 
@@ -38,7 +41,7 @@ def schedule_router(settings: SchedulingSettings, db: PoolRef, rules: Rules) -> 
             raise HTTPException(404, "no plan committed yet")
         return head
 
-    @router.get("/schedule", responses=NO_PLAN)
+    @router.get("/schedule", responses=errors(401, 404, 503, e404="no plan committed yet"))
     async def get_schedule(caller: Caller = auth) -> PlanOut:
         """The current plan. A customer token sees only its own orders' operations."""
         head = await current()
@@ -49,7 +52,10 @@ def schedule_router(settings: SchedulingSettings, db: PoolRef, rules: Rules) -> 
 
     @router.get(
         "/schedule/gantt.svg",
-        responses={**PLANT_ONLY, **NO_PLAN, 200: {"content": {"image/svg+xml": {}}}},
+        responses={
+            200: {"content": {"image/svg+xml": {}}},
+            **errors(401, 403, 404, 503, e404="no plan committed yet"),
+        },
         response_class=Response,
     )
     async def get_gantt(caller: Caller = auth) -> Response:
@@ -68,7 +74,7 @@ def schedule_router(settings: SchedulingSettings, db: PoolRef, rules: Rules) -> 
 
     @router.get(
         "/machines/{machine_id}/queue",
-        responses={**PLANT_ONLY, 404: {"description": "unknown machine"}},
+        responses=errors(401, 403, 404, 422, 503, e404="unknown machine"),
     )
     async def get_queue(
         machine_id: Annotated[str, Path(pattern=MACHINE_ID)], caller: Caller = auth
@@ -92,7 +98,7 @@ def schedule_router(settings: SchedulingSettings, db: PoolRef, rules: Rules) -> 
             }
         )
 
-    @router.get("/plans/{plan}", responses={**PLANT_ONLY, 404: {"description": "no such plan"}})
+    @router.get("/plans/{plan}", responses=errors(401, 403, 404, 422, 503, e404="no such plan"))
     async def get_plan(
         plan: Annotated[str, Path(pattern=PLAN_ID)],
         caller: Caller = auth,
@@ -106,7 +112,11 @@ def schedule_router(settings: SchedulingSettings, db: PoolRef, rules: Rules) -> 
         rows = await queries.assignments(db.pool, plan, head["version"])
         return PlanOut.model_validate(queries.plan_view(head, rows))
 
-    @router.post("/schedule/replan", status_code=202, responses=PLANT_ONLY)
+    @router.post(
+        "/schedule/replan",
+        status_code=202,
+        responses=errors(401, 403, 413, 503, e413="body too large (none is expected)"),
+    )
     async def replan(caller: Caller = auth) -> ReplanOut:
         """Queue a re-plan (plant tokens only); it joins any re-plan already pending."""
         plant_only(caller)

@@ -13,9 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Header, HTTPException
+from fastapi import Depends, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.scheduling.settings import SchedulingSettings
+
+# Declares the scheme in the OpenAPI; the 401 is ours (HTTPBearer's own is a 403).
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 
 
 @dataclass(frozen=True)
@@ -30,11 +34,11 @@ class Caller:
 def authenticator(settings: SchedulingSettings) -> Callable[..., Awaitable[Caller]]:
     tokens = [(bytes.fromhex(t.sha256), t) for t in settings.scheduling_tokens]
 
-    async def authenticate(authorization: Annotated[str | None, Header()] = None) -> Caller:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+    async def authenticate(credentials: Bearer = None) -> Caller:
+        token = credentials.credentials.strip() if credentials is not None else ""
+        if not token:
             raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
-        given = hashlib.sha256(token.strip().encode()).digest()
+        given = hashlib.sha256(token.encode()).digest()
         match = None
         for digest, spec in tokens:
             if hmac.compare_digest(given, digest):

@@ -52,6 +52,7 @@ async def on_cancelled(event: Contract, uow: UnitOfWork, _: Context) -> str:
 async def on_machine_state(event: Contract, uow: UnitOfWork, _: Context) -> str:
     assert isinstance(event, MachineState)
     after = Condition(event.state.value, event.since // 1000)
+    await uow.log_state(event.machine_id, after)
     before = await uow.condition(event.machine_id)
     if not newer(before, after):
         return "stale"
@@ -66,7 +67,7 @@ async def on_machine_state(event: Contract, uow: UnitOfWork, _: Context) -> str:
 async def on_started(event: Contract, uow: UnitOfWork, _: Context) -> str:
     assert isinstance(event, OperationStarted)
     await uow.record_progress(
-        event.work_order_id, event.operation_seq, event.machine_id, event.ts // 1000, None
+        event.work_order_id, event.operation_seq, event.machine_id, started=event.ts // 1000
     )
     return "applied"
 
@@ -74,7 +75,13 @@ async def on_started(event: Contract, uow: UnitOfWork, _: Context) -> str:
 async def on_completed(event: Contract, uow: UnitOfWork, ctx: Context) -> str:
     assert isinstance(event, OperationCompleted)
     end = event.ts // 1000
-    await uow.record_progress(event.work_order_id, event.operation_seq, event.machine_id, None, end)
+    await uow.record_progress(
+        event.work_order_id,
+        event.operation_seq,
+        event.machine_id,
+        completed=end,
+        quantities=(event.quantity_good, event.quantity_scrap),
+    )
     planned = await uow.planned_end(event.work_order_id, event.operation_seq)
     if not drifted(planned, end, ctx.drift_s):
         return "applied"

@@ -11,6 +11,12 @@ REQUESTS = Counter(
     "Scheduling API requests by route and status.",
     ["route", "status"],
 )
+HTTP_LATENCY = Histogram(
+    "millrace_scheduling_http_request_duration_seconds",
+    "Scheduling API time from request to response start, by route.",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 PLANS = Counter(
     "millrace_scheduling_plans_total",
     "Plan versions committed, by main trigger and solver status.",
@@ -44,4 +50,17 @@ FAILURES = Counter(
     "millrace_scheduling_task_restarts_total",
     "Background task restarts after an error (an outage), by task.",
     ["task"],
+)
+OEE = Gauge(
+    "millrace_scheduling_oee_ratio",
+    "Last reported OEE period per machine: availability, performance, quality and oee.",
+    ["machine", "factor"],
+)
+OEE_REPORTS = Counter("millrace_scheduling_oee_reports_total", "OEE periods reported.")
+PRUNED = Counter(
+    "millrace_scheduling_pruned_rows_total", "Rows deleted by retention, by table.", ["table"]
+)
+SOLVER_FAILURES = Counter(
+    "millrace_scheduling_solver_failures_total",
+    "Re-plans whose solver raised; the greedy dispatch's plan was committed instead.",
 )

@@ -90,6 +90,10 @@ class SchedulingSettings(ServiceSettings):
     scheduling_coalesce_ms: int = Field(
         200, ge=0, le=60_000, description="Triggers this close together make one re-plan."
     )
+    scheduling_quick_replan: bool = Field(
+        True,
+        description="On machine-down, publish a repaired plan at once, the solver's as the next.",
+    )
     scheduling_repair_s: int = Field(
         3_600, ge=1, le=30 * 86_400, description="Expected repair time of a DOWN machine."
     )
@@ -105,6 +109,22 @@ class SchedulingSettings(ServiceSettings):
     )
     scheduling_calendar_days: int = Field(
         14, ge=1, le=366, description="How far ahead the working calendar is laid out."
+    )
+    scheduling_plans_keep: int = Field(
+        1_000, ge=1, description="Plan versions kept (older ones and their assignments go)."
+    )
+    scheduling_outbox_keep_ms: int = Field(
+        7 * 24 * 3_600_000, ge=0, description="How long sent outbox rows are kept."
+    )
+    scheduling_prune_interval_ms: int = Field(
+        3_600_000, ge=0, le=24 * 3_600_000, description="How often retention runs (0: never)."
+    )
+    scheduling_oee_enabled: bool = True
+    scheduling_oee_period_s: int = Field(
+        3_600, ge=1, le=86_400, description="OEE period, aligned to the epoch (an hour)."
+    )
+    scheduling_oee_grace_s: int = Field(
+        60, ge=0, le=86_400, description="How long after its end a period is reported."
     )
     scheduling_duration_scale: float = Field(
         1.0,

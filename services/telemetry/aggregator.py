@@ -28,7 +28,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -68,9 +68,9 @@ EMIT_CHUNK = 500
 # most SEAL_SLICE_S per poll while no window is due and the poll was not full (0 turns it off),
 # paced over the lateness: a deadline's windows are sealed in proportion to how far the
 # watermark has come from their settle point towards SEAL_FINISH_MS before the deadline. Sealed
-# as fast as the polls allowed, a boundary's windows kept a core busy for up to 2.5 s on the
-# benchmark's machine, a burst that the other processes there (the alarms above all) waited
-# behind (docs/decisions/0004-hot-path-decoder.md, "The close path").
+# as fast as the polls allowed, a boundary's windows keep a core busy for seconds, a burst that
+# the other processes on the machine (the alarms above all) wait behind
+# (docs/decisions/0004-hot-path-decoder.md, "The close path").
 SEAL_SLICE_S = 0.005
 SEAL_FINISH_MS = 500
 # At most this many windows sealed ahead of their close at once (a sealed window's record, about
@@ -101,8 +101,8 @@ def settle_gc() -> None:
     """Set the garbage collector up for a consuming loop (the process's, once at its start).
 
     What exists now (modules, clients, settings: tens of thousands of objects) lives as long as
-    the process; frozen, full collections no longer walk it. Together with the untracked window
-    state, this took the longest collections from 0.1-0.3 s to 30-50 ms. A poll brings up to
+    the process; frozen, full collections no longer walk it, which, with the untracked window
+    state, keeps the longest collections (the loop's longest stalls) short. A poll brings up to
     ``telemetry_max_poll_records`` consumer records (5 000), each a tracked object with its own
     tuples, and with Python's default of 700 allocations per young collection every poll paid
     for several collections of objects that die with it: ``GC_YOUNG_THRESHOLD`` allows a few
@@ -405,10 +405,13 @@ class Aggregator:
         late_out: list[LateRecord] = []
         readings, bad, late = self._add(part, records, now, rejected, failures, late_out=late_out)
         m.RECORDS.inc(len(records))
-        if self.runs_windows:
+        if failures:
+            await self._dead_letter_all(tp, rejected, failures)
+        elif self.runs_windows:
             # (In the alarms role the windows role dead-letters these very records.)
             for record, err in rejected:
                 await self._dead_letter(consumer_record(tp, record), err)
+        if self.runs_windows:
             m.READINGS.inc(readings)
             if bad:
                 m.BAD_QUALITY.inc(bad)
@@ -416,8 +419,6 @@ class Aggregator:
                 self._count_late(mask, count)
             if late_out:
                 await self._send_late(tp, part, late_out)
-        for failure in failures:
-            await self._failed(tp, failure)
         if records:
             part.next_offset = records[-1].offset + 1
             part.dirty = True
@@ -520,6 +521,25 @@ class Aggregator:
             reason=err.reason,
             error=err.detail,
         )
+
+    async def _dead_letter_all(
+        self,
+        tp: TopicPartition,
+        rejected: list[tuple[RawRecord, InvalidMessageError]],
+        failures: list[Failure],
+    ) -> None:
+        """Invalid records (by the windows role only) and failures, in offset order."""
+        dead: list[tuple[int, tuple[RawRecord, InvalidMessageError] | Failure]] = [
+            (f.record.offset, f) for f in failures
+        ]
+        if self.runs_windows:
+            dead += [(r.offset, (r, err)) for r, err in rejected]
+        dead.sort(key=itemgetter(0))  # stable: a record's alarms failure before its windows'
+        for _, item in dead:
+            if isinstance(item, Failure):
+                await self._failed(tp, item)
+            else:
+                await self._dead_letter(consumer_record(tp, item[0]), item[1])
 
     async def _failed(self, tp: TopicPartition, failure: Failure) -> None:
         """Count, log and dead-letter a record whose processing raised. A decode failure is

@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from services.telemetry import metrics as m
 from services.telemetry.aggregator import Aggregator
 from services.telemetry.alarms.monitor import Monitor
 from services.telemetry.alarms.store import MIGRATIONS, SCHEMA, SnapshotStore
-from services.telemetry.ingest import ingest_router
+from services.telemetry.ingest import ingest_router, install_ingest_counting
 from services.telemetry.rules import RuleBook, load_rules
 from services.telemetry.settings import TelemetrySettings
 from shared.broker import make_broker
 from shared.db import create_pool, db_ready
-from shared.http import install_body_limit, ops_router
+from shared.http import docs_urls, install_http, mount_ops
 from shared.kafka import kafka_ready, make_producer
 from shared.kafka_records import make_raw_consumer
 from shared.logging import get_logger
 from shared.migrations import migrate_pool
+from shared.supervise import Supervisor
 
 log = get_logger(__name__)
 
@@ -86,34 +86,28 @@ def make_events_producer(settings: TelemetrySettings) -> AIOKafkaProducer:
     return make_producer(settings.model_copy(update={"kafka_linger_ms": 0}), role="events")
 
 
-async def supervise_aggregator(
+async def aggregator_life(
     settings: TelemetrySettings,
     stop: asyncio.Event,
     state: dict[str, Aggregator],
     pool: asyncpg.Pool | None = None,
 ) -> None:
-    """Run the aggregator; after an error (Kafka outage, ...) rebuild it and resume from the
-    committed offsets, with capped exponential backoff. Nothing is skipped or dead-lettered."""
-    backoff = 1.0
-    while not stop.is_set():
-        clients = make_aggregator_clients(settings)
-        try:
-            await clients.start()
-            monitor = _monitor(settings, pool)
-            agg = Aggregator(settings, clients.consumer, clients.producer, monitor, clients.events)
-            state["aggregator"] = agg
-            await agg.run(stop)
-            backoff = 1.0
-        except Exception as exc:
-            m.RESTARTS.inc()
-            log.exception("aggregator failed; restarting", error=repr(exc), backoff_s=backoff)
-        finally:
-            state.pop("aggregator", None)
-            await clients.stop()
-        if not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff)
-            backoff = min(backoff * 2, 30.0)
+    """One life of the aggregator, with fresh clients; it resumes from the committed offsets,
+    so a restart after an error (Kafka outage, ...) skips and dead-letters nothing."""
+    clients = make_aggregator_clients(settings)
+    try:
+        await clients.start()
+        monitor = _monitor(settings, pool)
+        agg = Aggregator(settings, clients.consumer, clients.producer, monitor, clients.events)
+        state["aggregator"] = agg
+        await agg.run(stop)
+    finally:
+        state.pop("aggregator", None)
+        await clients.stop()
+
+
+def aggregator_supervisor() -> Supervisor:
+    return Supervisor("aggregator", failures=m.RESTARTS, backoff_s=1.0, max_backoff_s=30.0)
 
 
 def _monitor(settings: TelemetrySettings, pool: asyncpg.Pool | None) -> Monitor:
@@ -141,6 +135,7 @@ def create_app(
     stop = asyncio.Event()
     state: dict[str, Aggregator] = {}
     pools: dict[str, asyncpg.Pool] = {}
+    supervisor = aggregator_supervisor()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -152,7 +147,8 @@ def create_app(
             if rules is not None:
                 pools["db"] = await create_pool(settings)
                 await migrate_pool(pools["db"], SCHEMA, MIGRATIONS)
-            task = asyncio.create_task(supervise_aggregator(settings, stop, state, pools.get("db")))
+            life = functools.partial(aggregator_life, settings, stop, state, pools.get("db"))
+            task = asyncio.create_task(supervisor.run(stop, life))
         log.info(
             "telemetry started",
             http_port=settings.http_port,
@@ -178,6 +174,7 @@ def create_app(
         version="0.1.0",
         description="HTTP ingest of device readings into telemetry.readings.v1.",
         lifespan=lifespan,
+        **docs_urls(settings.ops_port),
     )
 
     async def kafka_check() -> bool:
@@ -187,23 +184,20 @@ def create_app(
         if not (aggregator and settings.telemetry_aggregator_enabled):
             return True
         agg = state.get("aggregator")
-        return agg is not None and agg.healthy
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        m.INGEST_REQUESTS.labels("422").inc()
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": errors}, status_code=422)
+        return agg is not None and agg.healthy and supervisor.healthy
 
     async def database_check() -> bool:
         return "db" not in pools or await db_ready(pools["db"])
 
     checks = {"kafka": kafka_check, "aggregator": aggregator_check, "database": database_check}
-    app.include_router(ops_router(checks))
+    mount_ops(app, checks, settings.ops_port)
     if settings.runs_windows:  # the alarms role serves probes and metrics only
         app.include_router(ingest_router(settings, kafka))
-    install_body_limit(app, settings.telemetry_ingest_max_body_bytes)
+    install_http(
+        app,
+        max_body_bytes=settings.telemetry_ingest_max_body_bytes,
+        requests=m.HTTP_REQUESTS,
+        latency=m.HTTP_LATENCY,
+    )
+    install_ingest_counting(app)
     return app

@@ -13,24 +13,44 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from contracts.envelope import new_event
-from contracts.telemetry import Reading, ReadingsBatch
+from contracts.telemetry import FiniteNumber, Reading, ReadingsBatch
 from services.telemetry import metrics as m
 from services.telemetry.settings import TelemetrySettings
+from shared.http_errors import error_responses, validation_response
 from shared.logging import get_logger
 
 READINGS_TOPIC = "telemetry.readings.v1"
 log = get_logger(__name__)
 
 
+def _fits_64_bits(value: object) -> object:
+    """Consumers (and orjson, which encodes the record) take integers of at most 64 bits.
+    Checked before the finite-number check, which raises OverflowError (not a validation
+    error) for an integer beyond float range."""
+    if type(value) is int and not -(2**63) <= value < 2**63:
+        raise ValueError("an integer value must fit in 64 bits (signed)")
+    return value
+
+
 class ReadingIn(Reading):
-    """A reading as HTTP accepts it: unknown fields are an error, not ignored."""
+    """A reading as HTTP accepts it: unknown fields are an error, not ignored, and an integer
+    value must fit in 64 bits."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    value: Annotated[
+        FiniteNumber,
+        BeforeValidator(_fits_64_bits),
+        Field(description="A finite number (no NaN, no ±Infinity); integers in signed 64 bits."),
+    ]
 
 
 class ReadingsBatchIn(ReadingsBatch):
@@ -45,20 +65,34 @@ class Accepted(BaseModel):
     readings: int
 
 
+# Documents the scheme in the OpenAPI; the 401 is ours (HTTPBearer's own would be a 403).
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
+
+
 def _authorizer(settings: TelemetrySettings) -> Callable[..., Awaitable[None]]:
     digests = [bytes.fromhex(d) for d in settings.telemetry_ingest_token_sha256]
 
-    async def authorize(authorization: Annotated[str | None, Header()] = None) -> None:
+    async def authorize(credentials: Bearer = None) -> None:
         if not digests:
             return  # dev without configured tokens (settings refuse this in prod)
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        if credentials is None or not credentials.credentials:
             raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
-        given = hashlib.sha256(token.encode()).digest()
+        given = hashlib.sha256(credentials.credentials.encode()).digest()
         if not any(hmac.compare_digest(given, d) for d in digests):
             raise HTTPException(401, "invalid token", {"WWW-Authenticate": "Bearer"})
 
     return authorize
+
+
+def install_ingest_counting(app: FastAPI) -> None:
+    """The shared 400/422 answer, counted in the ingest's own metric too."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        response = validation_response(exc)
+        if request.url.path == "/v1/readings":
+            m.INGEST_REQUESTS.labels(str(response.status_code)).inc()
+        return response
 
 
 def ingest_router(settings: TelemetrySettings, broker: KafkaBroker) -> APIRouter:
@@ -69,12 +103,15 @@ def ingest_router(settings: TelemetrySettings, broker: KafkaBroker) -> APIRouter
         "/v1/readings",
         status_code=202,
         dependencies=[Depends(_authorizer(settings))],
-        responses={
-            401: {"description": "missing or invalid bearer token"},
-            413: {"description": "body too large"},
-            422: {"description": "invalid batch; the body says why"},
-            503: {"description": "Kafka unavailable; retry later"},
-        },
+        responses=error_responses(
+            400,
+            401,
+            413,
+            422,
+            503,
+            e422="invalid batch; the body says why",
+            e503="Kafka unavailable; retry after Retry-After seconds",
+        ),
     )
     async def post_readings(batch: ReadingsBatchIn, request: Request) -> Accepted:
         """Accept one device's batch of readings (a batch of one is normal)."""

@@ -12,5 +12,11 @@ from shared.settings import load_settings
 def main() -> int:
     settings = load_settings(TelemetrySettings)
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
-    serve(create_app(settings), settings.http_host, settings.http_port, settings.shutdown_grace_s)
+    serve(
+        create_app(settings),
+        settings.http_host,
+        settings.http_port,
+        settings.shutdown_grace_s,
+        ops_port=settings.ops_port,
+    )
     return 0

@@ -58,6 +58,17 @@ EMIT_LAG = Histogram(
 RESTARTS = Counter(
     "millrace_telemetry_aggregator_restarts_total", "Aggregator restarts after an error."
 )
+HTTP_REQUESTS = Counter(
+    "millrace_telemetry_http_requests_total",
+    "HTTP responses by route and status (every status, 500s included).",
+    ["route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "millrace_telemetry_http_request_duration_seconds",
+    "HTTP time from request to response start, by route.",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 INGEST_REQUESTS = Counter(
     "millrace_telemetry_ingest_requests_total", "HTTP ingest requests by status.", ["status"]
 )

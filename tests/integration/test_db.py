@@ -6,10 +6,12 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
+from millrace.infra.process import free_port
 from shared.db import create_pool, db_ready
 from shared.migrations import MigrationError, load, migrate
 from shared.settings import ServiceSettings
@@ -139,3 +141,50 @@ async def test_concurrent_runners_apply_each_file_once(
 async def test_invalid_schema_name_is_refused(conn: asyncpg.Connection) -> None:
     with pytest.raises(MigrationError, match="invalid schema"):
         await migrate(conn, 'x"; DROP TABLE y; --', [])
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+
+
+async def test_pool_waits_for_a_database_that_is_not_up_yet(database_url: str) -> None:
+    """A service started during a PostgreSQL outage waits for it instead of exiting: the pool
+    is asked for on a port nobody listens on yet, then a proxy to the real server opens there."""
+    real = urlsplit(database_url)
+    port = free_port()
+    proxied = urlunsplit(real._replace(netloc=real.netloc.replace(f":{real.port}", f":{port}")))
+    settings = ServiceSettings(service_name="dbtest", database_url=proxied)
+    starting = asyncio.create_task(create_pool(settings))
+    await asyncio.sleep(1.5)
+    assert not starting.done(), "create_pool gave up while the database was unreachable"
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(real.hostname, real.port)
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    server = await asyncio.start_server(forward, "127.0.0.1", port)
+    try:
+        pool = await asyncio.wait_for(starting, 30)
+        try:
+            assert await db_ready(pool)
+        finally:
+            await pool.close()
+    finally:
+        server.close()
+
+
+async def test_pool_refuses_a_wrong_password_at_once(database_url: str) -> None:
+    real = urlsplit(database_url)
+    user = real.username or "postgres"
+    wrong = urlunsplit(real._replace(netloc=f"{user}:wrong-password@{real.hostname}:{real.port}"))
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await asyncio.wait_for(
+            create_pool(ServiceSettings(service_name="dbtest", database_url=wrong)), 20
+        )

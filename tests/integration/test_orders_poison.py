@@ -266,6 +266,7 @@ async def test_an_outage_is_not_dead_lettered(env: Env, kafka_bootstrap: str) ->
         with pytest.raises(asyncpg.InterfaceError):
             await worker.process(record)
     finally:
+        await consumer.stop()  # never started: the worker is driven through process()
         await producer.stop()
     async with TopicReader(kafka_bootstrap, {TopicPartition(f"{env.topic}.dlq", 0): 0}) as r:
         with contextlib.suppress(AssertionError):
@@ -300,6 +301,7 @@ async def test_master_data_poison_is_dead_lettered_and_the_view_moves_on(
             )
             await worker.process(record)
     finally:
+        await consumer.stop()  # never started: the worker is driven through process()
         await producer.stop()
     stored = await env.pool.fetchval(
         "SELECT data->>'name' FROM orders.customers WHERE customer_id = $1", cid

@@ -33,6 +33,8 @@ from contracts.envelope import new_event
 from contracts.orders import OrderCancelled
 from contracts.production import OperationCompleted, OperationStarted
 from contracts.telemetry import MachineState, MachineStateName
+from services.scheduling.domain.model import Plan, Problem
+from services.scheduling.metrics import SOLVER_FAILURES
 from services.scheduling.settings import SchedulingSettings
 from shared.kafka import make_producer
 
@@ -278,3 +280,23 @@ async def test_poison_goes_to_the_dlq_and_the_partition_moves_on(
     assert headers["dlq_reason"] == "schema"
     assert headers["dlq_source_topic"] == PLACED
     assert headers["dlq_service"] == "scheduling"
+
+
+def failing_solver(problem: Problem, *, time_limit_s: float, workers: int) -> Plan:
+    raise RuntimeError("a solver bug on this problem")
+
+
+async def test_a_failing_solver_still_yields_the_greedy_plan(
+    database_url: str, kafka_bootstrap: str
+) -> None:
+    settings = make_settings(await fresh_database(database_url), kafka_bootstrap)
+    await prepare(settings)
+    failures = SOLVER_FAILURES._value.get()
+    async with running(settings, solver=failing_solver) as client:
+        await load_sample_plant(settings)
+        order = placed(f"g-{uuid.uuid4().hex[:8]}", [("rack-cargo", 2)])
+        await publish(settings, [(PLACED, order.order_id, order)])
+        plan = await plan_with(client, {f"{order.order_id}/1"})
+    assert plan["status"] == "greedy"
+    assert SOLVER_FAILURES._value.get() > failures
+    assert len([a for a in plan["assignments"] if a["order_id"] == order.order_id]) == 6

@@ -16,13 +16,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+from aiokafka import TopicPartition
 
 from contracts.manifest import TOPICS
 from millrace.masterdata.plant import load_plant
 from millrace.masterdata.publish import publish_plant
 from services.orders.app import Hook, _nothing, create_app
+from services.orders.handlers import LIFECYCLE
 from services.orders.settings import OrdersSettings, TokenSpec
-from shared.kafka import ensure_topics
+from shared.kafka import ensure_topics, make_consumer
 
 PLANT = Path(__file__).resolve().parents[2] / "deploy" / "local" / "plant.yaml"
 PLANT_TOKEN, ACME_TOKEN, GLOBEX_TOKEN = "plant-token-1", "acme-token-1", "globex-token-1"
@@ -72,11 +74,39 @@ async def ensure_manifest_topics(kafka: str) -> None:
     await ensure_topics(make_settings("postgresql://x@127.0.0.1/x", kafka), TOPICS)
 
 
+async def start_lifecycle_at_end(settings: OrdersSettings) -> None:
+    """Start a new test group at the end of the lifecycle topics (the master-data topics stay
+    read from their start). On a shared broker those topics hold every other test's, demo's and
+    chaos run's events, tens of thousands, which no orders test looks at; a fresh group would
+    replay them, one transaction each, for minutes of the shared machine's time. A group that
+    has committed offsets already (a later life in the same test) is left as it is."""
+    consumer = make_consumer(settings, group_id=settings.orders_consumer_group, role="test")
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # as support.telemetry.end_offsets
+        tps = [
+            TopicPartition(topic, p)
+            for topic in LIFECYCLE
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not tps:
+            return
+        consumer.assign(tps)
+        for tp in tps:
+            if await consumer.committed(tp) is not None:
+                return
+        await consumer.commit(await consumer.end_offsets(tps))
+    finally:
+        await consumer.stop()
+
+
 @contextlib.asynccontextmanager
 async def running(
     settings: OrdersSettings, *, after_publish: Hook = _nothing, after_db_commit: Hook = _nothing
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan (migrations, relay, consumer) and an in-process client."""
+    """The app with its lifespan (migrations, relay, consumer) and an in-process client; a new
+    consumer group skips the lifecycle topics' history (:func:`start_lifecycle_at_end`)."""
+    await start_lifecycle_at_end(settings)
     app = create_app(settings, after_publish=after_publish, after_db_commit=after_db_commit)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

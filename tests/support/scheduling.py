@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,15 @@ from contracts.manifest import TOPICS
 from contracts.orders import OrderLine, OrderPlaced, OrderStatus, Priority
 from millrace.masterdata.plant import Plant, load_plant
 from millrace.masterdata.publish import publish_plant
+from services.scheduling.adapters import queries
 from services.scheduling.adapters.consumer import TOPICS as CONSUMED
+from services.scheduling.adapters.planner import Solve
+from services.scheduling.adapters.snapshot import assignments, snapshot
 from services.scheduling.app import create_app
+from services.scheduling.config import rules_of
+from services.scheduling.domain.model import Plan, Problem
+from services.scheduling.domain.problem import build
+from services.scheduling.domain.solver import solve
 from services.scheduling.settings import SchedulingSettings, TokenSpec
 from shared.kafka import ensure_topics, make_producer
 from support.telemetry import TopicReader, end_offsets
@@ -114,9 +122,11 @@ def db_url(settings: SchedulingSettings) -> str:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: SchedulingSettings) -> AsyncIterator[httpx.AsyncClient]:
+async def running(
+    settings: SchedulingSettings, *, solver: Solve = solve
+) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan (migrations, consumer, planner, relay) and a client."""
-    app = create_app(settings)
+    app = create_app(settings, solver=solver)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://scheduling") as client:
@@ -295,3 +305,20 @@ def assert_feasible(plan: dict[str, Any], plant: Plant, lines: dict[str, tuple[s
             assert a["end_ms"] - a["start_ms"] == (step.setup_s + qty * step.run_s_per_unit) * 1000
         for before, after in itertools.pairwise(ops):
             assert before["end_ms"] <= after["start_ms"]
+
+
+async def problem_and_plan(settings: SchedulingSettings, version: int) -> tuple[Problem, Plan]:
+    """A stored plan version and the problem rebuilt from the service's tables at its planning
+    time, with the version before as its previous plan (valid while nothing has changed since)."""
+    plan_id = settings.scheduling_plan_id
+    pool = await asyncpg.create_pool(db_url(settings), min_size=1, max_size=2)
+    try:
+        head = await queries.header(pool, plan_id, version)
+        assert head is not None
+        async with pool.acquire() as conn:
+            state, _ = await snapshot(conn, head["planned_at"], plan_id)
+            before = await assignments(conn, plan_id, version - 1)
+        plan, _ = await queries.stored_plan(pool, head)
+    finally:
+        await pool.close()
+    return build(replace(state, previous=before), rules_of(settings)), plan

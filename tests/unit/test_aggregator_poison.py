@@ -14,6 +14,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.record.default_records import DefaultRecordBatch
+from aiokafka.structs import OffsetAndMetadata
 
 from services.telemetry import aggregator
 from services.telemetry import metrics as m
@@ -65,11 +66,23 @@ class Producer:
         return [headers for topic, _, headers in self.sent if topic == f"{TOPIC}.dlq"]
 
 
+class Coordinator:
+    """The group coordinator's committed (offset, metadata) by partition."""
+
+    def __init__(self, committed: dict[TopicPartition, tuple[int, str]]) -> None:
+        self.committed = committed
+
+    async def fetch_committed_offsets(self, tps: Any) -> dict[Any, Any]:
+        done = self.committed
+        return {tp: OffsetAndMetadata(*done[tp]) for tp in tps if tp in done}
+
+
 class Consumer:
     """Returns the given polls, then empty ones."""
 
     def __init__(self, polls: list[list[ConsumerRecord]]) -> None:
         self.polls = polls
+        self._coordinator = Coordinator({})
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
         pass
@@ -85,11 +98,6 @@ class Consumer:
 
     def assignment(self) -> set[TopicPartition]:
         return {TP}
-
-    class _coordinator:  # noqa: N801 (aiokafka's attribute name)
-        @staticmethod
-        async def fetch_committed_offsets(tps: Any) -> dict[Any, Any]:
-            return {}
 
 
 def _record(offset: int, device: str, readings: list[tuple[int, float]]) -> ConsumerRecord:
@@ -315,3 +323,100 @@ async def test_a_rule_that_raises_at_its_deadline_is_reported_and_the_other_dead
     assert engine.failures == []  # reported
     await monitor.flush(cast(AIOKafkaProducer, events), TP, T0 + 9000, now_ms=T0 + 9000)
     assert len(events.sent) == 1  # dropped, not retried
+
+
+class Restarting(Consumer):
+    """Keeps its commits, and hands ``committed`` (offset, metadata) over on restore, as the
+    group coordinator does after a crash."""
+
+    def __init__(
+        self,
+        polls: list[list[ConsumerRecord]],
+        committed: dict[TopicPartition, tuple[int, str]] | None = None,
+    ) -> None:
+        super().__init__(polls)
+        self.commits: dict[TopicPartition, Any] = {}
+        self._coordinator = Coordinator(committed or {})
+
+    async def commit(self, offsets: Any) -> None:
+        self.commits.update(offsets)
+
+
+def _aggregator(consumer: Consumer, producer: Producer) -> Aggregator:
+    agg = Aggregator(
+        TelemetrySettings(
+            telemetry_event_time="partition", kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"
+        ),
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, producer),
+        Monitor(BOOK, 5000),
+        cast(AIOKafkaProducer, Producer()),
+    )
+    agg.seal_slice_s = aggregator.SEAL_SLICE_S
+    return agg
+
+
+async def _drive(agg: Aggregator, consumer: Consumer, polls: int) -> None:
+    for _ in range(polls):
+        await agg.process(await consumer.getmany(0, 5000))
+        await agg.commit()
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3])
+@pytest.mark.parametrize(
+    "inject", [_poisoned_decoder, _poisoned_windows, _poisoned_rules, _poisoned_encoder]
+)
+async def test_a_replay_after_a_crash_dead_letters_the_same_and_emits_the_same(
+    monkeypatch: pytest.MonkeyPatch, inject: Inject, cut: int
+) -> None:
+    """A crash after ``cut`` polls, and a replay from the committed offset and watermark, one
+    record per poll: each window emitted twice is the same record, and together the two runs
+    emit what a run without the crash emits and dead-letter the same records with the same
+    errors."""
+    inject(monkeypatch)
+    producer = Producer()
+    consumer = Restarting(_polls(poison=True))
+    agg = _aggregator(consumer, producer)
+    whole = _emitted(agg)
+    await _drive(agg, consumer, 5)
+    want_dlq = sorted((h["dlq_source_offset"], h["dlq_error"]) for h in producer.dlq())
+    assert len(want_dlq) == 1
+
+    first = Restarting(_polls(poison=True))
+    crashed, replayed = Producer(), Producer()
+    agg = _aggregator(first, crashed)
+    got = _emitted(agg)
+    await _drive(agg, first, cut)
+    offset, metadata = first.commits[TP]
+    rest = [r for poll in _polls(poison=True) for r in poll if r.offset >= offset]
+    second = Restarting([[r] for r in rest], {TP: (offset, metadata)})
+    agg = _aggregator(second, replayed)
+    again = _emitted(agg)
+    await _drive(agg, second, len(rest) + 2)
+    got += again
+
+    by_id = dict(got)
+    assert all(by_id[ce_id] == payload for ce_id, payload in got)  # a duplicate is the same
+    assert sorted(by_id.items()) == sorted(dict(whole).items())
+    dead = {(h["dlq_source_offset"], h["dlq_error"]) for h in crashed.dlq() + replayed.dlq()}
+    assert sorted(dead) == want_dlq
+
+
+async def test_invalid_and_failing_records_are_dead_lettered_in_offset_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _poisoned_decoder(monkeypatch)
+    invalid = [
+        ConsumerRecord(TOPIC, 0, offset, 0, 0, b"d0", b"{not json", None, 7, 0, ())
+        for offset in (0, 2)
+    ]
+    poll = [invalid[0], _record(1, "bad", [(T0, POISON)]), invalid[1], _record(3, "d0", [(T0, 1)])]
+    producer = Producer()
+    agg = _aggregator(Consumer([poll]), producer)
+    await agg.process({TP: poll})
+    assert [(h["dlq_source_offset"], h["dlq_reason"]) for h in producer.dlq()] == [
+        (b"0", b"undecodable"),
+        (b"1", b"processing_error"),
+        (b"2", b"undecodable"),
+    ]
+    assert agg.partitions[TP].windows.open_count == 1  # d0's reading

@@ -35,19 +35,23 @@ def plant_state() -> DemoState:
     board.record_started(production("3f9a2c1b-0000/1", 10, "saw-01"))
     state.record_machine_state({"machine_id": "saw-01", "state": "RUNNING"})
     state.record_machine_state({"machine_id": "cnc-01", "state": "DOWN"})
+    state.record_oee({"machine_id": "saw-01", "oee": 0.6234, "availability": 0.9})
+    state.record_oee({"machine_id": "cnc-01", "oee": None})
     return state
 
 
 def test_a_machine_shows_what_it_runs_and_what_is_next() -> None:
     state = plant_state()
     rows = machine_table(state, ["saw-01", "cnc-01", "asm-01"])
-    assert rows[0].split() == ["machine", "state", "running", "now", "next", "planned", "(start)"]
+    assert rows[0].split() == [
+        "machine", "state", "OEE", "running", "now", "next", "planned", "(start)"
+    ]  # fmt: skip
     saw, cnc, asm = rows[2:]
-    assert saw.split()[:3] == ["saw-01", "RUNNING", "3f9a2c1b/1"]
+    assert saw.split()[:4] == ["saw-01", "RUNNING", "62%", "3f9a2c1b/1"]
     assert "77aa0000/2 #10 stem-cnc (08:02:00)" in saw
-    assert cnc.split()[:3] == ["cnc-01", "DOWN", "-"]
+    assert cnc.split()[:4] == ["cnc-01", "DOWN", "-", "-"]  # its OEE was not measurable
     assert "3f9a2c1b/1 #20 stem-cnc (08:01:00)" in cnc
-    assert asm.split() == ["asm-01", "?", "-", "-"]
+    assert asm.split() == ["asm-01", "?", "-", "-", "-"]
 
 
 def test_a_replan_that_moves_a_waiting_operation_is_counted_a_started_one_is_not() -> None:
@@ -102,6 +106,7 @@ def test_the_scheduler_child_runs_on_the_demo_clock_with_the_demo_tokens(tmp_pat
     assert env["MILLRACE_HTTP_PORT"] == "8082"
     assert env["MILLRACE_SCHEDULING_DURATION_SCALE"] == "0.01"
     assert env["MILLRACE_SCHEDULING_REPAIR_S"] == "45"
+    assert env["MILLRACE_SCHEDULING_OEE_PERIOD_S"] == "60"
     assert "sha256" in env["MILLRACE_SCHEDULING_TOKENS"]
     demo.figures = {"plans": 6.0, "late": 3.0}
     first, gantt = demo.lines()

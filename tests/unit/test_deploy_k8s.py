@@ -16,7 +16,7 @@ from services.orders.adapters.consumer import TOPICS as ORDERS_READS
 from services.orders.adapters.rows import TOPIC_OF as ORDERS_WRITES
 from services.orders.settings import OrdersSettings
 from services.scheduling.adapters.consumer import TOPICS as SCHEDULING_READS
-from services.scheduling.adapters.rows import PUBLISHED_TOPIC, SCHEDULED_TOPIC
+from services.scheduling.adapters.rows import OEE_TOPIC, PUBLISHED_TOPIC, SCHEDULED_TOPIC
 from services.scheduling.settings import SchedulingSettings
 from services.telemetry.rules import load_rules
 from services.telemetry.settings import TelemetrySettings
@@ -155,20 +155,37 @@ def test_deployment_probes_use_healthz_and_readyz(service: str) -> None:
     assert c["resources"]["limits"]["memory"]
 
 
-@pytest.mark.parametrize("service", SERVICES)
+# MILLRACE_OPS_PORT
+OPS_PORT = {"telemetry": 9090, "telemetry-alarms": 9090, "orders": 9090, "scheduling": 9090}
+
+
+@pytest.mark.parametrize("service", [*SERVICES, "telemetry-alarms"])
 def test_the_container_listens_where_the_probes_service_and_policy_point(service: str) -> None:
+    """The API on its port; with MILLRACE_OPS_PORT, probes and scrapes on the ops port, which
+    only Prometheus may reach."""
     c = container(service)
     shared = [g for g in kustomization(BASE)["configMapGenerator"] if g["name"] == SHARED]
     base_port: str = dict(kv.split("=", 1) for kv in shared[0]["literals"])["MILLRACE_HTTP_PORT"]
     port = int(plain_env(service).get("MILLRACE_HTTP_PORT", base_port))
-    (declared,) = c["ports"]
-    assert (declared["name"], declared["containerPort"]) == ("http", port)
+    ops = plain_env(service).get("MILLRACE_OPS_PORT")
+    assert ops == (str(OPS_PORT[service]) if service in OPS_PORT else None)
+    declared = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert declared == ({"http": port} if ops is None else {"http": port, "ops": int(ops)})
+    probed = "http" if ops is None else "ops"
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"]["port"] == "http"
-    (svc_port,) = find("Service", service)["spec"]["ports"]
-    assert svc_port["targetPort"] == "http"
-    (ingress,) = find("NetworkPolicy", service)["spec"]["ingress"]
-    assert [p["port"] for p in ingress["ports"]] == [port]
+        assert c[probe]["httpGet"]["port"] == probed
+    svc_ports = {p["name"]: p["targetPort"] for p in find("Service", service)["spec"]["ports"]}
+    assert svc_ports == {name: name for name in declared}
+    monitor = find("ServiceMonitor", service)["spec"]
+    assert [e["port"] for e in monitor["endpoints"]] == [probed]
+    ingress = find("NetworkPolicy", service)["spec"]["ingress"]
+    assert [p["port"] for p in ingress[0]["ports"]] == [port]
+    assert "from" not in ingress[0]  # the API (and health) from anywhere
+    if ops is not None:
+        (scrapes,) = ingress[1:]
+        assert [p["port"] for p in scrapes["ports"]] == [int(ops)]
+        (prometheus,) = scrapes["from"]
+        assert prometheus["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -250,7 +267,7 @@ def test_orders_acls_are_exactly_what_its_relay_and_consumer_use() -> None:
 
 
 def test_scheduling_acls_are_exactly_what_its_relay_and_consumer_use() -> None:
-    writes = {SCHEDULED_TOPIC, PUBLISHED_TOPIC} | {f"{t}.dlq" for t in SCHEDULING_READS}
+    writes = {SCHEDULED_TOPIC, PUBLISHED_TOPIC, OEE_TOPIC} | {f"{t}.dlq" for t in SCHEDULING_READS}
     expected = {("topic", t, op) for t in writes for op in ("Describe", "Write")}
     expected |= {("topic", t, op) for t in SCHEDULING_READS for op in ("Describe", "Read")}
     granted = grants(find("KafkaUser", "millrace-scheduling"))
@@ -315,9 +332,9 @@ def test_the_alarms_deployment_is_probed_locked_down_scraped_and_drained_like_th
     pod = deployment["spec"]["template"]["spec"]
     c = container(name)
     assert c["args"] == ["run", "telemetry"]
-    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert c["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "ops"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ops"}
+    assert c["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "ops"}
     assert c["resources"]["limits"]["memory"]
     assert pod["serviceAccountName"] == "telemetry"  # the telemetry principal and its ACLs
     assert pod["automountServiceAccountToken"] is False

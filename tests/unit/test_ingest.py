@@ -21,6 +21,9 @@ from services.telemetry.settings import TelemetrySettings
 TOKEN = "s3cret-token"
 
 
+READING = '{{"device_id":"d","readings":[{{"metric":"m","ts":1,"value":{}}}]}}'
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -29,7 +32,7 @@ def now_ms() -> int:
 async def published() -> AsyncIterator[tuple[httpx.AsyncClient, list[KafkaMessage]]]:
     settings = TelemetrySettings(
         telemetry_ingest_token_sha256=[hashlib.sha256(TOKEN.encode()).hexdigest()],
-        telemetry_ingest_max_body_bytes=4096,
+        telemetry_ingest_max_body_bytes=8192,
     )
     broker = KafkaBroker()
     seen: list[KafkaMessage] = []
@@ -86,7 +89,11 @@ async def test_accepted_batch_is_published_as_cloudevent(published: Any) -> None
         ('{"device_id":"d","readings":[{"metric":"m","ts":1,"value":1,"x":2}]}', "x"),
         ('{"device_id":"d","extra":1,"readings":[{"metric":"m","ts":1,"value":1}]}', "extra"),
         ('{"device_id":"d","readings":[{"metric":"m","ts":1,"value":1,"quality":"x"}]}', "quality"),
-        ("not json", ""),
+        ('{"device_id":"d","readings":[{"metric":"m","ts":1,"value":-Infinity}]}', "value"),
+        # beyond 64 bits: the record could not be encoded (this was a 500)
+        (READING.format(2**63), "64 bits"),
+        (READING.format(-(2**63) - 1), "64 bits"),
+        (READING.format(10**400), "value"),
     ],
 )
 async def test_bad_input_gets_422_with_the_reason_and_publishes_nothing(
@@ -98,6 +105,36 @@ async def test_bad_input_gets_422_with_the_reason_and_publishes_nothing(
     )
     assert resp.status_code == 422, resp.text
     assert where in resp.text
+    assert seen == []
+
+
+async def test_largest_64_bit_integers_are_accepted(published: Any) -> None:
+    client, seen = published
+    for value in (2**63 - 1, -(2**63)):
+        body = batch(readings=[{"metric": "m", "ts": now_ms(), "value": value}])
+        resp = await client.post("/v1/readings", json=body)
+        assert resp.status_code == 202, resp.text
+    assert [orjson.loads(m.body)["readings"][0]["value"] for m in seen] == [2**63 - 1, -(2**63)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b'{"device_id":"d","readings":[{"metric":"\xff","ts":1,"value":1}]}',
+        b"[" * 2_000 + b"]" * 2_000,
+        b"9" * 4_301,  # more digits than Python converts
+        b'{"device_id":"d",',
+    ],
+    ids=["text", "invalid-utf8", "deeply-nested", "4301-digits", "truncated"],
+)
+async def test_a_body_that_is_not_json_is_400(published: Any, body: bytes) -> None:
+    client, seen = published
+    resp = await client.post(
+        "/v1/readings", content=body, headers={"content-type": "application/json"}
+    )
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["detail"]
     assert seen == []
 
 

@@ -7,10 +7,11 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
-from services.orders.auth import authenticator
+from services.orders.auth import Caller, authenticator
 from services.orders.settings import OrdersSettings, TokenSpec
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -66,20 +67,27 @@ async def test_tokens_resolve_to_principals_and_fail_closed() -> None:
             TokenSpec(sha256=digest("c"), role="customer", customer="acme"),
         ],
     )
-    auth = authenticator(settings)
+    authenticate = authenticator(settings)
+
+    async def auth(header: str | None) -> Caller:
+        # what FastAPI's HTTPBearer(auto_error=False) hands over for an Authorization header
+        headers = [] if header is None else [(b"authorization", header.encode())]
+        request = Request({"type": "http", "headers": headers})
+        return await authenticate(await HTTPBearer(auto_error=False)(request))
+
     plant = await auth("Bearer p")
     assert (plant.principal, plant.customer) == ("plant:ops", None)
     acme = await auth("bearer c")
     assert (acme.principal, acme.customer) == ("customer:acme", "acme")
     assert acme.may_see("acme")
     assert not acme.may_see("globex")
-    for header in (None, "", "Bearer ", "Basic c", "Bearer nope"):
+    for header in (None, "", "Bearer ", "Basic c", "Bearer nope", "Bearer  "):
         with pytest.raises(HTTPException) as err:
             await auth(header)
         assert err.value.status_code == 401
     closed = authenticator(OrdersSettings(database_url=DB))
     with pytest.raises(HTTPException):
-        await closed("Bearer p")
+        await closed(HTTPAuthorizationCredentials(scheme="Bearer", credentials="p"))
 
 
 @pytest.mark.parametrize("field", sorted(f for f in OrdersSettings.model_fields if "orders" in f))

@@ -27,6 +27,8 @@ class FakeUow:
         self.progress: dict[tuple[str, int], Progress] = {}
         self.planned: dict[tuple[str, int], int] = {}
         self.triggers: list[tuple[str, str]] = []
+        self.quantities: dict[tuple[str, int], Any] = {}
+        self.log: list[tuple[str, Condition]] = []
 
     async def place_order(self, order: OrderPlaced, due: int) -> bool:
         row = self.orders.setdefault(order.order_id, {"placed": False, "cancelled": False})
@@ -45,9 +47,12 @@ class FakeUow:
     async def set_condition(self, machine_id: str, condition: Condition) -> None:
         self.conditions[machine_id] = condition
 
-    async def record_progress(self, wo: str, seq: int, machine: str, *times: Any) -> Progress:
-        self.progress[(wo, seq)] = Progress(machine, *times)
-        return self.progress[(wo, seq)]
+    async def record_progress(self, wo: str, seq: int, machine: str, **kw: Any) -> None:
+        self.progress[(wo, seq)] = Progress(machine, kw.get("started"), kw.get("completed"))
+        self.quantities[(wo, seq)] = kw.get("quantities")
+
+    async def log_state(self, machine_id: str, condition: Condition) -> None:
+        self.log.append((machine_id, condition))
 
     async def planned_end(self, wo: str, seq: int) -> int | None:
         return self.planned.get((wo, seq))
@@ -110,6 +115,7 @@ async def test_machine_states_trigger_only_on_availability_changes_and_never_bac
     assert outcomes == ["applied", "replan", "stale", "applied", "replan"]
     assert [k for k, _ in uow.triggers] == ["machine-down", "machine-up"]
     assert uow.conditions["saw-01"] == Condition("IDLE", 300)
+    assert len(uow.log) == 5  # every change is kept for OEE, the stale one too
 
 
 async def test_a_completion_far_from_its_planned_end_triggers_a_replan() -> None:
@@ -124,9 +130,12 @@ async def test_a_completion_far_from_its_planned_end_triggers_a_replan() -> None
             operation_seq=10,
             machine_id="saw-01",
             ts=ts_s * 1000,
+            quantity_good=2,
+            quantity_scrap=1,
         )
 
     assert await on_completed(done(10_599), uow, CTX) == "applied"  # type: ignore[arg-type]
     assert await on_completed(done(9_400), uow, CTX) == "replan"  # type: ignore[arg-type]
     assert uow.triggers == [("drift", "o1/1#10")]
     assert uow.progress[("o1/1", 10)] == Progress("saw-01", None, 9_400)
+    assert uow.quantities[("o1/1", 10)] == (2, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,3 +113,13 @@ def test_rules_from_settings() -> None:
     assert rules.maintenance == {"saw-01": (Interval(ten, ten + 3 * 3600),)}
     assert rules.shifts == {"cutting": (ShiftRule(frozenset({0, 1}), time(6), time(22)),)}
     assert (rules.repair_s, rules.duration_scale) == (600, 0.5)
+
+
+def test_every_scheduling_setting_is_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [
+        f"MILLRACE_{name.upper()}"
+        for name in SchedulingSettings.model_fields
+        if name.startswith("scheduling_") and f"MILLRACE_{name.upper()}" not in readme
+    ]
+    assert missing == []

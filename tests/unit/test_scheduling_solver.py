@@ -10,11 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from support.scheduling_problems import NOW, problems
 from support.scheduling_validator import violations
 
-from services.scheduling.domain import solver
+from services.scheduling.domain import greedy, solver
+from services.scheduling.domain.bounds import trivial_lower_bound
 from services.scheduling.domain.changes import changed
 from services.scheduling.domain.greedy import dispatch
 from services.scheduling.domain.model import (
     Assignment,
+    Interval,
     Machine,
     OperationSpec,
     Plan,
@@ -24,6 +26,7 @@ from services.scheduling.domain.model import (
     WorkOrder,
 )
 from services.scheduling.domain.plain import solve_plain
+from services.scheduling.domain.shop import build_shop
 from services.scheduling.domain.solver import solve
 
 QUICK = settings(deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])
@@ -50,11 +53,11 @@ def test_greedy_plans_are_valid(problem: Problem) -> None:
 @QUICK
 @given(problems())
 def test_solved_plans_are_valid_and_never_worse_than_greedy(problem: Problem) -> None:
-    greedy = dispatch(problem)
+    dispatched = dispatch(problem)
     plan = solve(problem, time_limit_s=0.3, workers=2)
     assert violations(problem, plan) == []
-    assert rank(plan) <= rank(greedy)
-    assert plan.objective.weighted_tardiness <= greedy.objective.weighted_tardiness
+    assert rank(plan) <= rank(dispatched)
+    assert plan.objective.weighted_tardiness <= dispatched.objective.weighted_tardiness
     if plan.lower_bound is not None and plan.assignments and not plan.unplanned:
         assert plan.lower_bound <= plan.objective.makespan
 
@@ -156,3 +159,26 @@ def test_changed_lists_new_and_moved_assignments_only() -> None:
     plan = dispatch(_shop())
     plan = replace(plan, assignments=(same, moved, new))
     assert changed(previous, plan) == [moved, new]
+
+
+def test_lower_bound_counts_a_machine_group_and_its_blocked_time() -> None:
+    # four 10 s jobs confined to A or B, A down for the first 10 s: 50 s of A+B time, 25 s each
+    machines = (Machine("A", unavailable=(Interval(NOW, NOW + 10),)), Machine("B"), Machine("C"))
+    orders = tuple(WorkOrder(f"W{j}", (OperationSpec(1, {"A": 10, "B": 10}),)) for j in range(4))
+    problem = Problem(now=NOW, machines=machines, work_orders=orders)
+    assert trivial_lower_bound(build_shop(problem)) == 25
+    plan = solve(problem, time_limit_s=2, workers=1)
+    assert plan.objective.makespan == 30  # B takes two, A the other two after its downtime
+    assert plan.lower_bound is not None
+    assert 25 <= plan.lower_bound <= 30
+
+
+def test_greedy_time_budget_runs_the_first_rule_only_once_spent() -> None:
+    shop = build_shop(_shop())
+    with patch.object(greedy, "run_rule", wraps=greedy.run_rule) as run:
+        schedule = greedy.best_greedy(shop, budget_s=0.0)
+    assert run.call_count == 1
+    assert len(schedule) == len(shop.ops)
+    with patch.object(greedy, "run_rule", wraps=greedy.run_rule) as run:
+        greedy.best_greedy(shop)
+    assert run.call_count == len(greedy.rules(shop)) > 1

@@ -118,7 +118,7 @@ def test_operations_read_back_from_kafka_are_not_started_again() -> None:
         work_order_id="o-1/1", order_id="o-1", line_no=1, operation_seq=10,
         machine_id="saw-01", ts=0,
     )  # fmt: skip
-    f.observe_started(started, now=200)
+    f.observe_started(started)
     assert f.step(200) == []
     assert f.working("saw-01")
     [done] = f.step(1_000)
@@ -152,3 +152,47 @@ def test_assignments_that_ended_before_the_floor_started_are_history() -> None:
     f.schedule(planned(10, "saw-01", 0, 9_999))
     f.schedule(planned(10, "saw-02", 5_000, 12_000, wo="o-2/1"))
     assert [e.work_order_id for e in f.step(10_000)] == ["o-2/1"]
+
+
+def test_a_start_read_before_its_plan_entry_still_holds_the_machine_after_a_restart() -> None:
+    f = floor()
+    started = OperationStarted(
+        work_order_id="o-1/1", order_id="o-1", line_no=1, operation_seq=10,
+        machine_id="saw-01", ts=1_000,
+    )  # fmt: skip
+    f.observe_started(started)
+    f.schedule(planned(10, "saw-01", 1_000, 4_000))
+    f.schedule(planned(10, "saw-01", 1_500, 2_500, wo="o-2/1"))
+    assert f.step(2_000) == []  # saw-01 is busy with the resumed operation, not started again
+    assert f.working("saw-01")
+    events = f.step(4_000)
+    assert [(type(e).__name__, e.work_order_id) for e in events] == [
+        ("OperationCompleted", "o-1/1"),
+        ("OperationStarted", "o-2/1"),
+    ]
+
+
+def test_a_start_of_another_plan_takes_no_machine() -> None:
+    f = floor()
+    foreign = OperationStarted(
+        work_order_id="x-9/1", order_id="x-9", line_no=1, operation_seq=10,
+        machine_id="saw-01", ts=0,
+    )  # fmt: skip
+    f.observe_started(foreign)
+    f.schedule(planned(10, "saw-01", 0, 1_000))
+    [started] = f.step(0)
+    assert started.work_order_id == "o-1/1"
+
+
+def test_a_started_operation_whose_plan_ended_before_a_restart_is_still_completed() -> None:
+    f = Floor(MACHINES, ROUTINGS, since_ms=60_000)
+    f.schedule(planned(10, "saw-01", 0, 1_000))
+    f.observe_started(
+        OperationStarted(
+            work_order_id="o-1/1", order_id="o-1", line_no=1, operation_seq=10,
+            machine_id="saw-01", ts=500,
+        )
+    )  # fmt: skip
+    [done] = f.step(60_000)
+    assert isinstance(done, OperationCompleted)
+    assert (done.work_order_id, done.ts) == ("o-1/1", 60_000)

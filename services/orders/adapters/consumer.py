@@ -9,7 +9,7 @@ of Kafka or PostgreSQL is re-raised, so the supervisor rebuilds the consumer and
 the committed offsets. Offsets of a batch are committed once every record of the batch is
 durable or dead-lettered; a crash in between redelivers records whose inbox rows make them
 no-ops. The product and customer views are idempotent upserts keyed by id (a tombstone
-deletes), so they need no inbox.
+deletes), so they need no inbox; they are caught up before lifecycle events are taken.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from contracts.base import Contract
@@ -72,7 +72,9 @@ class LifecycleConsumer:
         from the committed offsets."""
         self.healthy = True
         while not stop.is_set():
-            batch = await self._consumer.getmany(timeout_ms=200, max_records=500)
+            batch = await self._consumer.getmany(
+                *await self._views_behind(), timeout_ms=200, max_records=500
+            )
             for tp, records in batch.items():
                 handled = -1
                 try:
@@ -88,6 +90,27 @@ class LifecycleConsumer:
                     raise
                 await self._after_db_commit()
                 await self._consumer.commit({tp: records[-1].offset + 1})
+
+    async def _views_behind(self) -> list[TopicPartition]:
+        """The product and customer partitions that hold records not applied yet, as the last
+        fetch saw them: they are fetched alone until none is left (an empty list: all). A
+        backlog of lifecycle events (a new group, a long outage) would otherwise hold back a
+        new product or customer, and every order for it would be refused (422) meanwhile."""
+        behind = []
+        for tp in self._consumer.assignment():
+            if tp.topic in (PRODUCTS_TOPIC, CUSTOMERS_TOPIC):
+                end = self._readable_end(tp)
+                if end is not None and await self._consumer.position(tp) < end:
+                    behind.append(tp)
+        return behind
+
+    def _readable_end(self, tp: TopicPartition) -> int | None:
+        """Where the last fetch saw the partition end for this consumer: the high-water mark,
+        or under read_committed the last stable offset when lower (records of an open
+        transaction are not readable yet; waiting for them would starve the lifecycle)."""
+        ends = (self._consumer.highwater(tp), self._consumer.last_stable_offset(tp))
+        known = [e for e in ends if e is not None and e >= 0]
+        return min(known) if known else None
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Apply one record, or dead-letter it if it is poison (then its offset may be

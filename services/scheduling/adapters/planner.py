@@ -6,6 +6,12 @@ solves in a worker thread (the solver is CPU-bound and must not stall the event 
 serves the API and the consumer). The version, its events and the triggers' removal commit
 together (:mod:`.plans`): after a crash the triggers are still pending and the re-plan runs
 again, from the same state, exactly once.
+
+When a machine went down the current plan sends work to it, so a repaired plan
+(:mod:`..domain.quick`, a fraction of a second) is committed first and the solver's plan,
+hinted by and counting moves against that one, follows as the next version with the same
+triggers, unless it changes nothing. A crash between the two leaves the repaired version:
+valid, only not improved until the next trigger.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from services.scheduling import metrics as m
 from services.scheduling.adapters.plans import commit_plan
 from services.scheduling.adapters.postgres import REPLAN_CHANNEL
 from services.scheduling.adapters.snapshot import pending, snapshot
-from services.scheduling.domain.model import Plan, SolveStatus
+from services.scheduling.domain.greedy import dispatch
+from services.scheduling.domain.model import Plan, Problem, SolveStatus
 from services.scheduling.domain.problem import Rules, build
 from services.scheduling.domain.publish import news
-from services.scheduling.domain.triggers import coalesce
+from services.scheduling.domain.quick import after, quick_plan
+from services.scheduling.domain.triggers import Batch, Trigger, coalesce
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -45,6 +53,7 @@ class Planner:
         workers: int,
         coalesce_s: float,
         poll_s: float = 5.0,
+        quick: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._pool = pool
@@ -55,6 +64,7 @@ class Planner:
         self._workers = workers
         self._coalesce_s = coalesce_s
         self._poll_s = poll_s
+        self._quick = quick
         self._clock = clock
         self._wake = asyncio.Event()
 
@@ -95,7 +105,8 @@ class Planner:
         return not stop.is_set()
 
     async def replan_once(self, stop: asyncio.Event) -> bool:
-        """Make one plan version for the pending triggers; False when none were pending."""
+        """Make a plan version for the pending triggers (two after a machine went down: the
+        quick one, then the solver's); False when none were pending."""
         if not await self._settle(stop):
             return False
         now = int(self._clock())
@@ -108,15 +119,29 @@ class Planner:
         if batch is None:
             return False
         problem = build(state, self._rules)
+        first: Plan | None = None
+        if self._quick and Trigger.MACHINE_DOWN in batch.kinds and problem.previous:
+            # the current plan sends work to a broken machine: a repaired plan now, the
+            # solver's as the next version (skipped when it changes nothing)
+            first = await asyncio.to_thread(self._quick_plan, problem)
+        if first is not None:
+            if not await self._commit(problem, first, batch, version + 1):
+                return True
+            problem, version = after(problem, first), version + 1
         started = time.perf_counter()
-        plan = await asyncio.to_thread(
-            self._solve, problem, time_limit_s=self._limit, workers=self._workers
-        )
+        plan = await asyncio.to_thread(self._plan, problem)
         m.SOLVE.observe(time.perf_counter() - started)
+        if first is not None and plan.objective.moved == 0:
+            return True
+        await self._commit(problem, plan, batch, version + 1)
+        return True
+
+    async def _commit(self, problem: Problem, plan: Plan, batch: Batch, version: int) -> bool:
+        """Store ``plan`` as ``version`` with its events; False when another planner did first."""
         at = datetime.now(UTC)
         what = news(
             plan_id=self._plan_id,
-            version=version + 1,
+            version=version,
             problem=problem,
             plan=plan,
             triggers=batch.kinds,
@@ -126,7 +151,7 @@ class Planner:
             done = await commit_plan(
                 conn,
                 plan_id=self._plan_id,
-                version=version + 1,
+                version=version,
                 problem=problem,
                 plan=plan,
                 news=what,
@@ -134,18 +159,38 @@ class Planner:
                 at=at,
             )
         if not done:
-            log.info("another planner committed this version first", version=version + 1)
-            return True
+            log.info("another planner committed this version first", version=version)
+            return False
         self._observe(plan, what.published.operations_late, batch.main, batch.first_at)
         log.info(
             "plan committed",
             plan_id=self._plan_id,
-            version=version + 1,
+            version=version,
             triggers=list(batch.kinds),
             status=plan.status.value,
             changed=len(what.scheduled),
         )
         return True
+
+    def _quick_plan(self, problem: Problem) -> Plan | None:
+        """The repaired plan, or None (the solver's plan alone) should it fail on this problem."""
+        try:
+            return quick_plan(problem)
+        except Exception:
+            m.SOLVER_FAILURES.inc()
+            log.exception("quick re-plan failed; waiting for the solver's plan")
+            return None
+
+    def _plan(self, problem: Problem) -> Plan:
+        """The solver's plan or, should the solver fail on this problem, the greedy dispatch's:
+        a problem the solver cannot handle must not stop re-planning for good (the triggers
+        would stay pending and every retry fail the same way)."""
+        try:
+            return self._solve(problem, time_limit_s=self._limit, workers=self._workers)
+        except Exception:
+            m.SOLVER_FAILURES.inc()
+            log.exception("solver failed; committing the greedy dispatch's plan instead")
+            return dispatch(problem)
 
     def _observe(self, plan: Plan, late: int, main: str, first: float) -> None:
         m.PLANS.labels(main, plan.status.value).inc()

@@ -11,7 +11,7 @@ import orjson
 
 from contracts.masterdata import Machine, Product
 from contracts.orders import OrderPlaced
-from services.scheduling.domain.state import Condition, Progress
+from services.scheduling.domain.state import Condition
 
 SCHEMA = "scheduling"
 OUTBOX_CHANNEL = "scheduling_outbox"
@@ -181,24 +181,39 @@ class UnitOfWork:
         work_order_id: str,
         seq: int,
         machine_id: str,
-        started: int | None,
-        completed: int | None,
-    ) -> Progress:
-        """Merge a shop-floor report into the operation's progress (either may come first)."""
-        row = await self.conn.fetchrow(
+        *,
+        started: int | None = None,
+        completed: int | None = None,
+        quantities: tuple[int, int] | None = None,
+    ) -> None:
+        """Merge a shop-floor report into the operation's progress (either may come first);
+        ``quantities`` are the completion's good and scrap units."""
+        good, scrap = quantities if quantities is not None else (None, None)
+        await self.conn.execute(
             "INSERT INTO scheduling.progress AS p (work_order_id, seq, machine_id, started,"
-            " completed) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (work_order_id, seq) DO UPDATE"
-            " SET machine_id = EXCLUDED.machine_id,"
+            " completed, good, scrap) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (work_order_id, seq) DO UPDATE SET machine_id = EXCLUDED.machine_id,"
             " started = coalesce(EXCLUDED.started, p.started),"
-            " completed = coalesce(EXCLUDED.completed, p.completed)"
-            " RETURNING machine_id, started, completed",
+            " completed = coalesce(EXCLUDED.completed, p.completed),"
+            " good = coalesce(EXCLUDED.good, p.good), scrap = coalesce(EXCLUDED.scrap, p.scrap)",
             work_order_id,
             seq,
             machine_id,
             started,
             completed,
+            good,
+            scrap,
         )
-        return Progress(row["machine_id"], row["started"], row["completed"])
+
+    async def log_state(self, machine_id: str, condition: Condition) -> None:
+        """Keep every state change (OEE needs the history; planning needs only the latest)."""
+        await self.conn.execute(
+            "INSERT INTO scheduling.state_log (machine_id, since, state) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
+            machine_id,
+            condition.since,
+            condition.state,
+        )
 
     async def planned_end(self, work_order_id: str, seq: int) -> int | None:
         """The operation's end in the latest plan that has it."""

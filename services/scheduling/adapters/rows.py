@@ -9,11 +9,12 @@ import orjson
 
 from contracts.base import Contract
 from contracts.envelope import derived_id, new_event
-from contracts.scheduling import OperationScheduled, SchedulePublished
+from contracts.scheduling import OeeReported, OperationScheduled, SchedulePublished
 
 SERVICE = "scheduling"
 PUBLISHED_TOPIC = "scheduling.schedule-published.v1"
 SCHEDULED_TOPIC = "scheduling.operation-scheduled.v1"
+OEE_TOPIC = "scheduling.oee-reported.v1"
 
 OutboxRow = tuple[str, str, str, str, bytes]  # topic, key, ce_id, headers json, payload
 
@@ -38,3 +39,9 @@ def scheduled_row(event: OperationScheduled, at: datetime) -> OutboxRow:
     assert event.plan_version is not None
     ce_id = event_id(event.plan_id, event.plan_version, event.work_order_id, event.operation_seq)
     return _row(SCHEDULED_TOPIC, event.work_order_id, ce_id, event, at)
+
+
+def oee_row(event: OeeReported) -> OutboxRow:
+    """Keyed by machine; the id names the machine and period, so a period is one event."""
+    ce_id = derived_id(SERVICE, "oee", event.machine_id, event.period_start)
+    return _row(OEE_TOPIC, event.machine_id, ce_id, event, event.reported_at)

@@ -1,9 +1,8 @@
-"""The CP-SAT model of the flexible job shop, for whole problems and LNS sub-problems alike.
+"""The CP-SAT model of the flexible job shop.
 
 Each operation has a start and an end; on each eligible machine an optional interval of that
 machine's duration, exactly one present. Machines take no overlap (their blocked time included),
-operations follow routing order. Operations outside ``free`` keep the incumbent's machine and
-their order on it, so a sub-problem only re-decides the free ones.
+operations follow routing order.
 
 The lexicographic objective runs in stages: ``TARDINESS`` minimises the weighted tardiness;
 ``MAKESPAN`` caps it at the best found and minimises ``makespan * K + moved`` (K larger than any
@@ -12,10 +11,9 @@ count of moves, so a move never buys a longer plan).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from itertools import pairwise
 
 from ortools.sat.python import cp_model
 
@@ -95,10 +93,8 @@ def build(
     goal: Goal,
     *,
     hint: Schedule | None = None,
-    free: Collection[int] | None = None,
 ) -> Built:
-    """The model of ``shop``; ``free`` None frees every operation, otherwise ``hint`` (the
-    incumbent) gives the machine and order of the others."""
+    """The model of ``shop``, hinted with ``hint`` (the incumbent) when given."""
     model = cp_model.CpModel()
     horizon = goal.horizon
     starts: list[cp_model.IntVar] = []
@@ -109,8 +105,6 @@ def build(
         start = model.new_int_var(op.lb, max(op.lb, horizon), f"s{i}")
         end = model.new_int_var(op.lb, max(op.lb, horizon), f"e{i}")
         options = op.options
-        if free is not None and i not in free and hint is not None:
-            options = tuple(o for o in op.options if o[0] == hint[i][0])
         mine: list[tuple[int, cp_model.IntVar | None]] = []
         if len(options) == 1:
             m, d = options[0]
@@ -127,8 +121,6 @@ def build(
         starts.append(start)
         ends.append(end)
         choices.append(mine)
-    if free is not None and hint is not None:
-        _keep_order(model, hint, free, starts=starts, ends=ends)
     for m, blocked in enumerate(shop.busy):
         for s, e in blocked:
             if s < horizon:
@@ -151,25 +143,6 @@ def build(
     if hint is not None:
         set_hint(built, shop, hint)
     return built
-
-
-def _keep_order(
-    model: cp_model.CpModel,
-    hint: Schedule,
-    free: Collection[int],
-    *,
-    starts: Sequence[cp_model.IntVar],
-    ends: Sequence[cp_model.IntVar],
-) -> None:
-    """Fixed operations keep their incumbent order on their machine."""
-    by_machine: dict[int, list[tuple[int, int]]] = {}
-    for i, (m, s) in enumerate(hint):
-        if i not in free:
-            by_machine.setdefault(m, []).append((s, i))
-    for sequence in by_machine.values():
-        sequence.sort()
-        for (_, a), (_, b) in pairwise(sequence):
-            model.add(starts[b] >= ends[a])
 
 
 def _tardiness(

@@ -23,6 +23,8 @@ Rule = Callable[[int, int, int], tuple[float, ...]]
 # Above this many operations only the rules whose keys never change run: the others re-evaluate
 # a work order each time a machine it could use fills, several times per operation.
 DYNAMIC_RULES_UP_TO = 2000
+# How many heap pops between looks at the clock when a rule runs against a deadline.
+CLOCK_EVERY = 64
 
 
 def dispatch(problem: Problem) -> Plan:
@@ -33,10 +35,19 @@ def dispatch(problem: Problem) -> Plan:
     return plan_of(shop, schedule, SolveStatus.GREEDY, seconds=perf_counter() - began)
 
 
-def best_greedy(shop: Shop) -> Schedule:
+def best_greedy(shop: Shop, *, budget_s: float | None = None) -> Schedule:
+    """The best plan of the rules; with ``budget_s``, a rule still running once that much time
+    has gone is abandoned and no further rule starts (the first, cheapest rule always runs to
+    the end), so a solver's time limit holds on shops where the re-evaluating rules are slow
+    (long blocked calendars, a loaded machine)."""
+    deadline = None if budget_s is None else perf_counter() + budget_s
     best: tuple[tuple[int, int, int], Schedule] | None = None
     for rule in rules(shop):
-        schedule = run_rule(shop, rule)
+        if best is not None and deadline is not None and perf_counter() > deadline:
+            break
+        schedule = run_rule(shop, rule, deadline=None if best is None else deadline)
+        if schedule is None:
+            break
         score = rank(evaluate(shop.problem, _assignments(shop, schedule)))
         if best is None or score < best[0]:
             best = (score, schedule)
@@ -58,26 +69,32 @@ def rules(shop: Shop) -> list[Rule]:
     rest = remaining_work(shop)
     ops = shop.ops
     dynamic = len(ops) <= DYNAMIC_RULES_UP_TO
-    found: list[Rule] = [lambda i, s, f: (-rest[i], i)]  # most work remaining first
+    due_dates = any(d is not None for d in shop.due)
+    far = float(max((d for d in shop.due if d is not None), default=0) + sum(rest) + 1)
+
+    def slack(i: int) -> float:
+        due = shop.due[ops[i].job]
+        return far if due is None else (due - rest[i]) / shop.weight[ops[i].job]
+
+    # fixed-key rules first: they are the cheap ones a time budget always leaves room for
+    found: list[Rule] = []
+    if due_dates:
+        found.append(lambda i, s, f: (slack(i), i))  # least weighted slack first
+    found.append(lambda i, s, f: (-rest[i], i))  # most work remaining first
     if dynamic:
         found.append(lambda i, s, f: (f, -rest[i]))  # earliest finish, most work remaining
         found.append(lambda i, s, f: (s, -rest[i]))  # earliest start (non-delay), most work
-    if any(d is not None for d in shop.due):
-        far = float(max((d for d in shop.due if d is not None), default=0) + sum(rest) + 1)
-
-        def slack(i: int) -> float:
-            due = shop.due[ops[i].job]
-            return far if due is None else (due - rest[i]) / shop.weight[ops[i].job]
-
-        found.append(lambda i, s, f: (slack(i), i))  # least weighted slack first
-        if dynamic:
+        if due_dates:
             found.append(lambda i, s, f: (s, slack(i)))  # non-delay, least slack among equals
     return found
 
 
-def run_rule(shop: Shop, rule: Rule) -> list[tuple[int, int]]:
-    """Dispatch every operation by ``rule``. Keys can only grow as machines fill, so a popped
-    key that grew on re-evaluation goes back into the heap (a lazy priority queue)."""
+def run_rule(
+    shop: Shop, rule: Rule, *, deadline: float | None = None
+) -> list[tuple[int, int]] | None:
+    """Dispatch every operation by ``rule``; None once ``perf_counter()`` passes ``deadline``.
+    Keys can only grow as machines fill, so a popped key that grew on re-evaluation goes back
+    into the heap (a lazy priority queue)."""
     ops, jobs = shop.ops, shop.jobs
     lines = [Timeline(b) for b in shop.busy]
     result = [(0, 0)] * len(ops)
@@ -99,7 +116,11 @@ def run_rule(shop: Shop, rule: Rule) -> list[tuple[int, int]]:
             f, s, _ = place(own[0], 0)
             heap.append((rule(own[0], s, f), j))
     heapq.heapify(heap)
+    popped = 0
     while heap:
+        popped += 1
+        if deadline is not None and popped % CLOCK_EVERY == 0 and perf_counter() > deadline:
+            return None
         key, j = heapq.heappop(heap)
         i = jobs[j][pos[j]]
         f, s, m = place(i, ready[j])

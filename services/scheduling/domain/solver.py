@@ -38,8 +38,16 @@ from services.scheduling.domain.repair import left_shift, previous_schedule
 from services.scheduling.domain.shop import Shop, build_shop
 
 WHOLE_MODEL_UP_TO = 2000  # operations
-# Share of a stage's time for the default portfolio (proofs, bounds) before neighbourhood search.
-PROOF_SHARE = 0.25
+# After this share of the time limit no further greedy rule starts (the first always runs).
+GREEDY_SHARE = 0.2
+# Share of a stage's time for the default portfolio (proofs, bounds) before neighbourhood search
+# alone, on flexible shops. A job shop (one machine per operation) keeps the default portfolio
+# throughout: there its neighbourhood search alone often did not improve on the hint at all.
+PROOF_SHARE = 0.5
+# Building and hinting the whole model costs about this much per operation (Python-side, before
+# CP-SAT starts). A stage runs only when the time left is at least twice its build, so a short
+# limit is not spent on a model CP-SAT gets no time to search.
+BUILD_S_PER_OP = 0.0002
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +72,7 @@ def solve(
     shop = build_shop(problem)
     if not shop.ops:
         return plan_of(shop, [], SolveStatus.EMPTY, seconds=perf_counter() - began)
-    greedy = best_greedy(shop)
+    greedy = best_greedy(shop, budget_s=time_limit_s * GREEDY_SHARE)
     report = None if progress is None else (lambda c: progress(perf_counter() - began, c))
     if report is not None:
         report(makespan(shop, greedy))
@@ -76,11 +84,16 @@ def solve(
         status = SolveStatus.FEASIBLE if search.iterations else SolveStatus.GREEDY
         return plan_of(shop, final, status, lower_bound=lower_bound, seconds=perf_counter() - began)
     optimal, searched = True, False
-    if model_tardiness(shop, incumbent) > 0:
+    build_s = 2 * BUILD_S_PER_OP * len(shop.ops)
+    if model_tardiness(shop, incumbent) > 0 and began + time_limit_s / 2 - perf_counter() > build_s:
         half = began + time_limit_s / 2
         goal = Goal(Stage.TARDINESS, _loose_horizon(shop, incumbent))
         result = optimise(shop, goal, incumbent, deadline=half, workers=workers, report=None)
         incumbent, optimal, searched = result.schedule, result.optimal, result.searched
+    if deadline - perf_counter() <= build_s:
+        final = best_of(shop, [greedy, left_shift(shop, incumbent), incumbent])
+        status = SolveStatus.FEASIBLE if searched else SolveStatus.GREEDY
+        return plan_of(shop, final, status, lower_bound=lower_bound, seconds=perf_counter() - began)
     cap = model_tardiness(shop, incumbent)
     goal = Goal(Stage.MAKESPAN, makespan(shop, incumbent), tardiness_cap=cap)
     result = optimise(shop, goal, incumbent, deadline=deadline, workers=workers, report=report)
@@ -114,9 +127,10 @@ def optimise(
 ) -> StageResult:
     """One stage on the whole model: the default portfolio, then neighbourhood search only."""
     built = build(shop, goal, hint=incumbent)
+    flexible = any(len(op.options) > 1 for op in shop.ops)
     proof = solve_built(
         built,
-        time_limit_s=(deadline - perf_counter()) * PROOF_SHARE,
+        time_limit_s=(deadline - perf_counter()) * (PROOF_SHARE if flexible else 1.0),
         workers=workers,
         on_makespan=report,
     )

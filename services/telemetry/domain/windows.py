@@ -81,8 +81,8 @@ class ReadingLike(Protocol):
 # +-_HUGE, the plain updates cannot overflow: deviations stay below 2**449, their squares below
 # 2**898, which leaves 2**125 for counts. A window that gets a value beyond it keeps ``mean``
 # and ``m2`` of its values times _DOWN (``scaled``): exact powers of two, so nothing is rounded
-# but what falls below 2**-474 (nothing, next to a value beyond 2**448), and values up to the
-# largest float scale to below 2**424. The branch is never taken on physical data.
+# but values below 2**-422 and an m2 below 2**178 (nothing, next to a value beyond 2**448), and
+# values up to the largest float scale to below 2**424. Never the case of physical data.
 _HUGE = 2.0**448
 _DOWN = 2.0**-600
 _UP = 2.0**600
@@ -93,7 +93,7 @@ class WindowStats(msgspec.Struct, gc=False):
 
     Not tracked by the garbage collector (``gc=False``, and it refers to nothing that could
     form a cycle): with hundreds of thousands of open windows, every full collection walked
-    them all, and those collections, 0.1-0.3 s each, were the aggregator's longest stalls.
+    them all, and those collections were the aggregator's longest stalls.
     ``min``, ``max`` and ``last`` are the values as read; ``mean`` and ``m2`` are scaled by
     ``_DOWN`` once ``scaled`` (a value beyond ``_HUGE``), see :meth:`unscaled`.
     """
