@@ -8,8 +8,9 @@ together (:mod:`.plans`): after a crash the triggers are still pending and the r
 again, from the same state, exactly once.
 
 When a machine went down, :mod:`.repairer` has usually committed a repaired plan already (and
-left the triggers pending): the snapshot's previous plan is that one, and a solve that finds
-nothing better removes the triggers without publishing a copy of it.
+left the triggers pending): the snapshot's previous plan is that one, and when machine-down
+triggers are all there is, a solve that finds nothing better removes them without publishing a
+copy of it.
 """
 
 from __future__ import annotations
@@ -118,8 +119,9 @@ class Planner:
         started = time.perf_counter()
         plan = await asyncio.to_thread(self._plan, problem)
         m.SOLVE.observe(time.perf_counter() - started)
-        if self._quick and Trigger.MACHINE_DOWN in batch.kinds and _unchanged(problem, plan):
-            # the latest version (the repaired one) is already this plan: no second copy
+        if self._quick and batch.kinds == (Trigger.MACHINE_DOWN,) and _unchanged(problem, plan):
+            # the latest version (the repaired one) is already this plan: no second copy (other
+            # triggers still get their version, so each kind is seen answered on Kafka)
             async with self._pool.acquire() as conn:
                 await drop_triggers(conn, batch.up_to)
             return True
