@@ -36,13 +36,19 @@ def supervisors(names: list[str]) -> dict[str, Supervisor]:
     return {name: Supervisor(name, failures=m.FAILURES.labels(name)) for name in names}
 
 
+def healthy(loops: dict[str, Supervisor], name: str) -> bool:
+    """False for a loop that is not (yet) supervised, and for one that is crash-looping."""
+    supervisor = loops.get(name)
+    return supervisor is not None and supervisor.healthy
+
+
 def create_app(settings: SchedulingSettings, *, solver: Solve = solve) -> FastAPI:
     """The ASGI app; tests may pass another solve function with the same signature."""
     ref = PoolRef()
     stop = asyncio.Event()
     live: set[str] = set()
     rules = rules_of(settings)
-    loops = supervisors(["relay", "consumer", "planner", "repairer", "oee", "prune"])
+    loops: dict[str, Supervisor] = {}  # the enabled loops' supervisors, once started
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +56,7 @@ def create_app(settings: SchedulingSettings, *, solver: Solve = solve) -> FastAP
         ref.set(pool)
         await migrate_pool(pool, SCHEMA, "services.scheduling.migrations")
         enabled = Loops(settings, pool, stop, live, solver=solver, rules=rules).enabled()
+        loops.update(supervisors([name for name, _ in enabled]))
         tasks = [asyncio.create_task(loops[name].run(stop, body)) for name, body in enabled]
         if not settings.scheduling_tokens:
             log.warning("no MILLRACE_SCHEDULING_TOKENS configured: every API request is refused")
@@ -85,12 +92,12 @@ def create_app(settings: SchedulingSettings, *, solver: Solve = solve) -> FastAP
         """Ready when the loop is off, or registered as running and not crash-looping."""
 
         async def check() -> bool:
-            return not enabled or (name in live and loops[name].healthy)
+            return not enabled or (name in live and healthy(loops, name))
 
         return check
 
     async def relay_check() -> bool:
-        return not settings.scheduling_relay_enabled or loops["relay"].healthy
+        return not settings.scheduling_relay_enabled or healthy(loops, "relay")
 
     async def kafka_check() -> bool:
         return await kafka_ready(settings)

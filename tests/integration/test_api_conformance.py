@@ -313,7 +313,13 @@ def test_every_answer_was_counted_and_none_was_a_5xx(api: Api) -> None:
     if body_operations(api):  # the hostile bodies' 400s
         assert metric(text, name, status="400") >= 1
     assert metric(text, name, status="422") >= 1
-    fives = [line for line in text.splitlines() if line.startswith(name) and 'status="5' in line]
+    # /readyz answers 503 by design while not ready (the metrics are the process's: other tests
+    # of the session make services not ready on purpose); every other 5xx is a failure
+    fives = [
+        line
+        for line in text.splitlines()
+        if line.startswith(name) and 'status="5' in line and 'route="/readyz"' not in line
+    ]
     assert [f for f in fives if not f.endswith(" 0.0")] == []
 
 
