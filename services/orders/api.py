@@ -192,7 +192,15 @@ def orders_router(settings: OrdersSettings, db: PoolRef) -> APIRouter:
     @router.post(
         "/{order_id}/ship",
         responses=errors(
-            401, 403, 404, 409, 422, 503, e403="only a plant token may ship", e409="not completed"
+            401,
+            403,
+            404,
+            409,
+            413,
+            422,
+            503,
+            e403="only a plant token may ship",
+            e409="not completed",
         ),
     )
     async def ship_order(order_id: OrderId, caller: Caller = auth) -> OrderOut:

@@ -303,6 +303,7 @@ def test_an_oversized_body_is_413_wherever_posted(api: Api) -> None:
         if "post" in methods:
             r = httpx.post(api.base_url + concrete(path), headers=headers, content=body)
             assert r.status_code == 413, (path, r.text)
+            assert "413" in methods["post"]["responses"], f"{path}: its 413 is not documented"
 
 
 def test_every_answer_was_counted_and_none_was_a_5xx(api: Api) -> None:
