@@ -90,3 +90,18 @@ def test_a_plan_of_benchmark_times_labels_plain_numbers() -> None:
     svg = gantt_svg(problem, dispatch(problem))
     ticks = [t.text for t in ET.fromstring(svg).iter(f"{SVG}text") if t.get("class") == "tick"]
     assert ticks[:3] == ["0", "5", "10"]
+
+
+def test_ticks_of_a_plan_of_minutes_read_differently() -> None:
+    """A demo's plan spans minutes (durations scaled down): ticks under a minute apart carry
+    seconds, so no two of them read the same."""
+    now = 1_765_000_000
+    problem = Problem(
+        now=now,
+        machines=(Machine("M1"),),
+        work_orders=(WorkOrder("J1", (OperationSpec(1, {"M1": 240}),)),),
+    )
+    svg = gantt_svg(problem, dispatch(problem))
+    ticks = [t.text for t in ET.fromstring(svg).iter(f"{SVG}text") if t.get("class") == "tick"]
+    assert len(ticks) >= 5
+    assert len(set(ticks)) == len(ticks), ticks

@@ -23,9 +23,9 @@ LEFT, TOP, ROW, WIDTH, BOTTOM = 130, 56, 26, 1000, 48
 STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
          86400, 172800, 604800)  # fmt: skip
 EPOCH_LABELS_FROM = 10**9
-Scale = Callable[
-    [int], float
-]  # epoch seconds -> x pixel  # times this large are wall-clock instants, smaller are plain numbers
+# Times from this one on are wall-clock instants (labelled as dates); smaller ones are plain
+# numbers of seconds, as in job-shop instances.
+Scale = Callable[[int], float]  # epoch seconds -> x pixel
 
 
 def gantt_svg(problem: Problem, plan: Plan, *, title: str = "") -> str:
@@ -100,8 +100,8 @@ def _bars(
             f'data-seq="{a.seq}" data-machine={quoteattr(a.machine_id)} data-start="{a.start}" '
             f'data-end="{a.end}" data-order={quoteattr(order)} x="{left:.1f}" y="{y + 3}" '
             f'width="{max(right - left, 1):.1f}" height="{ROW - 6}" fill="{fill}" {stroke}>'
-            f"<title>{escape(label)} on {escape(a.machine_id)}: {_label(a.start)} to "
-            f"{_label(a.end)}{' (late)' if late else ''}</title></rect>"
+            f"<title>{escape(label)} on {escape(a.machine_id)}: {_label(a.start, 0)} to "
+            f"{_label(a.end, 0)}{' (late)' if late else ''}</title></rect>"
         )
         if right - left >= 7 * len(label):
             out.append(
@@ -122,16 +122,23 @@ def _axis(t0: int, t1: int, x: Scale, bottom: int) -> list[str]:
         )
         out.append(
             f'<text class="tick" x="{px:.1f}" y="{bottom + 18}" text-anchor="middle">'
-            f"{_label(tick)}</text>"
+            f"{_label(tick, step)}</text>"
         )
         tick += step
     return out
 
 
-def _label(t: int) -> str:
-    if t >= EPOCH_LABELS_FROM:
-        return datetime.fromtimestamp(t, UTC).strftime("%d %b %H:%M")
-    return str(t)
+def _label(t: int, step: int) -> str:
+    """A time's label, as precise as the ticks are ``step`` apart (seconds only when they are
+    under a minute apart, so that no two ticks read the same); ``step`` 0: to the second."""
+    if t < EPOCH_LABELS_FROM:
+        return str(t)
+    at = datetime.fromtimestamp(t, UTC)
+    if step == 0:
+        return at.strftime("%d %b %H:%M:%S")
+    if step < 60:
+        return at.strftime("%H:%M:%S")
+    return at.strftime("%d %b %H:%M" if step < 86400 else "%d %b")
 
 
 def _legend() -> list[str]:
