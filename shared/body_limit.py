@@ -44,16 +44,18 @@ class BodyLimitMiddleware:
             await send_json(send, 413, BodyTooLargeError(self.max_bytes).detail)
             return
         seen = 0
-        more = True
         started = False
 
         async def limited() -> Message:
-            nonlocal seen, more
+            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                more = bool(message.get("more_body", False))
                 if seen > self.max_bytes:
+                    # Drained here, before the app turns the error into its 413 (FastAPI answers
+                    # an HTTPException itself, so the except below only sees it outside FastAPI).
+                    if message.get("more_body", False):
+                        await drain(receive)
                     raise BodyTooLargeError(self.max_bytes)
             return message
 
@@ -67,8 +69,6 @@ class BodyLimitMiddleware:
         except BodyTooLargeError as exc:
             if started:
                 raise
-            if more:
-                await drain(receive)
             await send_json(send, 413, exc.detail)
 
 
