@@ -134,9 +134,7 @@ async def _run(poison: bool, *, seal: bool = False) -> tuple[Aggregator, Produce
     producer, events = Producer(), Producer()
     consumer = Consumer(_polls(poison))
     agg = Aggregator(
-        TelemetrySettings(
-            telemetry_event_time="partition", kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"
-        ),
+        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, producer),
         Monitor(BOOK, 5000),
@@ -344,9 +342,7 @@ class Restarting(Consumer):
 
 def _aggregator(consumer: Consumer, producer: Producer) -> Aggregator:
     agg = Aggregator(
-        TelemetrySettings(
-            telemetry_event_time="partition", kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"
-        ),
+        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, producer),
         Monitor(BOOK, 5000),
