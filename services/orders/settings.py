@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from shared.auth import TokenSpec
 from shared.settings import ServiceSettings
 
-
-class TokenSpec(BaseModel):
-    """One accepted bearer token, configured by its SHA-256 digest, never in clear.
-
-    A ``customer`` token acts for that customer only; a ``plant`` token sees every order.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    role: Literal["customer", "plant"]
-    customer: str | None = Field(None, min_length=1, max_length=128)
-    name: str = Field("", max_length=64, description="Shown in logs instead of the token.")
-
-    @model_validator(mode="after")
-    def _customer_iff_customer_role(self) -> Self:
-        if (self.role == "customer") != (self.customer is not None):
-            raise ValueError("a customer token names its customer; a plant token names none")
-        return self
+__all__ = ["OrdersSettings", "TokenSpec"]
 
 
 class OrdersSettings(ServiceSettings):

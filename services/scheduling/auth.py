@@ -1,55 +1,21 @@
-"""Bearer-token authentication, fail closed.
-
-Tokens are configured as SHA-256 digests and compared in constant time; with no tokens
-configured every request is refused. The token itself is never logged: a caller is known by
-its principal (``customer:<id>`` or ``plant:<name>``).
-"""
+"""Scheduling's bearer tokens (``MILLRACE_SCHEDULING_TOKENS``): a plant token sees the whole
+plan and may ask for a re-plan; a customer token sees only its own orders' operations in
+``GET /v1/schedule`` (see :func:`plant_only`). The mechanism is :mod:`shared.auth`."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, HTTPException
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import HTTPException
 
 from services.scheduling.settings import SchedulingSettings
+from shared.auth import Caller, bearer_authenticator
 
-# Declares the scheme in the OpenAPI; the 401 is ours (HTTPBearer's own is a 403).
-Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
-
-
-@dataclass(frozen=True)
-class Caller:
-    principal: str
-    customer: str | None  # None: a plant token, which sees the whole plan
-
-    def may_see(self, customer: str) -> bool:
-        return self.customer is None or self.customer == customer
+__all__ = ["Caller", "authenticator", "plant_only"]
 
 
 def authenticator(settings: SchedulingSettings) -> Callable[..., Awaitable[Caller]]:
-    tokens = [(bytes.fromhex(t.sha256), t) for t in settings.scheduling_tokens]
-
-    async def authenticate(credentials: Bearer = None) -> Caller:
-        token = credentials.credentials.strip() if credentials is not None else ""
-        if not token:
-            raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
-        given = hashlib.sha256(token.encode()).digest()
-        match = None
-        for digest, spec in tokens:
-            if hmac.compare_digest(given, digest):
-                match = spec
-        if match is None:
-            raise HTTPException(401, "invalid token", {"WWW-Authenticate": "Bearer"})
-        if match.customer is not None:
-            return Caller(f"customer:{match.customer}", match.customer)
-        return Caller(f"plant:{match.name or match.sha256[:12]}", None)
-
-    return authenticate
+    return bearer_authenticator(settings.scheduling_tokens)
 
 
 def plant_only(caller: Caller) -> None:
