@@ -103,6 +103,19 @@ TOPICS: tuple[TopicSpec, ...] = (
         contract=ReadingsBatch,
     ),
     TopicSpec(
+        name="telemetry.readings.v1.late",
+        key="device id",
+        producer="telemetry",
+        consumers=("reconciliation", "audit"),
+        description=(
+            "Readings that came after their device's window was emitted: one record per input "
+            "record, headers name the windows missed and the input record."
+        ),
+        partitions=12,
+        retention_ms=30 * DAY_MS,
+        contract=ReadingsBatch,
+    ),
+    TopicSpec(
         name="telemetry.aggregates.v1",
         key="device id",
         producer="telemetry",

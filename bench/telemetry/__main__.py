@@ -7,10 +7,11 @@ of alternating runs), measure latency at half of Millrace's maximum rate (window
 processes of their own, as deployed, and in one process for comparison), and the memory of
 100 k devices x 10 metrics of open windows. Writes ``bench/results/telemetry.json``.
 
-Sizes: ``BENCH_READINGS`` (default 2,000,000), ``BENCH_RUNS`` (default 5; Quix Streams in the
-first ``BENCH_QUIX_RUNS``, default 3, of them), ``BENCH_LATENCY_S``
-(default 40) and ``BENCH_LATENCY_RUNS`` (default 3, medians reported); committed results come
-from the defaults.
+Also the backfill and sparse workloads of ``bench/telemetry/backfill.py`` (``BENCH_ONLY=backfill``
+runs only those, at ``BENCH_SCALE`` of their sizes). Sizes: ``BENCH_READINGS`` (default
+2,000,000), ``BENCH_RUNS`` (default 5; Quix Streams in the first ``BENCH_QUIX_RUNS``, default 3,
+of them), ``BENCH_LATENCY_S`` (default 40) and ``BENCH_LATENCY_RUNS`` (default 3, medians
+reported); committed results come from the defaults.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from importlib import metadata
 from typing import Any
 
+from bench.telemetry.backfill import run_backfill, run_sparse, workloads
 from bench.telemetry.check import same_windows
 from bench.telemetry.kafka import broker, ensure_manifest_topics
 from bench.telemetry.latency import measure, measure_runs
@@ -115,9 +117,24 @@ def latency_only(rate: float) -> None:
     print(json.dumps(lat, indent=2))
 
 
+def backfill_only() -> None:
+    """``BENCH_ONLY=backfill``: just the backfill and sparse workloads at ``BENCH_SCALE`` of
+    their sizes (default 1; ``BENCH_QUIX=0`` leaves Quix Streams out); prints JSON, writes no
+    results."""
+    backfill, live, sparse = workloads(float(os.environ.get("BENCH_SCALE", "1")))
+    with broker() as bootstrap:
+        ensure_manifest_topics(bootstrap)
+        out = run_backfill(bootstrap, backfill, live)
+        out |= run_sparse(bootstrap, sparse, quix=os.environ.get("BENCH_QUIX", "1") != "0")
+    print(json.dumps(out, indent=2))
+
+
 def main() -> None:
     if os.environ.get("BENCH_ONLY") == "latency":
         latency_only(float(os.environ.get("BENCH_RATE", "91600")))
+        return
+    if os.environ.get("BENCH_ONLY") == "backfill":
+        backfill_only()
         return
     readings = int(os.environ.get("BENCH_READINGS", "2000000"))
     runs = int(os.environ.get("BENCH_RUNS", "5"))
@@ -143,6 +160,13 @@ def main() -> None:
         one = throughput(bootstrap, single, runs, quix_runs)
         print("throughput, 10 readings per message ...", flush=True)
         ten = throughput(bootstrap, batched, runs, quix_runs)
+        backfill_w, live_w, sparse_w = workloads()
+        print("backfill: gateways uploading their history one after another ...", flush=True)
+        backfill = run_backfill(bootstrap, backfill_w, live_w)
+        print(f"  {backfill}", flush=True)
+        print("sparse: one reading per series per window ...", flush=True)
+        sparse = run_sparse(bootstrap, sparse_w)
+        print(f"  {sparse}", flush=True)
         rate = 0.5 * one["readings_per_s"]["millrace"]
         print(
             f"latency at {rate:,.0f} readings/s (50 % of Millrace's max), windows and alarms "
@@ -171,13 +195,24 @@ def main() -> None:
         "alarm_latency_p50_ms": lat["alarm_latency_p50_ms"],
         "alarm_latency_p99_ms": lat["alarm_latency_p99_ms"],
         "rss_mib_100k_devices": mem["rss_mib"],
+        "backfill_readings_per_s": backfill["backfill_readings_per_s"],
+        "backfill_vs_live": backfill["backfill_vs_live"],
+        "backfill_exact": backfill["backfill_exact"],
+        "sparse_readings_per_s": sparse["sparse_readings_per_s"],
+        "sparse_vs_quix": sparse["sparse_vs_quix"],
+        "sparse_peak_rss_mib": sparse["sparse_peak_rss_mib"],
         "targets": {
             "millrace_vs_quix": ">= 10",
             "millrace_vs_ceiling": ">= 0.6",
             "window_emit_delay_p99_ms": "<= 250",
             "alarm_latency_p99_ms": "<= 50",
             "rss_mib_100k_devices": "<= 1024",
+            "backfill_vs_live": ">= 0.9",
+            "sparse_vs_quix": ">= 10",
+            "sparse_peak_rss_mib": "<= 512",
         },
+        "backfill": backfill,
+        "sparse": sparse,
         "one_reading_per_message": one,
         "ten_readings_per_message": ten,
         "latency": lat,

@@ -3,9 +3,9 @@
 Plant-like: ``devices`` machines each sample ``metrics`` signals once per second of event time;
 a small seeded share of readings arrives out of order (within the lateness) or too late (beyond
 it). Event time lies in the past (before the future-skew limit). After the data, each partition
-gets one *marker* reading far ahead in event time, so every data window closes in every system
-without waiting for wall-clock idle closing; a run is complete when a group's committed offsets
-reach the marker offsets.
+gets one *marker* reading far ahead in event time (further than Millrace's backfill horizon), so
+every data window closes in every system without waiting for wall-clock idle closing; a run is
+complete when a group's committed offsets reach the marker offsets.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import orjson
 
 Reading = dict[str, object]
 MARKER_DEVICE = "zz-marker"
+MARKER_AHEAD_MS = 1_200_000
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class Workload:
     base_ts: int = 1_700_000_000_000
     late_share: float = 0.001
     disorder_share: float = 0.01
+    # Event time between a device's samples (sparse: one reading per series per 10 s window).
+    interval_ms: int = 1000
+    # A backfill: each device sends its whole history before the next one starts (gateways
+    # uploading after an outage), instead of all devices second by second (live).
+    by_device: bool = False
 
     def describe(self) -> dict[str, object]:
         return asdict(self)
@@ -49,12 +55,17 @@ def readings(w: Workload) -> Iterator[tuple[str, Reading]]:
     span = max(1, w.per_message // w.metrics)  # seconds of one device in one message
     per_device = w.metrics * span
     per_block = w.devices * per_device
+    seconds = -(-w.readings // (w.devices * w.metrics))
     for i in range(w.readings):
-        block, rest = divmod(i, per_block)
-        device, rest = divmod(rest, per_device)
-        in_block, metric = divmod(rest, w.metrics)
-        second = block * span + in_block
-        ts = w.base_ts + second * 1000 + device % 1000
+        if w.by_device:
+            device, rest = divmod(i, seconds * w.metrics)
+            second, metric = divmod(rest, w.metrics)
+        else:
+            block, rest = divmod(i, per_block)
+            device, rest = divmod(rest, per_device)
+            in_block, metric = divmod(rest, w.metrics)
+            second = block * span + in_block
+        ts = w.base_ts + second * w.interval_ms + device % 1000
         roll = rng.random()
         if roll < w.late_share:
             ts -= 30_000  # beyond the allowed lateness: counted, never mixed in
@@ -80,12 +91,14 @@ def messages(w: Workload) -> Iterator[tuple[bytes, bytes]]:
 
 def last_ts(w: Workload) -> int:
     seconds = -(-w.readings // (w.devices * w.metrics))
-    return w.base_ts + seconds * 1000 + 1000
+    return w.base_ts + seconds * w.interval_ms + 1000
 
 
 def marker(w: Workload, partition: int) -> tuple[bytes, bytes]:
-    """A reading ten minutes of event time after the data, for one partition."""
+    """A reading twenty minutes of event time after the data, for one partition: further than
+    Millrace's backfill horizon (15 min), past which the partition closes every device's
+    windows, so they close at the marker there too."""
     device = f"{MARKER_DEVICE}-{partition}"
-    reading = {"metric": "m", "ts": last_ts(w) + 600_000, "value": 0}
+    reading = {"metric": "m", "ts": last_ts(w) + MARKER_AHEAD_MS, "value": 0}
     body = {"device_id": device, "readings": [reading]}
     return device.encode(), orjson.dumps(body)

@@ -24,6 +24,7 @@ import asyncio
 import bisect
 import contextlib
 import gc
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -39,6 +40,8 @@ from services.telemetry.alarms.engine import PartitionEngine
 from services.telemetry.alarms.monitor import Monitor
 from services.telemetry.batch_send import BatchSender, PreparedBatches
 from services.telemetry.decode_fast import FastReading, decode_readings_fast
+from services.telemetry.domain.clocks import Checkpoint, ClockScan
+from services.telemetry.domain.devices import DeviceWindows, LateRecord
 from services.telemetry.domain.windows import PartitionWindows, RecordFailedError, WindowKey
 from services.telemetry.emit import AGGREGATES_TOPIC, WindowRecord, window_record
 from services.telemetry.failures import (
@@ -47,6 +50,7 @@ from services.telemetry.failures import (
     window_name,
     window_source,
 )
+from services.telemetry.late import LATE_TOPIC, late_record
 from services.telemetry.rules import RuleBook
 from services.telemetry.settings import TelemetrySettings
 from shared.dlq import DlqPublisher, InvalidMessageError, RecordLike
@@ -79,6 +83,9 @@ SEAL_MAX_WINDOWS = 150_000
 # the records over), and with one turn per slice a fetch took several slices, so the readings
 # (alarm readings too) behind a boundary waited for hundreds of milliseconds.
 BACKLOG_YIELDS = 4
+# Empty polls in a row after which reading a partition again for its device clocks stops short
+# of the commit point (its records were deleted, or it ends in transaction markers).
+SCAN_EMPTY_POLLS = 10
 # After a partition's records queued alarms or machine states, the loop waits this long at most
 # for them to be acknowledged before it goes on (next partition, windows): enough for the events
 # producer to put them on the wire.
@@ -156,6 +163,7 @@ class _Partition:
         "engine",
         "idle_since_ms",
         "next_offset",
+        "replay_at",
         "replay_idle",
         "sealed",
         "windows",
@@ -164,9 +172,10 @@ class _Partition:
 
     def __init__(
         self,
-        windows: PartitionWindows,
+        windows: PartitionWindows | DeviceWindows,
         engine: PartitionEngine,
         replay_idle: tuple[int, int] | None = None,
+        replay_at: int = -1,
     ) -> None:
         self.windows = windows
         self.engine = engine
@@ -176,6 +185,8 @@ class _Partition:
         self.dirty = False
         # (offset, watermark): the idle clock's advance the replay repeats before that offset.
         self.replay_idle = replay_idle
+        # The commit point a replay started below: late readings before it were sent already.
+        self.replay_at = replay_at
         # Deadline -> its windows sealed ahead (Aggregator._seal_slice), until their close.
         self.sealed: dict[int, _Sealed] = {}
 
@@ -183,8 +194,17 @@ class _Partition:
 def _release_pin(part: _Partition) -> None:
     """Make the pinned idle advance a replay reached (see ``_Partition.replay_idle``)."""
     if part.replay_idle is not None:
-        part.windows.advance_to(part.replay_idle[1])
+        _idle_move(part.windows, *part.replay_idle)
         part.replay_idle = None
+
+
+def _idle_move(windows: PartitionWindows | DeviceWindows, offset: int, watermark: int) -> None:
+    """The idle clock before the record at ``offset``: the partition's watermark follows the
+    wall clock, and with a clock per device every device's open windows close."""
+    if isinstance(windows, DeviceWindows):
+        windows.shut(offset, watermark)
+    else:
+        windows.advance_to(watermark)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -233,6 +253,8 @@ class Aggregator:
         self._pending: list[asyncio.Future[Any]] = []
         self._out = BatchSender(producer, AGGREGATES_TOPIC, compression=settings.kafka_compression)
         self.readings_topic = READINGS_TOPIC
+        self._per_device = bool(self.sizes) and settings.telemetry_event_time == "device"
+        self.late_topic = LATE_TOPIC
         self._size_labels = [f"{size}ms" for size in self.sizes]
         self._last_commit = time.monotonic()
         self._backlog = False
@@ -285,14 +307,16 @@ class Aggregator:
         """Apply one poll's records, send its alarms, then close and queue due windows for at
         most ``emit_slice_s`` (the rest in the next polls, which then do not wait for
         records); window sends are not awaited here."""
-        await self._restore(tp for tp in batch if tp not in self.partitions)
+        rescanned = await self._restore(tp for tp in batch if tp not in self.partitions)
         if self.runs_windows and not self._out.ready:
             await self._out.refresh()
         now = _wall_ms()
         for tp, records in batch.items():
             part = self.partitions.get(tp)
-            if part is None:
-                continue  # revoked while this poll was being applied: the next owner replays
+            if part is None or tp in rescanned:
+                # Revoked while this poll was being applied (the next owner replays), or read
+                # again for its device clocks (the next polls bring these records again).
+                continue
             await self._apply(tp, part, records, now)
             part.idle_since_ms = now
             part.wm_at_idle = part.windows.watermark
@@ -309,12 +333,15 @@ class Aggregator:
                 # A quiet partition's event time follows the wall clock, so its windows close.
                 await self._advance_idle(tp, part, part.wm_at_idle + (now - part.idle_since_ms))
             await self._send_events(tp, part)
-        self._backlog = self._emit_slice()
+        full = sum(map(len, batch.values())) >= self.settings.telemetry_max_poll_records
+        # Catching up (a full poll) with a clock per device, every window due leaves before
+        # the next poll: a backlog of one reading per window closes as many windows as it
+        # brings readings, and held back over slices they would grow with the backlog.
+        self._backlog = self._emit_slice(catching_up=full and self._per_device)
         if self._window_failures:
             await self._report_window_failures()
         # Sealing spends idle time: a consumer catching up (a full poll) has none, and the
         # windows it closes are late anyway.
-        full = sum(map(len, batch.values())) >= self.settings.telemetry_max_poll_records
         if not self._backlog and not full and self.seal_slice_s > 0:
             self._seal_slice()
         if not self._out.empty:
@@ -333,7 +360,7 @@ class Aggregator:
                 return  # revoked meanwhile: the next owner replays
             # Then commit the advanced watermark as soon as the windows are acknowledged.
             self._commit_soon = True
-        windows.advance_to(watermark)
+        _idle_move(windows, part.next_offset, watermark)
 
     async def _replayed(self, tp: TopicPartition, part: _Partition) -> bool:
         """Whether a partition restored with a pinned idle advance has been read to its end: no
@@ -375,7 +402,8 @@ class Aggregator:
     ) -> None:
         rejected: list[tuple[RawRecord, InvalidMessageError]] = []
         failures: list[Failure] = []
-        readings, bad, late = self._add(part, records, now, rejected, failures)
+        late_out: list[LateRecord] = []
+        readings, bad, late = self._add(part, records, now, rejected, failures, late_out=late_out)
         m.RECORDS.inc(len(records))
         if failures:
             await self._dead_letter_all(tp, rejected, failures)
@@ -389,6 +417,8 @@ class Aggregator:
                 m.BAD_QUALITY.inc(bad)
             for mask, count in late.items():
                 self._count_late(mask, count)
+            if late_out:
+                await self._send_late(tp, part, late_out)
         if records:
             part.next_offset = records[-1].offset + 1
             part.dirty = True
@@ -400,15 +430,20 @@ class Aggregator:
         now: int,
         rejected: list[tuple[RawRecord, InvalidMessageError]],
         failures: list[Failure],
+        *,
+        late_out: list[LateRecord],
     ) -> tuple[int, int, dict[int, int]]:
-        """Decode ``records`` and add their readings to the windows. A record the windows
-        raise for (``RecordFailedError``) joins ``failures`` and the records after it are
-        added in another call (the counts of the call that failed are lost: metrics only)."""
+        """Decode ``records`` and add their readings to the windows (with a clock per device,
+        the records with late readings join ``late_out``). A record the windows raise for
+        (``RecordFailedError``) joins ``failures`` and the records after it are added in
+        another call (the counts of the call that failed are lost: metrics only)."""
+        windows = part.windows
         while True:
+            decoded = self._decoded(part, records, now, rejected, failures)
             try:
-                return part.windows.add_records(
-                    self._decoded(part, records, now, rejected, failures), Quality.BAD
-                )
+                if isinstance(windows, DeviceWindows):
+                    return windows.add_records(decoded, Quality.BAD, late_out)
+                return windows.add_records(decoded, Quality.BAD)
             except RecordFailedError as err:
                 if isinstance(err.__cause__, MemoryError):
                     raise  # the process, not the record: the supervisor restarts
@@ -456,6 +491,23 @@ class Aggregator:
                 except Exception as exc:  # noqa: BLE001 (a processing error: see failures.py)
                     failures.append(Failure("alarms", record, exc))
             yield device, batch.readings, offset
+
+    async def _send_late(
+        self, tp: TopicPartition, part: _Partition, late_out: list[LateRecord]
+    ) -> None:
+        """Send each record's late readings to ``telemetry.readings.v1.late`` (see
+        ``late.py``), but not those a replay meets below the commit it started from: they
+        were sent before that commit."""
+        for device, offset, late in late_out:
+            if offset < part.replay_at:
+                continue
+            key, value, headers = late_record(
+                device, late, self.sizes, (tp.topic, tp.partition, offset)
+            )
+            self._pending.append(
+                await self.producer.send(self.late_topic, value=value, key=key, headers=headers)
+            )
+            m.LATE_SENT.inc(len(late))
 
     async def _dead_letter(self, record: RecordLike, err: InvalidMessageError) -> None:
         if err.reason == "future_timestamp":
@@ -536,13 +588,13 @@ class Aggregator:
             if mask >> i & 1:
                 m.LATE.labels(label).inc(count)
 
-    def _emit_slice(self) -> bool:
+    def _emit_slice(self, *, catching_up: bool = False) -> bool:
         """Close due windows until none is due or the slice is used up; whether windows are
         still due. First every due window's record is made (or taken from its seal) and
         appended, a chunk per partition in turn; then the closed windows are taken off
         (``PartitionWindows.retire_due``): a boundary's records reach their batches before the
         bookkeeping of its close, which took about two fifths of it."""
-        until = time.perf_counter() + self.emit_slice_s
+        until = math.inf if catching_up else time.perf_counter() + self.emit_slice_s
         parts = list(self.partitions.values())
         for step, pending in ((self._emit, _TO_EMIT), (self._retire, _DUE)):
             todo = [p for p in parts if pending(p.windows)]
@@ -695,8 +747,14 @@ class Aggregator:
             if part.windows.due:
                 self._commit_soon = soon  # still owed once they are out
             elif (part.dirty or pin) and part.next_offset >= 0:
-                safe = self.monitor.clamp(tp, part.windows.safe_offset(part.next_offset))
-                offsets[tp] = (safe, encode_metadata(part.windows.watermark, pin))
+                windows = part.windows
+                safe = self.monitor.clamp(tp, windows.safe_offset(part.next_offset))
+                if isinstance(windows, DeviceWindows):
+                    text = windows.checkpoint(part.next_offset).encode()
+                    meta = text if pin is None else f"{text};idle={pin[1]}@{pin[0]}"
+                else:
+                    meta = encode_metadata(windows.watermark, pin)
+                offsets[tp] = (safe, meta)
                 part.dirty = False
         if offsets and background:
             self._committing = asyncio.ensure_future(self.consumer.commit(offsets))
@@ -704,10 +762,13 @@ class Aggregator:
             await self.consumer.commit(offsets)
         self._last_commit = time.monotonic()
 
-    async def _restore(self, tps: Iterable[TopicPartition]) -> None:
+    async def _restore(self, tps: Iterable[TopicPartition]) -> set[TopicPartition]:
+        """The state of newly assigned partitions from their commits; returns those whose
+        records of this poll are dropped (their device clocks were read again first, and the
+        consumer is back at the committed offset)."""
         missing = list(tps)
         if not missing:
-            return
+            return set()
         # aiokafka's public committed() drops the metadata, which holds the watermark.
         committed = await self.consumer._coordinator.fetch_committed_offsets(missing)
         await self.monitor.restore(missing)
@@ -720,15 +781,72 @@ class Aggregator:
             log.info(
                 "partitions revoked before restore", partitions=[tp.partition for tp in revoked]
             )
+        rescanned: set[TopicPartition] = set()
         for tp in (tp for tp in missing if tp in assigned):
             meta = committed.get(tp)
-            windows = PartitionWindows(self.sizes, self.lateness)
             metadata = meta.metadata if meta is not None else None
-            restored = decode_metadata(metadata)
-            windows.advance_to(restored)
             pinned = decode_idle(metadata)
-            self.partitions[tp] = _Partition(windows, self.monitor.engine(tp), pinned)
-            log.info("partition restored", partition=tp.partition, watermark=restored, idle=pinned)
+            windows: PartitionWindows | DeviceWindows
+            replay_at = -1
+            checkpoint = Checkpoint.decode(metadata) if self._per_device else None
+            if not self._per_device:
+                windows = PartitionWindows(self.sizes, self.lateness)
+                windows.advance_to(decode_metadata(metadata))
+            elif checkpoint is None:
+                # Nothing committed, or a partition-wide watermark of an earlier version.
+                windows = self._device_windows()
+                windows.base = decode_metadata(metadata)
+                windows.advance_to(windows.base)
+            else:
+                windows = self._device_windows()
+                clocks: dict[str, int] = {}
+                if meta is not None and checkpoint.scan < checkpoint.at:
+                    clocks = await self._scan_clocks(tp, checkpoint, meta.offset)
+                    rescanned.add(tp)
+                windows.restore(checkpoint, clocks)
+                replay_at = checkpoint.at
+            self.partitions[tp] = _Partition(windows, self.monitor.engine(tp), pinned, replay_at)
+            log.info(
+                "partition restored",
+                partition=tp.partition,
+                watermark=windows.watermark,
+                idle=pinned,
+                clocks_from=checkpoint.scan if checkpoint else None,
+            )
+        return rescanned
+
+    def _device_windows(self) -> DeviceWindows:
+        return DeviceWindows(self.sizes, self.lateness, self.settings.telemetry_backfill_horizon_ms)
+
+    async def _scan_clocks(
+        self, tp: TopicPartition, checkpoint: Checkpoint, committed: int
+    ) -> dict[str, int]:
+        """Read ``[scan, at)`` of ``tp`` once for the device clocks of ``checkpoint`` (see
+        ``domain/devices.py``), then go back to the committed offset for the replay."""
+        scan = ClockScan(self.sizes, self.lateness, checkpoint)
+        skew, bad = self.settings.telemetry_max_future_skew_ms, Quality.BAD
+        self.consumer.seek(tp, checkpoint.scan)
+        empty = 0
+        while await self.consumer.position(tp) < checkpoint.at and empty < SCAN_EMPTY_POLLS:
+            got = await self.consumer.getmany(
+                tp, timeout_ms=500, max_records=self.settings.telemetry_max_poll_records
+            )
+            records = got.get(tp, [])
+            empty = 0 if records else empty + 1
+            now = _wall_ms()
+            for record in records:
+                if record.offset >= checkpoint.at:
+                    break
+                try:
+                    batch = decode_readings_fast(record.value, record.key, now, skew)
+                except MemoryError:
+                    raise
+                except Exception:  # noqa: BLE001, S112 (left out of the windows as well)
+                    continue
+                scan.add(batch.device_id, batch.readings, record.offset, bad)
+        self.consumer.seek(tp, committed)
+        log.info("device clocks read again", partition=tp.partition, devices=len(scan.tops))
+        return scan.finish()
 
     def _observe(self, now: int) -> None:
         m.OPEN_WINDOWS.set(sum(p.windows.open_count for p in self.partitions.values()))

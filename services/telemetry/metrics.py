@@ -11,6 +11,10 @@ LATE = Counter(
     "Readings that arrived after their window closed (counted per window size, not mixed in).",
     ["window"],
 )
+LATE_SENT = Counter(
+    "millrace_telemetry_late_readings_sent_total",
+    "Late readings sent to telemetry.readings.v1.late (their device's window was emitted).",
+)
 BAD_QUALITY = Counter(
     "millrace_telemetry_bad_quality_readings_total", "Readings of quality 'bad', not aggregated."
 )

@@ -28,6 +28,22 @@ class TelemetrySettings(ServiceSettings):
         ge=100,
         description="After this long without records, a partition's watermark follows wall clock.",
     )
+    telemetry_event_time: Literal["device", "partition"] = Field(
+        "device",
+        description=(
+            "Whose clock closes a window: its device's (greatest ts that device sent) or the "
+            "partition's (greatest ts of any device on it; windows are sealed ahead then)."
+        ),
+    )
+    telemetry_backfill_horizon_ms: int = Field(
+        900_000,
+        ge=0,
+        le=7 * 86_400_000,
+        description=(
+            "How far a device's event time may trail its partition's newest device: older "
+            "readings are late, and a device quiet that long has its windows closed."
+        ),
+    )
     telemetry_commit_interval_ms: int = Field(1_000, ge=50, le=60_000)
     telemetry_consumer_group: str = "millrace-telemetry"
     telemetry_role: Literal["all", "windows", "alarms"] = Field(

@@ -196,6 +196,8 @@ async def test_windows_sealed_ahead_reach_kafka_stamped_at_their_close(
         {
             "MILLRACE_TELEMETRY_ALLOWED_LATENESS_MS": "2000",
             "MILLRACE_TELEMETRY_IDLE_CLOSE_MS": "60000",  # only data closes windows here
+            # Sealing ahead is paced by one clock per partition (ADR 0004).
+            "MILLRACE_TELEMETRY_EVENT_TIME": "partition",
         },
     )
     try:

@@ -107,7 +107,9 @@ async def test_the_loop_yields_after_every_poll_and_alarms_use_their_own_produce
     consumer = Consumer(polls=50, stop=stop)
     windows, events = Producer(), Producer()
     agg = Aggregator(
-        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        TelemetrySettings(
+            telemetry_event_time="partition", kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"
+        ),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, windows),
         Monitor(BOOK, 5000),
@@ -144,7 +146,9 @@ class ScriptedConsumer(Consumer):
 def _ten_second(consumer: ScriptedConsumer) -> Aggregator:
     """An aggregator of 10 s windows over ``consumer`` (fake Kafka clients)."""
     return Aggregator(
-        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        TelemetrySettings(
+            telemetry_event_time="partition", kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"
+        ),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, Producer()),
     )
@@ -165,7 +169,9 @@ async def test_a_boundary_is_emitted_in_slices_and_every_window_once() -> None:
     windows = Producer()
     consumer = ScriptedConsumer([first, closing])
     agg = Aggregator(
-        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        TelemetrySettings(
+            telemetry_event_time="partition", kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"
+        ),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, windows),
     )
@@ -198,7 +204,9 @@ class SilentEvents(Producer):
 def with_alarms(consumer: Consumer, events: Producer) -> Aggregator:
     """An aggregator of 10 s windows with the alarm rule ``hot`` and its own events producer."""
     return Aggregator(
-        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        TelemetrySettings(
+            telemetry_event_time="partition", kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"
+        ),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, Producer()),
         Monitor(BOOK, 5000),
@@ -277,6 +285,7 @@ async def test_ended_windows_are_sealed_in_idle_polls_only() -> None:
         consumer = ScriptedConsumer([list(ended), list(later)])
         agg = Aggregator(
             TelemetrySettings(
+                telemetry_event_time="partition",
                 kafka_bootstrap="127.0.0.1:9",
                 telemetry_windows="10s",
                 telemetry_max_poll_records=max_poll,
@@ -448,6 +457,7 @@ async def test_windows_closed_by_the_idle_clock_are_committed_once_acknowledged(
     windows = Producer()
     agg = Aggregator(
         TelemetrySettings(
+            telemetry_event_time="partition",
             kafka_bootstrap="127.0.0.1:9",
             telemetry_windows="10s",
             telemetry_idle_close_ms=2000,
@@ -529,7 +539,10 @@ async def test_a_replay_repeats_the_idle_clock_where_it_moved(
         _record(3, "press-3", t0 + 40_000, 3.0),
     ]
     settings = TelemetrySettings(
-        kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s", telemetry_idle_close_ms=2000
+        telemetry_event_time="partition",
+        kafka_bootstrap="127.0.0.1:9",
+        telemetry_windows="10s",
+        telemetry_idle_close_ms=2000,
     )
     consumer = CommitsRecorded([])
     first = Aggregator(
@@ -593,7 +606,10 @@ async def test_a_pinned_idle_advance_is_applied_once_the_replay_reads_to_the_end
     )
     agg = Aggregator(
         TelemetrySettings(
-            kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s", telemetry_idle_close_ms=2000
+            telemetry_event_time="partition",
+            kafka_bootstrap="127.0.0.1:9",
+            telemetry_windows="10s",
+            telemetry_idle_close_ms=2000,
         ),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, Producer()),
@@ -656,9 +672,9 @@ async def test_the_alarms_role_raises_alarms_and_leaves_windows_and_dead_letters
     readings = [_record(0, "press-1", t0), poison, _record(2, "press-1", t0 + 20_000, 95.0)]
     consumer = CommitsRecorded([readings])
     windows, events = Producer(), Producer()
-    settings = TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s").model_copy(
-        update={"telemetry_role": "alarms"}
-    )  # validated: needs rules and a database
+    settings = TelemetrySettings(
+        telemetry_event_time="partition", kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"
+    ).model_copy(update={"telemetry_role": "alarms"})  # validated: needs rules and a database
     agg = Aggregator(
         settings,
         cast(AIOKafkaConsumer, consumer),

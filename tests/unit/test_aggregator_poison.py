@@ -134,7 +134,9 @@ async def _run(poison: bool, *, seal: bool = False) -> tuple[Aggregator, Produce
     producer, events = Producer(), Producer()
     consumer = Consumer(_polls(poison))
     agg = Aggregator(
-        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        TelemetrySettings(
+            telemetry_event_time="partition", kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"
+        ),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, producer),
         Monitor(BOOK, 5000),
@@ -342,7 +344,9 @@ class Restarting(Consumer):
 
 def _aggregator(consumer: Consumer, producer: Producer) -> Aggregator:
     agg = Aggregator(
-        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        TelemetrySettings(
+            telemetry_event_time="partition", kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"
+        ),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, producer),
         Monitor(BOOK, 5000),

@@ -209,6 +209,8 @@ class WindowStats(msgspec.Struct, gc=False):
 
 
 _MAX_SHARED_INTS = 10_000
+# The per-size layout of PartitionWindows (see its __post_init__), by sizes.
+_LAYOUTS: dict[tuple[int, ...], tuple[Any, ...]] = {}
 _NONE = WindowStats(first_offset=-1, start=-1)  # "no current window of this size"
 
 
@@ -309,6 +311,31 @@ class PartitionWindows:
     _roll_sizes: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
+        layout = _LAYOUTS.get(self.sizes_ms)
+        if layout is None:
+            self._lay_out()
+            layout = _LAYOUTS[self.sizes_ms] = (
+                self._hot,
+                self._derived,
+                self._slot,
+                self._is_derived,
+                self._no_windows,
+                self._no_derived,
+                self._roll_sizes,
+            )
+        else:
+            # One per device with a clock per device: the layout of its sizes, worked out once.
+            (
+                self._hot,
+                self._derived,
+                self._slot,
+                self._is_derived,
+                self._no_windows,
+                self._no_derived,
+                self._roll_sizes,
+            ) = layout
+
+    def _lay_out(self) -> None:
         sizes = self.sizes_ms
         if sizes:
             base = min(range(len(sizes)), key=sizes.__getitem__)
@@ -350,7 +377,10 @@ class PartitionWindows:
         return out
 
     def add_records(
-        self, records: Iterable[tuple[str, Sequence[ReadingLike], int]], skip: object
+        self,
+        records: Iterable[tuple[str, Sequence[ReadingLike], int]],
+        skip: object,
+        late_out: list[tuple[ReadingLike, int]] | None = None,
     ) -> tuple[int, int, dict[int, int]]:
         """Add every reading of ``(device_id, readings, offset)`` records in order, advancing
         the watermark after each (the hot path: one call per poll and partition).
@@ -360,6 +390,7 @@ class PartitionWindows:
         :meth:`add`). Nothing here raises for a reading the decoder accepted; should it anyway,
         :class:`RecordFailedError` names the record, with the watermark where the readings
         before the failure took it: a replay, doing the same, gets the same windows.
+        With ``late_out``, every late reading is appended to it with its late mask.
         """
         if not self.sizes_ms:
             return self._watermark_only(records, skip)
@@ -408,6 +439,8 @@ class PartitionWindows:
                         mask = slow(series, key, ts, value, offset)
                         if mask:
                             late[mask] = late.get(mask, 0) + 1
+                            if late_out is not None:
+                                late_out.append((r, mask))
                     if ts > wm:  # noqa: PLR1730 (a call per reading costs more)
                         wm = ts
                     added += 1
@@ -1022,6 +1055,11 @@ class PartitionWindows:
         """Whether some window is closed by the watermark but not yet taken by close_due (or
         retired after :meth:`emit_due_as`)."""
         return self.due_at(self.watermark)
+
+    @property
+    def emitted_waiting(self) -> bool:
+        """Whether some window :meth:`emit_due_as` emitted waits for :meth:`retire_due`."""
+        return any(self._emitted.values())
 
     @property
     def to_emit(self) -> bool:

@@ -1,0 +1,361 @@
+"""Event time per device: the windows of one Kafka partition, each device on its own clock.
+
+A device's windows close on that device's clock: the greatest ``ts`` it has sent, so a gateway
+uploading its backlog neither closes nor is closed by another device's newer readings on the
+same partition. Each device's windows are a :class:`PartitionWindows` of their own whose
+watermark is the device's clock; what that class proves for one stream (a replay rebuilds every
+window bit for bit) holds for each device's readings, which are a sub-stream in offset order.
+
+Two partition-wide moves keep the clocks bounded and quiet devices closed:
+
+- The **floor** ``watermark - horizon_ms`` (``watermark``: the greatest device clock): no
+  device's clock is below it. A device that stops while its partition goes on has its windows
+  closed once the floor passes them, and a device whose clock is at the floor with no open
+  window is forgotten (its next reading starts at the floor). A backlog older than the horizon
+  behind the partition's newest device is late.
+- The **shut**: a quiet partition (the idle clock, wall time) closes every device's open
+  windows by moving each clock to the deadline of its newest windows (:func:`shut_clock` of
+  the greatest ``ts`` the device sent), no further: a device that uploads its backlog after
+  the shut loses only what its closed windows would have held.
+
+Recovery (docs/decisions/0002-window-recovery.md): the consumer commits the safe offset (the
+first offset of the oldest open window) with :class:`Checkpoint` in the metadata. Per-device
+clocks do not fit in it; what does is where they can be read again: ``scan``, the oldest
+offset that defines the clock of a device above the floor. The new owner reads the records from
+``scan`` up to the commit point ``at`` once to rebuild the clocks (:class:`ClockScan`), then
+replays from the safe offset, as one stream would, with every clock as it was at ``at``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Container, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from services.telemetry.domain.clocks import Checkpoint
+from services.telemetry.domain.windows import (
+    _HUGE,
+    ClosedWindow,
+    PartitionWindows,
+    ReadingLike,
+    RecordFailedError,
+    WindowFailed,
+    WindowKey,
+    WindowStats,
+)
+
+T = TypeVar("T")
+# (device, offset, [(reading, late mask)]): one record's readings that were late.
+LateRecord = tuple[str, int, list[tuple[ReadingLike, int]]]
+
+
+class _Device:
+    """One device: its windows (their watermark is its clock), the offset that defines the
+    clock (``anchor``: a replay reading from there rebuilds it) and the offset of its latest
+    record that raised its own greatest ``ts`` (``top_at``)."""
+
+    __slots__ = ("anchor", "top_at", "windows")
+
+    def __init__(self, windows: PartitionWindows, offset: int) -> None:
+        self.windows = windows
+        self.anchor = offset
+        self.top_at = offset
+
+
+@dataclass(slots=True)
+class DeviceWindows:
+    """The open windows of one partition, each device on its own clock (see the module)."""
+
+    sizes_ms: tuple[int, ...]
+    lateness_ms: int
+    horizon_ms: int
+    watermark: int = -1
+    # The offset of the latest shut (-1: none yet).
+    shut_at: int = -1
+    open_count: int = 0
+    # A partition-wide watermark restored from an earlier version's commit: every clock starts
+    # there, as that version judged every device by it.
+    base: int = -1
+    _devices: dict[str, _Device] = field(default_factory=dict)
+    # Devices with windows their clock has closed and not emitted yet, and devices with windows
+    # emitted and not retired yet (ordered sets).
+    _due: dict[str, None] = field(default_factory=dict)
+    _retiring: dict[str, None] = field(default_factory=dict)
+    # The floor when devices were last swept for windows it closes (see _sweep).
+    _swept: int = -1
+    _step: int = 0
+    _ints: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._step = min(self.sizes_ms) if self.sizes_ms else 1
+
+    @property
+    def floor(self) -> int:
+        return max(self.base, self.watermark - self.horizon_ms if self.watermark >= 0 else -1)
+
+    def restore(self, checkpoint: Checkpoint, clocks: dict[str, int]) -> None:
+        """Set the clocks a :class:`ClockScan` rebuilt, as they were at the commit point."""
+        self.watermark = max(self.watermark, checkpoint.watermark)
+        self.base = max(self.base, checkpoint.base)
+        self.shut_at = checkpoint.shut
+        floor = self.floor
+        for device, clock in clocks.items():
+            if clock > floor:
+                dev = self._device(device, -1)
+                dev.windows.advance_to(clock)
+                dev.anchor = checkpoint.scan
+                dev.top_at = checkpoint.scan
+
+    def _device(self, device: str, offset: int) -> _Device:
+        dev = self._devices.get(device)
+        if dev is None:
+            # Window starts and ends are shared int objects across the devices too.
+            windows = PartitionWindows(self.sizes_ms, self.lateness_ms, _ints=self._ints)
+            windows.advance_to(self.floor)
+            dev = self._devices[sys.intern(device)] = _Device(windows, offset)
+        return dev
+
+    def add_records(  # noqa: PLR0915 (the hot path, written out)
+        self,
+        records: Iterable[tuple[str, Sequence[ReadingLike], int]],
+        skip: object,
+        late_out: list[LateRecord] | None = None,
+    ) -> tuple[int, int, dict[int, int]]:
+        """:meth:`PartitionWindows.add_records` with each record's readings on its device's
+        clock; each record with late readings is appended to ``late_out``."""
+        devices, due = self._devices, self._due
+        added = skipped = 0
+        late: dict[int, int] = {}
+        wm, base, horizon = self.watermark, self.base, self.horizon_ms
+        late_readings: list[tuple[ReadingLike, int]] | None = None
+        if late_out is not None:
+            late_readings = []
+        huge = _HUGE
+        for device, readings, offset in records:
+            dev = devices.get(device)
+            if dev is None:
+                dev = self._device(device, offset)
+            windows = dev.windows
+            start = windows.watermark
+            floor = wm - horizon
+            if floor < base:  # noqa: PLR1730 (once per record: no call)
+                floor = base
+            if start < floor:
+                windows.advance_to(floor)
+                before = floor
+            else:
+                before = start
+            # PartitionWindows.add_records of one record, written out here: a call and its
+            # setup per record cost about as much as a reading's statistics.
+            get, clock, opened, slow = windows._series.get, before, windows.open_count, False
+            try:
+                for r in readings:
+                    if r.quality is skip:
+                        skipped += 1
+                        continue
+                    metric, ts, value = r.metric, r.ts, float(r.value)
+                    key = (device, metric)
+                    series = get(key)
+                    if (
+                        series is not None
+                        and series.deadline > clock
+                        and series.lo <= ts < series.hi
+                    ):
+                        for w in series.current:  # add_records' inlined WindowStats.add
+                            if value < w.min:
+                                if value < -huge:
+                                    series.deadline = -1
+                                    w.add(ts, value)
+                                    continue
+                                w.min = value
+                            if value > w.max:
+                                if value > huge:
+                                    series.deadline = -1
+                                    w.add(ts, value)
+                                    continue
+                                w.max = value
+                            n = w.count = w.count + 1
+                            delta = value - w.mean
+                            w.mean += delta / n
+                            w.m2 += delta * (value - w.mean)
+                            if ts >= w.last_ts:
+                                w.last_ts = ts
+                                w.last = value
+                    else:
+                        slow = True
+                        windows.watermark = clock
+                        mask = windows._add(series, key, ts, value, offset)
+                        if mask:
+                            late[mask] = late.get(mask, 0) + 1
+                            if late_readings is not None:
+                                late_readings.append((r, mask))
+                    if ts > clock:  # noqa: PLR1730 (a call per reading costs more)
+                        clock = ts
+                    added += 1
+            except Exception as exc:
+                # As PartitionWindows.add_records: the readings before the failure stay.
+                windows.watermark = clock
+                self.watermark = wm if wm > clock else clock
+                self.open_count += windows.open_count - opened
+                if windows.due:
+                    due[device] = None
+                raise RecordFailedError(offset) from exc
+            windows.watermark = clock
+            if slow:
+                self.open_count += windows.open_count - opened
+                if late_readings:
+                    late_out.append((device, offset, late_readings))  # type: ignore[union-attr]
+                    late_readings = []
+            if clock > before:
+                dev.anchor = dev.top_at = offset
+                if clock > wm:  # noqa: PLR1730 (once per record: no call)
+                    wm = clock
+            if clock > start:
+                # windows.due, without two calls per record
+                deadlines = windows._deadlines
+                if deadlines and deadlines[0] <= clock:
+                    due[device] = None
+        self.watermark = wm
+        if self.floor >= self._swept + self._step:
+            self._sweep()
+        return added, skipped, late
+
+    def _sweep(self) -> None:
+        """Close the windows the floor has passed (of devices gone quiet while the partition
+        goes on) and forget the devices at the floor with none open."""
+        floor = self._swept = self.floor
+        for device, dev in list(self._devices.items()):
+            windows = dev.windows
+            if windows.watermark <= floor:
+                if not windows.open_count:
+                    del self._devices[device]
+                    continue
+                windows.advance_to(floor)
+                if windows.due:
+                    self._due[device] = None
+
+    def closes_idle(self) -> bool:
+        """Whether a shut would close some window (any is open)."""
+        return self.open_count > 0
+
+    def shut(self, offset: int, watermark: int) -> None:
+        """The idle clock at ``offset`` (the next record's): every device's open windows
+        close, and the partition's watermark follows the wall clock to ``watermark``."""
+        self.shut_at = offset
+        self.watermark = max(self.watermark, watermark)
+        for device, dev in self._devices.items():
+            windows = dev.windows
+            if windows.open_count:
+                closing = max(windows._deadlines)
+                if closing > windows.watermark:
+                    windows.advance_to(closing)
+                    dev.anchor = dev.top_at
+                    self.watermark = max(self.watermark, closing)
+            if windows.due:
+                self._due[device] = None
+
+    def advance_to(self, watermark: int) -> None:
+        """Restore a watermark (nothing closes: a device's clock moves with its readings)."""
+        self.watermark = max(self.watermark, watermark)
+
+    def due_at(self, watermark: int) -> bool:
+        return self.closes_idle()
+
+    @property
+    def series_count(self) -> int:
+        return sum(dev.windows.series_count for dev in self._devices.values())
+
+    @property
+    def open(self) -> dict[WindowKey, WindowStats]:
+        out: dict[WindowKey, WindowStats] = {}
+        for dev in self._devices.values():
+            out |= dev.windows.open
+        return out
+
+    @property
+    def due(self) -> bool:
+        return bool(self._due) or bool(self._retiring)
+
+    @property
+    def to_emit(self) -> bool:
+        return bool(self._due)
+
+    def clock(self, device: str) -> int:
+        """A device's clock (the floor for a device it does not hold)."""
+        dev = self._devices.get(device)
+        return max(self.floor, dev.windows.watermark) if dev is not None else self.floor
+
+    def emit_due_as(
+        self,
+        make: Callable[[ClosedWindow], T],
+        limit: int | None = None,
+        stop: Container[int] = (),
+        failed: WindowFailed | None = None,
+    ) -> list[T]:
+        """:meth:`PartitionWindows.emit_due_as` over the devices with windows due."""
+        out: list[T] = []
+        devices, due, retiring = self._devices, self._due, self._retiring
+        for device in list(due):
+            room = None if limit is None else limit - len(out)
+            if room is not None and room <= 0:
+                break
+            dev = devices.get(device)
+            if dev is None:  # forgotten since (nothing open)
+                del due[device]
+                continue
+            windows = dev.windows
+            out += windows.emit_due_as(make, room, (), failed)
+            retiring[device] = None
+            if room is None or not windows.to_emit:
+                del due[device]
+        return out
+
+    def take_sealed(self, make: Callable[[ClosedWindow], Any], held: Container[int]) -> list[Any]:
+        """No window is sealed ahead here (see :meth:`seal_ended`)."""
+        return []
+
+    def seal_ended(self, *args: Any, **kwargs: Any) -> int:
+        """Windows are made at their close: sealing ahead is paced by one partition-wide
+        clock, which the devices no longer share."""
+        return 0
+
+    @property
+    def sealed_ahead(self) -> int:
+        return 0
+
+    def retire_due(self, limit: int | None = None) -> int:
+        """:meth:`PartitionWindows.retire_due` over the devices with windows due."""
+        done = 0
+        devices, retiring = self._devices, self._retiring
+        for device in list(retiring):
+            room = None if limit is None else limit - done
+            if room is not None and room <= 0:
+                break
+            dev = devices.get(device)
+            if dev is None:  # forgotten since (nothing open)
+                del retiring[device]
+                continue
+            windows = dev.windows
+            done += windows.retire_due(room)
+            if not windows.emitted_waiting:
+                del retiring[device]
+        self.open_count -= done
+        return done
+
+    def safe_offset(self, next_offset: int) -> int:
+        """The offset to commit: below it every reading belongs to an emitted window."""
+        return min(
+            (d.windows.safe_offset(next_offset) for d in self._devices.values()),
+            default=next_offset,
+        )
+
+    def checkpoint(self, next_offset: int) -> Checkpoint:
+        """The commit metadata at the commit point ``next_offset``."""
+        floor = self.floor
+        scan = min(
+            (d.anchor for d in self._devices.values() if d.windows.watermark > floor),
+            default=next_offset,
+        )
+        shut = self.shut_at if self.shut_at >= scan else -1
+        return Checkpoint(self.watermark, next_offset, min(scan, next_offset), shut, self.base)
