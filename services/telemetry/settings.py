@@ -8,8 +8,8 @@ from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-# Re-exported (``as``, for mypy) for the telemetry modules that import it from here.
-from shared.durations import parse_duration_ms as parse_duration_ms  # noqa: PLC0414
+from services.telemetry.rules.book import load_rules
+from shared.durations import parse_duration_ms
 from shared.settings import ServiceSettings
 
 
@@ -130,8 +130,6 @@ class TelemetrySettings(ServiceSettings):
                     "MILLRACE_TELEMETRY_ALARM_RULES needs MILLRACE_DATABASE_URL: alarm and "
                     "machine-state state must survive a restart"
                 )
-            from services.telemetry.rules import load_rules  # noqa: PLC0415 - avoids a cycle
-
             try:
                 load_rules(rules)
             except OSError as exc:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from services.telemetry.alarms.engine import PartitionEngine
 from services.telemetry.alarms.instance import AlarmTransition
-from services.telemetry.rules import parse_rules
+from services.telemetry.engine.partition import PartitionEngine
+from services.telemetry.rules.book import parse_rules
 
 
 def engine(*alarms: dict[str, Any], lateness_ms: int = 0) -> PartitionEngine:

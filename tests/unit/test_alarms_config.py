@@ -13,7 +13,7 @@ from contracts.envelope import parse_headers
 from contracts.telemetry import AlarmEvent, Severity
 from services.telemetry.alarms.emit import alarm_event_id, alarm_id, encode_alarm
 from services.telemetry.alarms.instance import AlarmTransition
-from services.telemetry.rules import load_rules, parse_rules
+from services.telemetry.rules.book import load_rules, parse_rules
 from services.telemetry.settings import TelemetrySettings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ from typing import Any, cast
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from services.telemetry.alarms.monitor import Monitor
-from services.telemetry.alarms.store import SnapshotStore
-from services.telemetry.rules import RuleBook, parse_rules
+from services.telemetry.engine.monitor import Monitor
+from services.telemetry.engine.store import SnapshotStore
+from services.telemetry.rules.book import RuleBook, parse_rules
 
 TP = TopicPartition("telemetry.readings.v1", 0)
 BOOK = parse_rules(

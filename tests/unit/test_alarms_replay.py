@@ -15,10 +15,11 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.telemetry.alarms.emit import encode_alarm, encode_state
-from services.telemetry.alarms.engine import Event, PartitionEngine
+from services.telemetry.alarms.emit import encode_alarm
 from services.telemetry.alarms.instance import AlarmTransition
-from services.telemetry.rules import RuleBook, parse_rules
+from services.telemetry.engine.partition import Event, PartitionEngine
+from services.telemetry.rules.book import RuleBook, parse_rules
+from services.telemetry.states.emit import encode_state
 
 LATENESS = 2_000
 BOOK = parse_rules(

@@ -18,7 +18,7 @@ from services.orders.settings import OrdersSettings
 from services.scheduling.adapters.consumer import TOPICS as SCHEDULING_READS
 from services.scheduling.adapters.rows import OEE_TOPIC, PUBLISHED_TOPIC, SCHEDULED_TOPIC
 from services.scheduling.settings import SchedulingSettings
-from services.telemetry.rules import load_rules
+from services.telemetry.rules.book import load_rules
 from services.telemetry.settings import TelemetrySettings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -28,10 +28,3 @@ def test_anything_else_is_refused_with_the_text(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration") as info:
         parse_duration_ms(text)
     assert repr(text) in str(info.value)
-
-
-def test_the_telemetry_settings_module_still_exports_it() -> None:
-    # Modules of the telemetry service import it from there.
-    from services.telemetry import settings  # noqa: PLC0415
-
-    assert settings.parse_duration_ms is parse_duration_ms

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from contracts.telemetry import MachineStateName as S
-from services.telemetry.alarms.emit import encode_state
-from services.telemetry.alarms.engine import PartitionEngine
-from services.telemetry.rules import parse_rules
-from services.telemetry.states.derive import StateChange
+from services.telemetry.engine.partition import PartitionEngine
+from services.telemetry.rules.book import parse_rules
+from services.telemetry.states.emit import encode_state
+from services.telemetry.states.instance import StateChange
 
 RPM_RULE: dict[str, Any] = {
     "id": "rpm",

@@ -10,9 +10,9 @@ from millrace.masterdata.plant import load_plant
 from millrace.simulator.floor import Floor
 from millrace.simulator.plant_fleet import PlantFleet
 from millrace.simulator.plant_signals import CATALOGUE
-from services.telemetry.alarms.engine import PartitionEngine
-from services.telemetry.rules import load_rules
-from services.telemetry.states.derive import StateChange
+from services.telemetry.engine.partition import PartitionEngine
+from services.telemetry.rules.book import load_rules
+from services.telemetry.states.instance import StateChange
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANT = load_plant(ROOT / "deploy" / "local" / "plant.yaml")

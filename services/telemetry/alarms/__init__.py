@@ -1,1 +1,5 @@
-"""Declarative alarm rules and their event-time evaluation engine."""
+"""Alarms: an alarm rule bound to a device (:mod:`.instance`) and its events (:mod:`.emit`).
+
+The rules themselves are in ``services.telemetry.rules``; the engine that evaluates alarms and
+machine states together, per partition, is ``services.telemetry.engine``.
+"""

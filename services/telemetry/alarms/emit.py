@@ -1,8 +1,7 @@
-"""Engine events -> ``telemetry.alarms.v1`` / ``telemetry.machine-states.v1`` records.
+"""Alarm transitions -> ``telemetry.alarms.v1`` records.
 
-Every ``ce_id`` is derived from what identifies the fact, so a replay republishes the same
-event: an alarm from ``(device, rule, raised_at, state)``, a machine state from
-``(machine, since, state)``.
+Every ``ce_id`` is derived from what identifies the fact, ``(device, rule, raised_at, state)``,
+so a replay republishes the same event.
 """
 
 from __future__ import annotations
@@ -11,19 +10,19 @@ import orjson
 
 from contracts.envelope import (
     CloudEvent,
+    Headers,
     ce_type_for,
     derived_id,
     rfc3339_from_millis,
     schema_id_for,
 )
 from services.telemetry.alarms.instance import AlarmTransition
-from services.telemetry.states.derive import StateChange
 
 ALARMS_TOPIC = "telemetry.alarms.v1"
-STATES_TOPIC = "telemetry.machine-states.v1"
 _SOURCE = "/millrace/telemetry"
 
-Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
+# (topic, key, value, headers), as the engine's monitor sends it.
+Record = tuple[str, bytes, bytes, Headers]
 
 
 def alarm_event_id(device_id: str, rule_id: str, raised_at: int, state: str) -> str:
@@ -61,21 +60,3 @@ def encode_alarm(t: AlarmTransition) -> Record:
         dataschema=schema_id_for(ALARMS_TOPIC),
     )
     return ALARMS_TOPIC, t.device_id.encode(), orjson.dumps(data), event.headers()
-
-
-def encode_state(c: StateChange) -> Record:
-    data = {
-        "machine_id": c.machine_id,
-        "state": c.state.value,
-        "since": c.since,
-        "previous": c.previous.value if c.previous is not None else None,
-    }
-    event = CloudEvent(
-        id=derived_id("machine-state", c.machine_id, c.since, c.state.value),
-        source=_SOURCE,
-        type=ce_type_for(STATES_TOPIC),
-        subject=c.machine_id,
-        time=rfc3339_from_millis(c.since),
-        dataschema=schema_id_for(STATES_TOPIC),
-    )
-    return STATES_TOPIC, c.machine_id.encode(), orjson.dumps(data), event.headers()

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from contracts.telemetry import Severity
-from services.telemetry.alarms.conditions import LeafState
-from services.telemetry.alarms.rules import AlarmRule
+from services.telemetry.rules.alarm import AlarmRule
+from services.telemetry.rules.conditions import LeafState
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from contracts.telemetry import Severity
-from services.telemetry.alarms.conditions import (
+from services.telemetry.rules.conditions import (
     Condition,
     Leaf,
     Sat,
@@ -18,15 +18,14 @@ from services.telemetry.alarms.conditions import (
     compile_updaters,
     leaves,
 )
-from services.telemetry.alarms.spec import (
+from services.telemetry.rules.spec import (
     ConditionSpec,
     Numbering,
+    RuleId,
     Selector,
     SelectorSpec,
     compile_condition,
 )
-
-RuleId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][\w.:-]*$")]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,16 @@ from typing import Any, Self
 import yaml
 from pydantic import Field, model_validator
 
-from services.telemetry.alarms.rules import AlarmRule, AlarmRuleSpec
-from services.telemetry.alarms.spec import _Strict
-from services.telemetry.states.rules import StateRule, StateRuleSpec
+from services.telemetry.rules.alarm import AlarmRule, AlarmRuleSpec
+from services.telemetry.rules.spec import StrictModel
+from services.telemetry.rules.state import StateRule, StateRuleSpec
 
 
 @dataclass(frozen=True)
 class RuleBook:
+    """Every rule of the file, compiled; ``metrics`` are the metrics any of them reads, so the
+    aggregator hands the engine only the readings a rule can use."""
+
     alarms: tuple[AlarmRule, ...] = ()
     states: tuple[StateRule, ...] = ()
     metrics: frozenset[str] = field(default=frozenset())
@@ -34,7 +37,9 @@ class RuleBook:
         return not self.alarms and not self.states
 
 
-class RulesFile(_Strict):
+class RulesFile(StrictModel):
+    """The file as written: ``alarms:`` and ``machine_states:``, rule ids unique per kind."""
+
     alarms: list[AlarmRuleSpec] = Field(default_factory=list)
     machine_states: list[StateRuleSpec] = Field(default_factory=list)
 
@@ -58,4 +63,5 @@ def parse_rules(data: Any) -> RuleBook:
 
 
 def load_rules(path: str | Path) -> RuleBook:
+    """The rule book of a YAML file; raises ``OSError`` or ``ValueError``."""
     return parse_rules(yaml.safe_load(Path(path).read_text(encoding="utf-8")))

@@ -21,7 +21,7 @@ from typing import Annotated, Self
 from pydantic import Field, model_validator
 
 from contracts.telemetry import MachineStateName
-from services.telemetry.alarms.conditions import (
+from services.telemetry.rules.conditions import (
     ANY_METRIC,
     Condition,
     Leaf,
@@ -31,17 +31,17 @@ from services.telemetry.alarms.conditions import (
     compile_updaters,
     leaves,
 )
-from services.telemetry.alarms.rules import RuleId
-from services.telemetry.alarms.spec import (
+from services.telemetry.rules.spec import (
     ConditionSpec,
     Duration,
     Numbering,
+    RuleId,
     Selector,
     SelectorSpec,
-    _Strict,
+    StrictModel,
     compile_condition,
 )
-from services.telemetry.settings import parse_duration_ms
+from shared.durations import parse_duration_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +76,12 @@ class StateRule:
         return frozenset(leaf.metric for _, cond in self.states for leaf in leaves(cond))
 
 
-class StateWhen(_Strict):
+class StateWhen(StrictModel):
     state: MachineStateName
     when: ConditionSpec
 
 
-class StateMetric(_Strict):
+class StateMetric(StrictModel):
     metric: Annotated[str, Field(min_length=1, max_length=128)]
     codes: Annotated[dict[int, MachineStateName], Field(min_length=1)]
 

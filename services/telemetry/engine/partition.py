@@ -25,10 +25,10 @@ import heapq
 from collections.abc import Iterator
 from typing import Any
 
-from services.telemetry.alarms.conditions import ANY_METRIC, Leaf, LeafState, Updater, leaves
 from services.telemetry.alarms.instance import AlarmInstance, AlarmTransition
-from services.telemetry.rules import RuleBook
-from services.telemetry.states.derive import StateChange, StateInstance
+from services.telemetry.rules.book import RuleBook
+from services.telemetry.rules.conditions import ANY_METRIC, Leaf, LeafState, Updater, leaves
+from services.telemetry.states.instance import StateChange, StateInstance
 
 Instance = AlarmInstance | StateInstance
 Event = AlarmTransition | StateChange

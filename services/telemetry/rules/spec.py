@@ -1,7 +1,8 @@
 """The declarative form of conditions and device selectors, as written in a rules file.
 
 Validated with pydantic (unknown keys are errors: a typo in a rule must fail at start, not
-silently never fire), then compiled into the plain dataclasses of :mod:`.conditions`.
+silently never fire), then compiled into the plain dataclasses of :mod:`.conditions`. Alarm and
+machine-state rules (:mod:`.alarm`, :mod:`.state`) are built from these parts.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.telemetry.alarms.conditions import All, AnyOf, Condition, Kind, Leaf
-from services.telemetry.settings import parse_duration_ms
+from services.telemetry.rules.conditions import All, AnyOf, Condition, Kind, Leaf
+from shared.durations import parse_duration_ms
 
 Duration = Annotated[str, Field(pattern=r"^\s*\d+\s*(ms|s|m|h)\s*$")]
+RuleId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][\w.:-]*$")]
 _KINDS: tuple[Kind, ...] = (
     "above",
     "below",
@@ -26,11 +28,15 @@ _KINDS: tuple[Kind, ...] = (
 )
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """The base of every part of the rules file: unknown keys are refused (a typo must fail at
+    start), a validated part is immutable, and an aliased field (``for``, a Python keyword) can
+    also be set by its Python name."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class LeafSpec(_Strict):
+class LeafSpec(StrictModel):
     """``{metric: spindle_temp_c, above: 90, for: 30s}`` and friends; exactly one comparison."""
 
     metric: Annotated[str, Field(min_length=1, max_length=128)]
@@ -75,11 +81,11 @@ class LeafSpec(_Strict):
         raise AssertionError("validated above")
 
 
-class AllSpec(_Strict):
+class AllSpec(StrictModel):
     all: Annotated[list[ConditionSpec], Field(min_length=1)]
 
 
-class AnySpec(_Strict):
+class AnySpec(StrictModel):
     any: Annotated[list[ConditionSpec], Field(min_length=1)]
 
 
@@ -121,7 +127,7 @@ class Selector:
         return device_id in self.devices or device_id.split("-", 1)[0] in self.device_types
 
 
-class SelectorSpec(_Strict):
+class SelectorSpec(StrictModel):
     device_types: list[str] = Field(default_factory=list)
     devices: list[str] = Field(default_factory=list)
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.telemetry import MachineStateName
-from services.telemetry.alarms.conditions import LeafState
-from services.telemetry.states.rules import StateRule
+from services.telemetry.rules.conditions import LeafState
+from services.telemetry.rules.state import StateRule
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,12 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from services.telemetry import metrics as m
-from services.telemetry.alarms.emit import Record, encode_alarm, encode_state
-from services.telemetry.alarms.engine import Event, PartitionEngine
+from services.telemetry.alarms.emit import Record, encode_alarm
 from services.telemetry.alarms.instance import AlarmTransition
-from services.telemetry.alarms.store import SnapshotStore
-from services.telemetry.rules import RuleBook
+from services.telemetry.engine.partition import Event, PartitionEngine
+from services.telemetry.engine.store import SnapshotStore
+from services.telemetry.rules.book import RuleBook
+from services.telemetry.states.emit import encode_state
 from shared.logging import get_logger
 
 log = get_logger(__name__)
