@@ -19,8 +19,8 @@ import time
 
 from contracts.telemetry import Quality
 from services.telemetry.decode_fast import FastReading
-from services.telemetry.domain.windows import PartitionWindows
 from services.telemetry.emit import window_record
+from services.telemetry.windows.partition import PartitionWindows
 
 SERIES = 12_500
 SECONDS = 25

@@ -1,7 +1,7 @@
 """Quix Streams computing Millrace's windows: same sizes, same lateness (grace), final emission.
 
 Per (device, metric) tumbling windows with the same running statistics (Welford, in the same
-order) as ``services/telemetry/domain/windows.py``. Quix windows by message key (the device);
+order) as ``services/telemetry/windows/stats.py``. Quix windows by message key (the device);
 one window per device holds every metric's statistics, which is the same computation without
 a repartition topic. Closing is per partition (``closing_strategy="partition"``), like
 Millrace's per-partition watermark. Quix keeps its state in RocksDB with changelog topics

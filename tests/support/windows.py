@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from services.telemetry.domain.windows import ClosedWindow
+from services.telemetry.windows.model import ClosedWindow
 
 BAD = object()
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from services.telemetry.domain.clocks import Checkpoint, ClockScan, shut_clock
 from services.telemetry.domain.devices import DeviceWindows, LateRecord
-from services.telemetry.domain.windows import ClosedWindow
+from services.telemetry.windows.model import ClosedWindow
 
 SIZES = (1000, 3000)
 LATENESS = 200

@@ -20,8 +20,8 @@ from services.telemetry.app import (
     make_aggregator_consumer,
 )
 from services.telemetry.decode_fast import FastReading
-from services.telemetry.domain.windows import PartitionWindows
 from services.telemetry.settings import TelemetrySettings
+from services.telemetry.windows.partition import PartitionWindows
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "local" / "alarm-rules.yaml"
 DB = "postgresql://millrace:secret@127.0.0.1:5432/millrace"

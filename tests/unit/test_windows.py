@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.windows import same
 
-from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
+from services.telemetry.windows.model import ClosedWindow
+from services.telemetry.windows.partition import PartitionWindows
 
 Reading = tuple[str, str, int, float]  # device, metric, ts, value
 Key = tuple[str, str, int, int]

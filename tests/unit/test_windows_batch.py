@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.windows import BAD, R, configs, records
 
-from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
+from services.telemetry.windows.model import ClosedWindow
+from services.telemetry.windows.partition import PartitionWindows
 
 
 @settings(max_examples=300, deadline=None)

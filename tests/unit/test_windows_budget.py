@@ -7,7 +7,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
+from services.telemetry.windows.model import ClosedWindow
+from services.telemetry.windows.partition import PartitionWindows
 
 
 def _filled(seed: int) -> PartitionWindows:

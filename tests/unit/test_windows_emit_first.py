@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.windows import BAD, R, Step, assert_replayed, configs, records, same, stepped
 
-from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
+from services.telemetry.windows.model import ClosedWindow
+from services.telemetry.windows.partition import PartitionWindows
 
 SIZES = (1000, 5000)
 steps_strategy = st.lists(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from services.telemetry.domain.windows import ReadingLike
+from services.telemetry.windows.model import ReadingLike
 
 
 def shut_clock(ts: int, sizes_ms: Sequence[int], lateness_ms: int) -> int:

@@ -34,16 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from services.telemetry.domain.clocks import Checkpoint
-from services.telemetry.domain.windows import (
-    _HUGE,
+from services.telemetry.windows.model import (
     ClosedWindow,
-    PartitionWindows,
     ReadingLike,
     RecordFailedError,
     WindowFailed,
     WindowKey,
-    WindowStats,
 )
+from services.telemetry.windows.partition import PartitionWindows
+from services.telemetry.windows.stats import HUGE as _HUGE
+from services.telemetry.windows.stats import WindowStats
 
 T = TypeVar("T")
 # (device, offset, [(reading, late mask)]): one record's readings that were late.

@@ -1,0 +1,192 @@
+"""The close of due windows (:class:`Closing`): emit them, then retire them, and what the
+safe offset is meanwhile (see the lifecycle in ``__init__.py``)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Container
+from typing import TYPE_CHECKING, TypeVar
+
+from services.telemetry.windows.model import ClosedWindow, WindowFailed, closed_window, same
+from services.telemetry.windows.series import WindowIndex
+
+T = TypeVar("T")
+
+
+class Closing(WindowIndex):
+    """Due windows to emitted, emitted to retired (see the module)."""
+
+    if not TYPE_CHECKING:
+        __slots__ = ()  # see WindowIndex
+
+    def close_due(self, limit: int | None = None) -> list[ClosedWindow]:
+        """Remove and return the windows the watermark has closed, oldest first; at most
+        ``limit`` of them, so the caller can spread a boundary's burst over several polls.
+
+        Windows left due stay open (and hold back :meth:`safe_offset`) until a later call; no
+        reading can reach them meanwhile, since :meth:`add` decides lateness by the watermark.
+        """
+        return self.close_due_as(same, limit)
+
+    def close_due_as(self, make: Callable[[ClosedWindow], T], limit: int | None = None) -> list[T]:
+        """:meth:`close_due`, each window turned into ``make(window)``; a window sealed by
+        :meth:`seal_ended` with the same ``make`` and unchanged since gives its seal instead.
+        :meth:`emit_due_as` and then :meth:`retire_due` of what it emitted."""
+        out = self.emit_due_as(make, limit)
+        self.retire_due()
+        return out
+
+    def emit_due_as(
+        self,
+        make: Callable[[ClosedWindow], T],
+        limit: int | None = None,
+        stop: Container[int] = (),
+        failed: WindowFailed | None = None,
+    ) -> list[T]:
+        """The first half of a close: ``make(window)`` (or the window's seal, as in
+        :meth:`close_due_as`) of the windows the watermark has closed that have none yet,
+        oldest deadline first, at most ``limit`` of them. They stay open until
+        :meth:`retire_due`: :attr:`due`, and holding back :meth:`safe_offset`. Nothing can
+        change what they hold meanwhile (every reading for them is late), so a caller can make
+        and send all of a boundary's windows before the bookkeeping of their close.
+
+        It stops before a deadline in ``stop`` that has nothing emitted yet: the caller holds
+        that deadline's seals (:meth:`seal_ended` with a ``sink``) for :meth:`take_sealed`.
+
+        A window that ``make`` raises for is given to ``failed`` (key, offset of its first
+        reading, exception) and counts as emitted, without a result: the same window raises
+        again on every try, and a replay makes the same one, so waiting for it would hold the
+        partition's commit forever. Without ``failed`` (or for a MemoryError: the process's
+        failure, not the window's) the exception propagates."""
+        out: list[T] = []
+        append = out.append
+        watermark, emitted = self.watermark, self._emitted
+        same_make = make is self._seals.make
+        sizes = self.sizes_ms
+        for deadline in sorted(d for d in self._deadlines if d <= watermark):
+            windows = self._closing[deadline]
+            i = emitted.get(deadline, 0)
+            if not i and same_make and deadline in stop:
+                break
+            end = len(windows) if limit is None else min(len(windows), i + limit - len(out))
+            j = i
+            while j < end:
+                made = len(out)
+                try:
+                    for s in windows[j:end]:
+                        pend = s.pend
+                        count = s.count if pend is None else s.count + pend.count
+                        if same_make and s.sealed_count == count and s.sealed is not None:
+                            append(s.sealed)  # type: ignore[arg-type]  # made by this ``make``
+                            continue
+                        if pend is not None:
+                            # Closed by the watermark: no reading reaches it or its accumulator
+                            # any more, so the accumulator is merged for good (what a seal did
+                            # on a copy).
+                            s.merge(pend)
+                            s.pend = None
+                        append(make(closed_window(s, s.key, sizes[s.size_index])))  # type: ignore[arg-type]  # open
+                except Exception as exc:
+                    if failed is None or isinstance(exc, MemoryError):
+                        raise
+                    j += len(out) - made  # one result per window before the failed one
+                    s = windows[j]
+                    key = s.key
+                    assert key is not None  # still open until retired
+                    failed((*key, self.sizes_ms[s.size_index], s.start), s.first_offset, exc)
+                    j += 1
+                else:
+                    j = end
+            if end > i:
+                emitted[deadline] = end
+            if end < len(windows):
+                break  # the limit
+        return out
+
+    def retire_due(self, limit: int | None = None) -> int:
+        """The second half of a close: take up to ``limit`` windows that :meth:`emit_due_as`
+        has emitted off the open windows (oldest deadline first); returns how many. When that
+        is every open window (a quiet partition, the end of a stream), all of them go at once,
+        whatever ``limit``: dropping the partition's series costs a fraction of taking each
+        window off its series."""
+        done = 0
+        heap, emitted = self._deadlines, self._emitted
+        if heap and max(heap) <= self.watermark:
+            closing = self._closing
+            if all(emitted.get(d, 0) == len(closing[d]) for d in heap):
+                return self._retire_all()
+        while heap and heap[0] <= self.watermark:
+            deadline = heap[0]
+            ready = emitted.get(deadline, 0)
+            room = ready if limit is None else min(ready, limit - done)
+            if room <= 0:
+                break
+            windows = self._closing[deadline]
+            if room < len(windows):
+                windows, self._closing[deadline] = windows[:room], windows[room:]
+                emitted[deadline] = ready - room
+            else:
+                del self._closing[heapq.heappop(heap)]
+                del emitted[deadline]
+                self._seals.forget(deadline)
+            for s in windows:
+                key = s.key
+                assert key is not None
+                # Emitted: what it holds is never read again (an accumulator still owed to a
+                # sealed window went into its seal), so only the references are dropped.
+                s.pend = None
+                s.sealed = None
+                s.key = None
+                if not s.in_older:
+                    self._detach(self._series[key], s)
+                # else it stays in its series' older windows, closed, until the series next
+                # touches them: one series lookup and tuple fewer per window at a boundary.
+            done += len(windows)
+            if deadline in emitted:
+                break  # the limit, or windows of this deadline still to emit
+        self.open_count -= done
+        return done
+
+    def _retire_all(self) -> int:
+        """:meth:`retire_due` of every open window, all emitted: no series is left with an
+        open window, so all of them are dropped (what taking each window off would end in)."""
+        done = sum(map(len, self._closing.values()))
+        self._closing.clear()
+        self._deadlines.clear()
+        self._emitted.clear()
+        self._seals.clear()
+        self._series.clear()
+        self.open_count -= done
+        return done
+
+    @property
+    def due(self) -> bool:
+        """Whether some window is closed by the watermark but not yet taken by close_due (or
+        retired after :meth:`emit_due_as`)."""
+        return self.due_at(self.watermark)
+
+    @property
+    def emitted_waiting(self) -> bool:
+        """Whether some window :meth:`emit_due_as` emitted waits for :meth:`retire_due`."""
+        return any(self._emitted.values())
+
+    @property
+    def to_emit(self) -> bool:
+        """Whether some window closed by the watermark has not been emitted yet."""
+        watermark, emitted = self.watermark, self._emitted
+        return any(
+            emitted.get(d, 0) < len(self._closing[d]) for d in self._deadlines if d <= watermark
+        )
+
+    def due_at(self, watermark: int) -> bool:
+        """Whether the watermark at ``watermark`` would close some open window."""
+        return bool(self._deadlines) and self._deadlines[0] <= watermark
+
+    def safe_offset(self, next_offset: int) -> int:
+        """The offset to commit: below it every reading belongs to an emitted window.
+
+        Each deadline's list holds open windows only, in creation order, which is offset
+        order: its first window is its oldest, and the oldest of those is the safe offset."""
+        if not self._closing:
+            return next_offset
+        return min(windows[0].first_offset for windows in self._closing.values())
