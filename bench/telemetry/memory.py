@@ -17,7 +17,7 @@ import psutil
 from aiokafka import ConsumerRecord, TopicPartition
 
 from bench.telemetry.profile_aggregator import TOPIC, FakeConsumer, FakeProducer
-from services.telemetry.aggregator import Aggregator
+from services.telemetry.aggregator.loop import Aggregator
 from services.telemetry.settings import TelemetrySettings
 
 BASE_TS = 1_700_000_000_000

@@ -20,7 +20,8 @@ from aiokafka import ConsumerRecord, TopicPartition
 from pyinstrument import Profiler
 
 from bench.telemetry.workload import Workload, messages
-from services.telemetry.aggregator import Aggregator, settle_gc
+from services.telemetry.aggregator.collector import settle_gc
+from services.telemetry.aggregator.loop import Aggregator
 from services.telemetry.decode_fast import decode_readings_fast
 from services.telemetry.settings import TelemetrySettings
 

@@ -1,10 +1,10 @@
 """One system under test, as its own process: ``python -m bench.telemetry.workers KIND ...``.
 
 KIND is ``ceiling`` (aiokafka ``getmany`` drain + the hot-path decoder, committing),
-``raw_drain`` (the same drain on the raw records of Millrace's consumer, ``shared.kafka_records``),
-``millrace`` (the real :class:`Aggregator` with its real clients, in the ``--role`` given) or
-``quix``. Each runs until SIGTERM and then prints one JSON line: wall time of its first record,
-its peak RSS and the CPU time it used.
+``raw_drain`` (the same drain on the raw records of Millrace's consumer,
+``services.telemetry.kafka.records``), ``millrace`` (the real :class:`Aggregator` with its real
+clients, in the ``--role`` given) or ``quix``. Each runs until SIGTERM and then prints one JSON
+line: wall time of its first record, its peak RSS and the CPU time it used.
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from bench.telemetry.machine import own_cpu_s
-from services.telemetry.aggregator import Aggregator, settle_gc
-from services.telemetry.alarms.monitor import Monitor
+from services.telemetry.aggregator.collector import settle_gc
+from services.telemetry.aggregator.loop import Aggregator
 from services.telemetry.app import make_aggregator_clients
 from services.telemetry.decode_fast import decode_readings_fast
-from services.telemetry.rules import load_rules
+from services.telemetry.engine.monitor import Monitor
+from services.telemetry.kafka.records import RawRecord, make_raw_consumer
+from services.telemetry.rules.book import load_rules
 from services.telemetry.settings import TelemetrySettings
 from shared.kafka import make_consumer
-from shared.kafka_records import RawRecord, make_raw_consumer
 
 FIRST: list[float] = []
 # Each system commits at its own default interval: Millrace 1 s (the ceiling too), Quix 5 s.
@@ -152,8 +153,12 @@ async def millrace(args: argparse.Namespace, stop: asyncio.Event) -> None:
         monitor = Monitor(load_rules(Path(args.rules)), settings.telemetry_allowed_lateness_ms)
     agg = TimedAggregator(settings, clients.consumer, clients.producer, monitor, clients.events)
     agg.readings_topic = args.topic
-    agg.emit_slice_s = float(os.environ.get("BENCH_EMIT_SLICE_S", agg.emit_slice_s))
-    agg.seal_slice_s = float(os.environ.get("BENCH_SEAL_SLICE_S", agg.seal_slice_s))
+    agg.scheduler.emit_slice_s = float(
+        os.environ.get("BENCH_EMIT_SLICE_S", agg.scheduler.emit_slice_s)
+    )
+    agg.scheduler.seal_slice_s = float(
+        os.environ.get("BENCH_SEAL_SLICE_S", agg.scheduler.seal_slice_s)
+    )
     probe_path = os.environ.get("BENCH_PROBE")
     lag_task: asyncio.Task[None] | None = None
     if probe_path:

@@ -14,17 +14,17 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from services.telemetry import metrics as m
-from services.telemetry.aggregator import Aggregator
-from services.telemetry.alarms.monitor import Monitor
-from services.telemetry.alarms.store import MIGRATIONS, SCHEMA, SnapshotStore
+from services.telemetry.aggregator.loop import Aggregator
+from services.telemetry.engine.monitor import Monitor
+from services.telemetry.engine.store import MIGRATIONS, SCHEMA, SnapshotStore
 from services.telemetry.ingest import ingest_router, install_ingest_counting
-from services.telemetry.rules import RuleBook, load_rules
+from services.telemetry.kafka.records import make_raw_consumer
+from services.telemetry.rules.book import RuleBook, load_rules
 from services.telemetry.settings import TelemetrySettings
 from shared.broker import make_broker
 from shared.db import create_pool, db_ready
 from shared.http import docs_urls, install_http, mount_ops
 from shared.kafka import kafka_ready, make_producer
-from shared.kafka_records import make_raw_consumer
 from shared.logging import get_logger
 from shared.migrations import migrate_pool
 from shared.supervise import Supervisor
@@ -72,7 +72,7 @@ def make_aggregator_clients(settings: TelemetrySettings) -> AggregatorClients:
 
 def make_aggregator_consumer(settings: TelemetrySettings) -> AIOKafkaConsumer:
     """The aggregator's consumer of readings (not yet subscribed), in its role's group; its
-    polls return raw records (``shared.kafka_records``)."""
+    polls return raw records (``kafka.records``)."""
     return make_raw_consumer(
         settings,
         group_id=settings.telemetry_group,

@@ -26,16 +26,17 @@ from support.telemetry import (
 )
 
 from contracts.manifest import TOPICS
-from services.telemetry import aggregator
-from services.telemetry.aggregator import Aggregator
-from services.telemetry.alarms.engine import PartitionEngine
-from services.telemetry.alarms.monitor import Monitor
+from services.telemetry.aggregator import readings, scheduler
+from services.telemetry.aggregator.loop import Aggregator
 from services.telemetry.app import make_aggregator_clients
 from services.telemetry.decode_fast import decode_readings_fast
-from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
 from services.telemetry.emit import AGGREGATES_TOPIC, WindowRecord, window_record
-from services.telemetry.rules import parse_rules
+from services.telemetry.engine.monitor import Monitor
+from services.telemetry.engine.partition import PartitionEngine
+from services.telemetry.rules.book import parse_rules
 from services.telemetry.settings import TelemetrySettings
+from services.telemetry.windows.model import ClosedWindow
+from services.telemetry.windows.partition import PartitionWindows
 from shared.kafka import ensure_topics
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
@@ -72,10 +73,10 @@ def _inject(monkeypatch: pytest.MonkeyPatch, run: str) -> None:
             raise ValueError("injected emit fault")
         return window_record(w)
 
-    monkeypatch.setattr(aggregator, "decode_readings_fast", decode_or_raise)
+    monkeypatch.setattr(readings, "decode_readings_fast", decode_or_raise)
     monkeypatch.setattr(PartitionWindows, "_add", add_or_raise)
     monkeypatch.setattr(PartitionEngine, "observe", observe_or_raise)
-    monkeypatch.setattr(aggregator, "window_record", make_or_raise)
+    monkeypatch.setattr(scheduler, "window_record", make_or_raise)
 
 
 async def _create_dlq(bootstrap: str, topic: str) -> None:

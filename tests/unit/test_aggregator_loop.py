@@ -14,18 +14,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.record.default_records import DefaultRecordBatch
 from aiokafka.structs import OffsetAndMetadata
 
-from services.telemetry import aggregator
-from services.telemetry.aggregator import (
-    EMIT_CHUNK,
-    GC_YOUNG_THRESHOLD,
-    Aggregator,
-    decode_metadata,
-    settle_gc,
-)
-from services.telemetry.alarms.monitor import Monitor
-from services.telemetry.batch_send import PreparedBatches
-from services.telemetry.record_batch import decoded_record
-from services.telemetry.rules import parse_rules
+from services.telemetry.aggregator.collector import GC_YOUNG_THRESHOLD, settle_gc
+from services.telemetry.aggregator.loop import Aggregator
+from services.telemetry.aggregator.metadata import decode_idle, decode_metadata, encode_metadata
+from services.telemetry.aggregator.scheduler import EMIT_CHUNK, SEAL_MAX_WINDOWS, SEAL_SLICE_S
+from services.telemetry.engine.monitor import Monitor
+from services.telemetry.kafka.batch_send import PreparedBatches
+from services.telemetry.kafka.record_batch import decoded_record
+from services.telemetry.rules.book import parse_rules
 from services.telemetry.settings import TelemetrySettings
 
 TOPIC = "telemetry.readings.v1"
@@ -175,13 +171,13 @@ async def test_a_boundary_is_emitted_in_slices_and_every_window_once() -> None:
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, windows),
     )
-    agg.emit_slice_s = 0.0  # one chunk per poll
+    agg.scheduler.emit_slice_s = 0.0  # one chunk per poll
     emitted, backlog, open_windows = [], [], []
     for _ in range(8):
         await agg.process(await consumer.getmany(0, 5000))
         await agg.commit()  # awaits the handed-over batches
         emitted.append(windows.batched)
-        backlog.append(agg._backlog)
+        backlog.append(agg.backlog)
         open_windows.append(agg.partitions[TP].windows.open_count)
     # The boundary's 2 * EMIT_CHUNK + 10 windows left in chunks of EMIT_CHUNK, one per poll;
     # then the same chunks were retired (taken off the open windows), one per poll.
@@ -321,7 +317,7 @@ async def test_sealing_ahead_stops_at_its_cap_and_the_rest_are_made_at_the_close
     all 10, the same records as with every window sealed."""
     t0 = 1_700_000_000_000
     emitted = []
-    for cap in (4, aggregator.SEAL_MAX_WINDOWS):
+    for cap in (4, SEAL_MAX_WINDOWS):
         ended = [_record(i, f"press-{i}", t0 + 1000) for i in range(10)]
         polls = [
             ended,
@@ -330,7 +326,7 @@ async def test_sealing_ahead_stops_at_its_cap_and_the_rest_are_made_at_the_close
         ]
         consumer = ScriptedConsumer(polls)
         agg = _ten_second(consumer)
-        agg.seal_max_windows = cap
+        agg.scheduler.seal_max_windows = cap
         out = _emitted(agg)
         for _ in range(2):
             await agg.process(await consumer.getmany(0, 5000))
@@ -352,7 +348,7 @@ async def test_a_reading_after_the_seals_makes_their_deadline_again_at_the_close
     emits (the late reading in its window)."""
     t0 = 1_700_000_000_000
     emitted = []
-    for seal_slice_s in (0.0, aggregator.SEAL_SLICE_S):
+    for seal_slice_s in (0.0, SEAL_SLICE_S):
         polls = [
             [_record(i, f"press-{i}", t0 + 1000) for i in range(10)],
             [_record(10, "press-0", t0 + 14_600)],  # every window sealed (paced)
@@ -361,7 +357,7 @@ async def test_a_reading_after_the_seals_makes_their_deadline_again_at_the_close
         ]
         consumer = ScriptedConsumer(polls)
         agg = _ten_second(consumer)
-        agg.seal_slice_s = seal_slice_s
+        agg.scheduler.seal_slice_s = seal_slice_s
         out = _emitted(agg)
         for _ in range(3):
             await agg.process(await consumer.getmany(0, 5000))
@@ -395,7 +391,7 @@ async def test_no_commit_while_closed_windows_wait_for_their_emit() -> None:
     closing = [_record(len(devices), devices[0], t0 + 16_000)]  # watermark past 10 s + 5 s
     consumer = CommitsRecorded([first, closing])
     agg = _ten_second(consumer)
-    agg.emit_slice_s = 0.0  # one chunk per poll
+    agg.scheduler.emit_slice_s = 0.0  # one chunk per poll
     committed = []
     for _ in range(8):
         await agg.process(await consumer.getmany(0, 5000))
@@ -418,11 +414,9 @@ async def test_no_commit_while_closed_windows_wait_for_their_emit() -> None:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The aggregator's wall clock in ms, as a cell the test moves."""
-    now = [1_800_000_000_000]
-    monkeypatch.setattr(aggregator, "_wall_ms", lambda: now[0])
-    return now
+def clock() -> list[int]:
+    """The aggregator's wall clock in ms, as a cell the test moves (``Aggregator(clock=...)``)."""
+    return [1_800_000_000_000]
 
 
 class QuietAfterOnePoll(CommitsRecorded):
@@ -465,6 +459,7 @@ async def test_windows_closed_by_the_idle_clock_are_committed_once_acknowledged(
         ),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, windows),
+        clock=lambda: clock[0],
     )
     await asyncio.wait_for(agg.run(consumer.stop), 10)
     assert windows.batched == 1  # the window closed by the idle clock
@@ -474,7 +469,7 @@ async def test_windows_closed_by_the_idle_clock_are_committed_once_acknowledged(
     [(pinned, pin), (offset, metadata)] = [commit[TP] for commit in consumer.commits]
     assert pinned == 0
     assert decode_metadata(pin) == t0 + 1000
-    idle = aggregator.decode_idle(pin)
+    idle = decode_idle(pin)
     assert idle is not None
     assert idle[0] == 1
     assert idle[1] >= t0 + 1000 + 20_000 - 2000
@@ -498,7 +493,7 @@ def _emitted(agg: Aggregator) -> list[tuple[bytes, bytes]]:
     the close are seen as they are appended; batches prepared ahead, as they are queued (read
     back from a built copy, as the broker would)."""
     out: list[tuple[bytes, bytes]] = []
-    extend, add_prepared = agg._out.extend, agg._out.add_prepared
+    extend, add_prepared = agg.scheduler.out.extend, agg.scheduler.out.add_prepared
 
     def spy(records: Any) -> None:
         records = list(records)
@@ -515,8 +510,8 @@ def _emitted(agg: Aggregator) -> list[tuple[bytes, bytes]]:
                 assert r.timestamp == timestamp
                 out.append((dict(r.headers)["ce_id"], r.value))
 
-    agg._out.extend = spy  # type: ignore[method-assign]
-    agg._out.add_prepared = spy_prepared  # type: ignore[method-assign]
+    agg.scheduler.out.extend = spy  # type: ignore[method-assign]
+    agg.scheduler.out.add_prepared = spy_prepared  # type: ignore[method-assign]
     return out
 
 
@@ -546,7 +541,10 @@ async def test_a_replay_repeats_the_idle_clock_where_it_moved(
     )
     consumer = CommitsRecorded([])
     first = Aggregator(
-        settings, cast(AIOKafkaConsumer, consumer), cast(AIOKafkaProducer, Producer())
+        settings,
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, Producer()),
+        clock=lambda: clock[0],
     )
     emitted_first = _emitted(first)
     await first.process({TP: records[:2]})
@@ -557,12 +555,15 @@ async def test_a_replay_repeats_the_idle_clock_where_it_moved(
     await first.process({TP: records[2:]})  # the late reading, then a later one; no commit
     # The crash: the last commit is the one made before the idle clock moved.
     last = consumer.commits[-1][TP]
-    assert aggregator.decode_idle(last[1]) is not None
+    assert decode_idle(last[1]) is not None
 
     consumer2 = CommitsRecorded([])
     consumer2._coordinator = Committed({TP: last})  # type: ignore[assignment]
     second = Aggregator(
-        settings, cast(AIOKafkaConsumer, consumer2), cast(AIOKafkaProducer, Producer())
+        settings,
+        cast(AIOKafkaConsumer, consumer2),
+        cast(AIOKafkaProducer, Producer()),
+        clock=lambda: clock[0],
     )
     emitted_second = _emitted(second)
     replay = records[last[0] :]
@@ -602,7 +603,7 @@ async def test_a_pinned_idle_advance_is_applied_once_the_replay_reads_to_the_end
     pinned = t0 + 16_000
     consumer = AtPosition(position, highwater=3)
     consumer._coordinator = Committed(  # type: ignore[assignment]
-        {TP: (0, aggregator.encode_metadata(t0 + 1500, (3, pinned)))}
+        {TP: (0, encode_metadata(t0 + 1500, (3, pinned)))}
     )
     agg = Aggregator(
         TelemetrySettings(
@@ -613,6 +614,7 @@ async def test_a_pinned_idle_advance_is_applied_once_the_replay_reads_to_the_end
         ),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, Producer()),
+        clock=lambda: clock[0],
     )
     emitted = _emitted(agg)
     await agg.process({TP: [_record(0, "press-1", t0 + 1000), _record(1, "press-2", t0 + 1500)]})

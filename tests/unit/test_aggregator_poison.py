@@ -16,19 +16,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.record.default_records import DefaultRecordBatch
 from aiokafka.structs import OffsetAndMetadata
 
-from services.telemetry import aggregator
 from services.telemetry import metrics as m
-from services.telemetry.aggregator import Aggregator
-from services.telemetry.alarms.engine import PartitionEngine
+from services.telemetry.aggregator import readings, scheduler
+from services.telemetry.aggregator.loop import Aggregator
 from services.telemetry.alarms.instance import AlarmInstance
-from services.telemetry.alarms.monitor import Monitor
-from services.telemetry.batch_send import PreparedBatches
 from services.telemetry.decode_fast import decode_readings_fast
-from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
 from services.telemetry.emit import WindowRecord, window_record
-from services.telemetry.record_batch import decoded_record
-from services.telemetry.rules import parse_rules
+from services.telemetry.engine.monitor import Monitor
+from services.telemetry.engine.partition import PartitionEngine
+from services.telemetry.kafka.batch_send import PreparedBatches
+from services.telemetry.kafka.record_batch import decoded_record
+from services.telemetry.rules.book import parse_rules
 from services.telemetry.settings import TelemetrySettings
+from services.telemetry.windows.model import ClosedWindow
+from services.telemetry.windows.partition import PartitionWindows
 
 TOPIC = "telemetry.readings.v1"
 TP = TopicPartition(TOPIC, 0)
@@ -142,7 +143,7 @@ async def _run(poison: bool, *, seal: bool = False) -> tuple[Aggregator, Produce
         Monitor(BOOK, 5000),
         cast(AIOKafkaProducer, events),
     )
-    agg.seal_slice_s = aggregator.SEAL_SLICE_S if seal else 0.0
+    agg.scheduler.seal_slice_s = scheduler.SEAL_SLICE_S if seal else 0.0
     emitted = _emitted(agg)
     for _ in range(5):
         await agg.process(await consumer.getmany(0, 5000))
@@ -152,7 +153,7 @@ async def _run(poison: bool, *, seal: bool = False) -> tuple[Aggregator, Produce
 
 def _emitted(agg: Aggregator) -> list[tuple[bytes, dict[str, Any]]]:
     out: list[tuple[bytes, dict[str, Any]]] = []
-    extend, add_prepared = agg._out.extend, agg._out.add_prepared
+    extend, add_prepared = agg.scheduler.out.extend, agg.scheduler.out.add_prepared
 
     def spy(records: Any) -> None:
         records = list(records)
@@ -167,8 +168,8 @@ def _emitted(agg: Aggregator) -> list[tuple[bytes, dict[str, Any]]]:
             built = DefaultRecordBatch(bytes(copy.deepcopy(batch._builder).build()))
             out.extend((dict(r.headers)["ce_id"], orjson.loads(r.value)) for r in built)
 
-    agg._out.extend = spy  # type: ignore[method-assign]
-    agg._out.add_prepared = spy_prepared  # type: ignore[method-assign]
+    agg.scheduler.out.extend = spy  # type: ignore[method-assign]
+    agg.scheduler.out.add_prepared = spy_prepared  # type: ignore[method-assign]
     return out
 
 
@@ -189,7 +190,7 @@ def _poisoned_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
             raise RuntimeError("injected fault")
         return decode(value, *args)
 
-    monkeypatch.setattr(aggregator, "decode_readings_fast", decode_or_raise)
+    monkeypatch.setattr(readings, "decode_readings_fast", decode_or_raise)
 
 
 def _poisoned_windows(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,7 +224,7 @@ def _poisoned_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
             raise ValueError("injected fault")
         return make(w)
 
-    monkeypatch.setattr(aggregator, "window_record", make_or_raise)
+    monkeypatch.setattr(scheduler, "window_record", make_or_raise)
 
 
 Inject = Callable[[pytest.MonkeyPatch], None]
@@ -352,7 +353,7 @@ def _aggregator(consumer: Consumer, producer: Producer) -> Aggregator:
         Monitor(BOOK, 5000),
         cast(AIOKafkaProducer, Producer()),
     )
-    agg.seal_slice_s = aggregator.SEAL_SLICE_S
+    agg.scheduler.seal_slice_s = scheduler.SEAL_SLICE_S
     return agg
 
 

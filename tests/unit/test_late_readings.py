@@ -12,14 +12,15 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from contracts.telemetry import ReadingsBatch
-from services.telemetry.aggregator import Aggregator
+from services.telemetry.aggregator.late import LATE_TOPIC, late_record, missed_windows
+from services.telemetry.aggregator.loop import Aggregator
 from services.telemetry.decode_fast import FastReading
 from services.telemetry.domain.clocks import Checkpoint
 from services.telemetry.domain.devices import DeviceWindows
-from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
 from services.telemetry.emit import window_event_id
-from services.telemetry.late import LATE_TOPIC, late_record, missed_windows
 from services.telemetry.settings import TelemetrySettings
+from services.telemetry.windows.model import ClosedWindow
+from services.telemetry.windows.partition import PartitionWindows
 
 TOPIC = "telemetry.readings.v1"
 TP = TopicPartition(TOPIC, 0)

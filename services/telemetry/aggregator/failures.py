@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.telemetry.domain.windows import WindowKey
+from services.telemetry.kafka.records import RawRecord
+from services.telemetry.windows.model import WindowKey
 from shared.dlq import InvalidMessageError, RecordLike
-from shared.kafka_records import RawRecord
 
 PROCESSING_ERROR = "processing_error"
 

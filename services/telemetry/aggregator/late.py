@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import msgspec
 
 from contracts.envelope import derived_id
-from services.telemetry.domain.windows import ReadingLike
+from services.telemetry.windows.model import ReadingLike
 
 LATE_TOPIC = "telemetry.readings.v1.late"
 _encoder = msgspec.json.Encoder()
