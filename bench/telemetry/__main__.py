@@ -35,7 +35,8 @@ from bench.telemetry.workload import Workload
 
 RESULTS = ROOT / "bench" / "results" / "telemetry.json"
 # raw_drain: the ceiling's drain on the raw records of Millrace's own consumer
-# (shared/kafka_records.py), for information: the ceiling is the plain aiokafka drain.
+# (services/telemetry/kafka/records.py), for information: the ceiling is the plain
+# aiokafka drain.
 KINDS = ("ceiling", "millrace", "quix", "raw_drain")
 LATENESS_MS = 5000
 

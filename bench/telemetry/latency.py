@@ -38,7 +38,7 @@ from bench.telemetry.kafka import paced_producer, recreate_topic, stamp_on_appen
 from bench.telemetry.machine import busy_share, machine_jiffies, own_cpu_s
 from bench.telemetry.runs import Worker
 from bench.telemetry.topics import end_offsets_of, read_all
-from services.telemetry.batch_send import BatchSender
+from services.telemetry.kafka.batch_send import BatchSender
 
 AGGREGATES = "telemetry.aggregates.v1"
 ALARMS = "telemetry.alarms.v1"

@@ -15,7 +15,7 @@ from contracts.envelope import (
     schema_id_for,
 )
 from services.telemetry.domain.windows import ClosedWindow
-from services.telemetry.record_batch import length_prefixed, varint, varint_of
+from services.telemetry.kafka.record_batch import length_prefixed, varint, varint_of
 
 AGGREGATES_TOPIC = "telemetry.aggregates.v1"
 _SOURCE = "/millrace/telemetry"

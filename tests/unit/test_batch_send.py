@@ -16,8 +16,8 @@ from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.telemetry.batch_send import BatchSender, PreparedBatches, _interleaved
-from services.telemetry.record_batch import Headers, encoded_record
+from services.telemetry.kafka.batch_send import BatchSender, PreparedBatches, _interleaved
+from services.telemetry.kafka.record_batch import Headers, encoded_record
 
 PARTITIONS = 3
 
@@ -79,7 +79,7 @@ def test_extend_builds_the_batches_append_builds(rs: list[Record], split: int) -
     # Small batches (1 KiB), so that records overflow into new batches on the way.
     one_by_one, extended = _sender(1024), _sender(1024)
     # One clock for both: a timestamp delta's length decides where a batch is full.
-    with mock.patch("services.telemetry.batch_send.time.time_ns", return_value=10**15):
+    with mock.patch("services.telemetry.kafka.batch_send.time.time_ns", return_value=10**15):
         _fill(one_by_one, extended, rs, split)
     # Each partition's batches in the same order (which partition's batch filled first is not
     # kept: extend() appends a partition's records at a time).
@@ -136,7 +136,7 @@ def test_prepared_batches_hold_what_extend_appends_when_they_are_queued(
     when = 10**12
     first, rest = rs[:before], rs[before:]
     want = _sender(1024, codec)
-    with mock.patch("services.telemetry.batch_send.time.time_ns", return_value=when * 10**6):
+    with mock.patch("services.telemetry.kafka.batch_send.time.time_ns", return_value=when * 10**6):
         want.extend(rs)
     got = _sender(1024, codec)
     prepared = PreparedBatches(got)
@@ -144,7 +144,7 @@ def test_prepared_batches_hold_what_extend_appends_when_they_are_queued(
     for i in range(0, len(rest), step):
         prepared.extend(rest[i : i + step])
     assert prepared.count == len(rest)
-    with mock.patch("services.telemetry.batch_send.time.time_ns", return_value=when * 10**6):
+    with mock.patch("services.telemetry.kafka.batch_send.time.time_ns", return_value=when * 10**6):
         got.extend(first)
     got.add_prepared(prepared, when)
 

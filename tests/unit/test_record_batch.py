@@ -1,19 +1,16 @@
-"""Record batches of records encoded ahead (``services/telemetry/record_batch.py``) are, byte for
-byte, the batches aiokafka's own builder makes of the same records, and aiokafka's producer
-machinery takes them as its own."""
+"""Record batches of records encoded ahead (``services/telemetry/kafka/record_batch.py``) are,
+byte for byte, the batches aiokafka's own builder makes of the same records. That aiokafka's
+producer takes them as its own (``internals.EncodedBatch``) is in test_kafka_internals.py."""
 
 from __future__ import annotations
 
 import pytest
-from aiokafka.producer.message_accumulator import MessageBatch
 from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
-from aiokafka.structs import TopicPartition
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.telemetry.record_batch import (
+from services.telemetry.kafka.record_batch import (
     CODECS,
-    EncodedBatch,
     RecordBatchBuilder,
     decoded_record,
     encoded_record,
@@ -75,36 +72,6 @@ def test_varints_are_kafkas(n: int) -> None:
     read = list(DefaultRecordBatch(bytes(batch.build())))
     assert [r.timestamp for r in read] == [0, n]
     assert [varint(0), varint(-1), varint(64)] == [b"\x00", b"\x01", b"\x80\x01"]
-
-
-async def test_the_producer_takes_an_encoded_batch_as_its_own() -> None:
-    """What aiokafka 0.14's producer does with a batch handed to ``send_batch()``: wrap it, let
-    ``send()`` append to it until it is closed, set the idempotent producer's state, build it."""
-    batch = EncodedBatch(CODECS["zstd"], 1 << 20)
-    assert batch.append_encoded(T0, [encoded_record(b"dev-1", b"{}", [("ce_id", b"x")])]) == 1
-    wrapped = MessageBatch(TopicPartition("t", 0), batch, ttl=30, linger_time=0)
-    assert wrapped.append(b"dev-2", b"[]", None, headers=[("h", b"y")]) is not None
-    assert wrapped.record_count == 2
-    batch.close()
-    assert wrapped.append(b"dev-3", b"", None) is None
-    assert batch.append_encoded(T0, [encoded_record(b"dev-3", b"", [])]) == 0
-    wrapped.set_producer_state(producer_id=7, producer_epoch=1, base_sequence=100)
-    read = DefaultRecordBatch(bytes(wrapped.get_data_buffer()))
-    assert (read.producer_id, read.producer_epoch, read.base_sequence) == (7, 1, 100)
-    assert [(r.offset, r.key, r.value, r.headers) for r in read] == [
-        (0, b"dev-1", b"{}", [("ce_id", b"x")]),
-        (1, b"dev-2", b"[]", [("h", b"y")]),
-    ]
-    assert wrapped.get_data_buffer() is wrapped.get_data_buffer()  # built once
-
-
-def test_a_full_batch_takes_no_more_records() -> None:
-    batch = EncodedBatch(0, 260)
-    record = encoded_record(b"k", b"v" * 80, [])
-    # 61 bytes of header and 3 x 90: over 260; the rest is left for the next batch.
-    assert batch.append_encoded(T0, [record] * 5, 1) == 2
-    assert batch.closed()
-    assert batch.record_count() == 2
 
 
 def test_a_restamped_batch_is_the_batch_appended_at_that_time() -> None:

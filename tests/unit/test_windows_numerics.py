@@ -23,7 +23,7 @@ from support.windows import BAD, R, assert_replayed
 from contracts.telemetry import WindowAggregate
 from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
 from services.telemetry.emit import window_record
-from services.telemetry.record_batch import decoded_record
+from services.telemetry.kafka.record_batch import decoded_record
 
 T0 = 1_700_000_000_000
 SIZES = (10_000, 60_000)

@@ -1,14 +1,19 @@
-"""Raw consumer records on a real broker: the same records, offsets and positions as aiokafka's
-own ``ConsumerRecord``s, through compressed and transactional batches, aborted transactions and
-control records; and consumers that did not ask for them still get ``ConsumerRecord``s."""
+"""The reaches of ``services/telemetry/kafka/internals.py`` that need a real broker.
+
+Raw consumer records: the same records, offsets and positions as aiokafka's own
+``ConsumerRecord``s, through compressed and transactional batches, aborted transactions and
+control records; and consumers that did not ask for them still get ``ConsumerRecord``s.
+``fetch_committed``: a group's committed offsets with the metadata committed with them."""
 
 from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 from conftest import NewTopicFactory
 
+from services.telemetry.kafka.internals import fetch_committed
+from services.telemetry.kafka.records import RawRecord, consumer_record, make_raw_consumer
 from shared.kafka import make_consumer
-from shared.kafka_records import RawRecord, consumer_record, make_raw_consumer
 from shared.settings import ServiceSettings
 
 Drained = tuple[list[ConsumerRecord[bytes, bytes]], list[RawRecord], int]
@@ -110,3 +115,25 @@ def _fields(r: ConsumerRecord[bytes, bytes]) -> tuple[object, ...]:
         r.serialized_value_size,
         tuple(r.headers),
     )
+
+
+async def test_fetch_committed_returns_the_committed_metadata(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    """The window checkpoint rides in the commit's metadata (docs/decisions/0002-window-
+    recovery.md); a restore reads it back, and a partition without a commit has none."""
+    topic = await new_topic(partitions=2)
+    committed_tp, other_tp = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    settings = ServiceSettings(service_name="test", kafka_bootstrap=kafka_bootstrap)
+    consumer = make_consumer(settings, group_id=f"{topic}-g")
+    await consumer.start()
+    try:
+        consumer.assign([committed_tp, other_tp])
+        await consumer.commit({committed_tp: (17, "w=1700000000000;idle=3@5")})
+        got = await fetch_committed(consumer, [committed_tp, other_tp])
+        assert got[committed_tp] == OffsetAndMetadata(17, "w=1700000000000;idle=3@5")
+        assert other_tp not in got
+        # The public call: the same offset, without the metadata.
+        assert await consumer.committed(committed_tp) == 17
+    finally:
+        await consumer.stop()

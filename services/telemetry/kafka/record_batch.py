@@ -9,23 +9,19 @@ length, attributes, timestamp delta and offset delta in front of it, a batch's r
 call (:meth:`RecordBatchBuilder.append_all`): about half the cost of an append through
 aiokafka's builder (docs/decisions/0004-hot-path-decoder.md, "Sending").
 
-:class:`EncodedBatch` is aiokafka's ``BatchBuilder`` for such records, so
-``AIOKafkaProducer.send_batch()`` takes it as it takes its own: the producer sets the
-idempotent producer's state and builds the batch (header, compression, CRC-32C) when it sends
-it. ``tests/unit/test_record_batch.py`` holds the batches to the bytes aiokafka's own builder
-makes of the same records.
+This module is the Kafka format alone. ``internals.EncodedBatch`` wraps a
+:class:`RecordBatchBuilder` in aiokafka's ``BatchBuilder``, so ``AIOKafkaProducer.send_batch()``
+takes it as it takes its own: the producer sets the idempotent producer's state and builds the
+batch (header, compression, CRC-32C) when it sends it. ``tests/unit/test_record_batch.py`` holds
+the batches to the bytes aiokafka's own builder makes of the same records.
 """
 
 from __future__ import annotations
 
 import struct
-import time
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Sequence
 
-from aiokafka.codec import gzip_encode, lz4_encode, snappy_encode, zstd_encode
-from aiokafka.producer.message_accumulator import BatchBuilder
-from aiokafka.record.util import calc_crc32c
+from services.telemetry.kafka.internals import COMPRESS, calc_crc32c
 
 Headers = Sequence[tuple[str, bytes | None]]
 
@@ -38,12 +34,6 @@ _CRC_FROM = 21  # the CRC covers the attributes and everything after them
 _TRANSACTIONAL = 0x10
 # Compression codecs by the name the settings use (``kafka_compression``).
 CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
-_COMPRESS: dict[int, Callable[[bytes], bytes]] = {
-    1: gzip_encode,
-    2: snappy_encode,
-    3: lz4_encode,
-    4: zstd_encode,
-}
 
 
 def varint(n: int) -> bytes:
@@ -142,6 +132,12 @@ class RecordBatchBuilder:
             return 0
         return len(self._buffer) - before
 
+    def append_record(
+        self, offset: int, timestamp: int, key: bytes | None, value: bytes | None, headers: Headers
+    ) -> int:
+        """:meth:`append` of a record not encoded ahead (the producer's own ``send()``)."""
+        return self.append(offset, timestamp, encoded_record(key, value, headers))
+
     def append_all(
         self, offset: int, timestamp: int, records: Sequence[bytes], start: int = 0
     ) -> int:
@@ -186,7 +182,7 @@ class RecordBatchBuilder:
         sending, so that its compression is not part of the send); no record is taken after
         this. Nothing compressed depends on the batch's timestamps or producer state."""
         if self._codec and not self._final:
-            self._compressed = _COMPRESS[self._codec](bytes(self._buffer[_HEADER.size :]))
+            self._compressed = COMPRESS[self._codec](bytes(self._buffer[_HEADER.size :]))
         self._final = True
 
     def restamp(self, timestamp: int) -> None:
@@ -210,7 +206,7 @@ class RecordBatchBuilder:
         if self._codec:
             compressed = self._compressed
             if compressed is None:
-                compressed = _COMPRESS[self._codec](bytes(buffer[_HEADER.size :]))
+                compressed = COMPRESS[self._codec](bytes(buffer[_HEADER.size :]))
             del buffer[_HEADER.size :]
             buffer += compressed
             attributes |= self._codec
@@ -233,70 +229,3 @@ class RecordBatchBuilder:
         )
         struct.pack_into(">I", buffer, _CRC_AT, calc_crc32c(memoryview(buffer)[_CRC_FROM:]))
         return buffer
-
-
-class _Metadata(NamedTuple):
-    """What aiokafka's ``MessageBatch`` reads of an appended record."""
-
-    offset: int
-    size: int
-    timestamp: int
-    crc: None = None
-
-
-class EncodedBatch(BatchBuilder):  # type: ignore[misc]  # aiokafka is untyped
-    """aiokafka's ``BatchBuilder`` over a :class:`RecordBatchBuilder`: ``send_batch()`` takes
-    it; :meth:`append_encoded` appends a record encoded ahead."""
-
-    def __init__(
-        self, compression_type: int, batch_size: int, *, is_transactional: bool = False
-    ) -> None:
-        # Not BatchBuilder.__init__ (it makes aiokafka's builder); the same attributes.
-        self._builder = RecordBatchBuilder(
-            compression_type, batch_size, is_transactional=is_transactional
-        )
-        self._relative_offset = 0
-        self._buffer = None
-        self._closed = False
-
-    def append_encoded(self, timestamp: int, records: Sequence[bytes], start: int = 0) -> int:
-        """Append ``records[start:]`` (:func:`encoded_record`) until the batch is full; how
-        many it took. A full batch is closed."""
-        if self._closed:
-            return 0
-        n = self._relative_offset
-        taken = self._builder.append_all(n, timestamp, records, start)
-        self._relative_offset = n + taken
-        if start + taken < len(records):
-            self.close()
-        return taken
-
-    def restamp(self, timestamp: int) -> None:
-        """:meth:`RecordBatchBuilder.restamp`."""
-        self._builder.restamp(timestamp)
-
-    def compress_ahead(self) -> None:
-        """Close the batch and compress its records now
-        (:meth:`RecordBatchBuilder.compress_ahead`)."""
-        self.close()
-        self._builder.compress_ahead()
-
-    def append(
-        self, *, timestamp: int | None, key: bytes | None, value: bytes | None, headers: Any = ()
-    ) -> _Metadata | None:
-        """``BatchBuilder.append``, for the producer's own ``send()`` to the same partition."""
-        if self._closed:
-            return None
-        ts = time.time_ns() // 1_000_000 if timestamp is None else timestamp
-        n = self._relative_offset
-        size = self._builder.append(n, ts, encoded_record(key, value, headers or ()))
-        if not size:
-            self.close()
-            return None
-        self._relative_offset = n + 1
-        return _Metadata(n, size, ts)
-
-    def _set_producer_state(
-        self, producer_id: int, producer_epoch: int, base_sequence: int
-    ) -> None:
-        self._builder.set_producer_state(producer_id, producer_epoch, base_sequence)

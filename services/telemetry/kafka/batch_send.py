@@ -10,10 +10,10 @@ and the producer keeps one request in flight per broker: a boundary's 100 k wind
 hundreds of round trips to hand over. That handover runs in a background task (one at a time,
 so each partition's batches keep their order), never in the caller's poll loop.
 
-The batches are :class:`~services.telemetry.record_batch.EncodedBatch`es: a record comes encoded
-(key, value and headers, ``record_batch.encoded_record``), made when the window record was made,
-ahead of the close for a sealed window, and the append only writes its length, timestamp delta
-and offset delta in front of it. Every record appended by one :meth:`BatchSender.extend` or
+The batches are :class:`~services.telemetry.kafka.internals.EncodedBatch`es: a record comes
+encoded (key, value and headers, ``record_batch.encoded_record``), made when the window record was
+made, ahead of the close for a sealed window, and the append only writes its length, timestamp
+delta and offset delta in front of it. Every record appended by one :meth:`BatchSender.extend` or
 :meth:`BatchSender.append` call gets the call's time as its timestamp.
 
 Sealed windows go further (:class:`PreparedBatches`): their records are appended ahead, in the
@@ -30,9 +30,14 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 
-from services.telemetry.record_batch import CODECS, EncodedBatch, Headers, encoded_record
+from services.telemetry.kafka.internals import EncodedBatch, murmur2
+from services.telemetry.kafka.record_batch import (
+    CODECS,
+    Headers,
+    RecordBatchBuilder,
+    encoded_record,
+)
 from shared.kafka import MAX_BATCH_SIZE
 
 _MAX_CACHED_KEYS = 1_000_000
@@ -138,7 +143,7 @@ class BatchSender:
 
     def new_batch(self) -> EncodedBatch:
         """An empty batch with the producer's compression and batch size."""
-        return EncodedBatch(self._codec, self._batch_size)
+        return EncodedBatch(RecordBatchBuilder(self._codec, self._batch_size))
 
     def add_prepared(self, prepared: PreparedBatches, timestamp: int) -> None:
         """Queue batches prepared ahead for the next :meth:`flush`, after every record appended
