@@ -70,7 +70,7 @@ class DeadLetters:
             error=err.detail,
         )
 
-    async def rejected(
+    async def invalid(
         self, tp: TopicPartition, rejected: list[tuple[RawRecord, InvalidMessageError]]
     ) -> None:
         """Invalid records of a poll (by the windows role only)."""
@@ -78,7 +78,7 @@ class DeadLetters:
             for record, err in rejected:
                 await self.send(consumer_record(tp, record), err)
 
-    async def rejected_and_failed(
+    async def invalid_and_failed(
         self,
         tp: TopicPartition,
         rejected: list[tuple[RawRecord, InvalidMessageError]],

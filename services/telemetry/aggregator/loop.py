@@ -235,9 +235,9 @@ class Aggregator:
         )
         m.RECORDS.inc(len(records))
         if failures:
-            await self.dead_letters.rejected_and_failed(tp, rejected, failures)
+            await self.dead_letters.invalid_and_failed(tp, rejected, failures)
         elif rejected:
-            await self.dead_letters.rejected(tp, rejected)
+            await self.dead_letters.invalid(tp, rejected)
         if self.runs_windows:
             readings, bad, late_masks = counts
             m.READINGS.inc(readings)
