@@ -27,7 +27,7 @@ from typing import Any
 
 from services.telemetry.alarms.instance import AlarmInstance, AlarmTransition
 from services.telemetry.rules.book import RuleBook
-from services.telemetry.rules.conditions import ANY_METRIC, Leaf, LeafState, Updater, leaves
+from services.telemetry.rules.conditions import ANY_METRIC, Leaf, LeafState, Updater
 from services.telemetry.states.instance import StateChange, StateInstance
 
 Instance = AlarmInstance | StateInstance
@@ -107,7 +107,7 @@ class PartitionEngine:
         for inst in bound:
             self.instances[(device, inst.key)] = inst
             _index(inst, targets)
-            for leaf in _leaves_of(inst):
+            for leaf in inst.rule.all_leaves:
                 if leaf.kind == "absent":
                     # A silence is counted from the first time the device was heard of.
                     inst.leaves[leaf.index].last_ts = ts
@@ -194,18 +194,9 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _leaves_of(inst: Instance) -> list[Leaf]:
-    if isinstance(inst, AlarmInstance):
-        rule = inst.rule
-        trees = [rule.when] if rule.clear_when is None else [rule.when, rule.clear_when]
-        return [leaf for tree in trees for leaf in leaves(tree)]
-    found = [leaf for _, cond in inst.rule.states for leaf in leaves(cond)]
-    return found + ([inst.rule.down] if inst.rule.down is not None else [])
-
-
 def _index(inst: Instance, targets: Targets) -> None:
     by_metric: dict[str, list[Leaf]] = {}
-    for leaf in _leaves_of(inst):
+    for leaf in inst.rule.all_leaves:
         by_metric.setdefault(leaf.metric, []).append(leaf)
     wildcard = by_metric.pop(ANY_METRIC, [])
     updaters = inst.rule.updaters

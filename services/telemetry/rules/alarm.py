@@ -32,7 +32,7 @@ from services.telemetry.rules.spec import (
 class AlarmRule:
     """Raised when ``when`` holds; cleared when ``clear_when`` holds, or, without one, as soon
     as ``when`` stops holding. ``primary`` names the metric, value and threshold an alarm
-    event reports."""
+    event reports. ``all_leaves`` are the leaves of both conditions, in index order."""
 
     id: str
     severity: Severity
@@ -44,6 +44,7 @@ class AlarmRule:
     description: str | None = None
     when_at: Sat = field(init=False, repr=False, compare=False)
     clear_at: Sat | None = field(init=False, repr=False, compare=False)
+    all_leaves: tuple[Leaf, ...] = field(init=False, repr=False, compare=False)
     updaters: tuple[Updater, ...] = field(init=False, repr=False, compare=False)
     fingerprint: str = field(init=False, repr=False, compare=False)
 
@@ -53,6 +54,7 @@ class AlarmRule:
         clear = compile_sat(self.clear_when) if self.clear_when is not None else None
         object.__setattr__(self, "clear_at", clear)
         found = [leaf for tree in trees for leaf in leaves(tree)]
+        object.__setattr__(self, "all_leaves", tuple(found))
         object.__setattr__(self, "updaters", compile_updaters(found))
         # Changes whenever the rule's meaning does; a snapshot of another version is dropped.
         digest = hashlib.sha256(repr(self).encode()).hexdigest()[:16]
@@ -60,8 +62,7 @@ class AlarmRule:
 
     @property
     def metrics(self) -> frozenset[str]:
-        trees = [self.when] if self.clear_when is None else [self.when, self.clear_when]
-        return frozenset(leaf.metric for tree in trees for leaf in leaves(tree))
+        return frozenset(leaf.metric for leaf in self.all_leaves)
 
 
 class AlarmRuleSpec(SelectorSpec):

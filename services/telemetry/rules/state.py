@@ -46,6 +46,10 @@ from shared.durations import parse_duration_ms
 
 @dataclass(frozen=True, slots=True)
 class StateRule:
+    """``states`` in order of precedence, ``otherwise`` when none holds, and ``down``: the
+    silence after which the machine is DOWN. ``all_leaves`` are the leaves of every condition
+    and the silence, in index order."""
+
     id: str
     states: tuple[tuple[MachineStateName, Condition], ...]
     otherwise: MachineStateName
@@ -56,6 +60,7 @@ class StateRule:
         init=False, repr=False, compare=False
     )
     down_at: Sat | None = field(init=False, repr=False, compare=False)
+    all_leaves: tuple[Leaf, ...] = field(init=False, repr=False, compare=False)
     updaters: tuple[Updater, ...] = field(init=False, repr=False, compare=False)
     fingerprint: str = field(init=False, repr=False, compare=False)
 
@@ -66,6 +71,7 @@ class StateRule:
         object.__setattr__(self, "down_at", down)
         found = [leaf for _, cond in self.states for leaf in leaves(cond)]
         found += [self.down] if self.down is not None else []
+        object.__setattr__(self, "all_leaves", tuple(found))
         object.__setattr__(self, "updaters", compile_updaters(found))
         # Changes whenever the rule's meaning does; a snapshot of another version is dropped.
         digest = hashlib.sha256(repr(self).encode()).hexdigest()[:16]
