@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -50,6 +53,25 @@ def test_readme_example_is_a_valid_rules_file() -> None:
     assert match is not None
     book = parse_rules(yaml.safe_load(match.group(1)))
     assert [r.id for r in book.alarms] == ["spindle-overheat", "sensor-silent"]
+
+
+@pytest.mark.parametrize("seed", ["1", "2"])
+def test_a_rules_fingerprint_is_the_same_in_every_process(seed: str) -> None:
+    # A snapshot is kept only for a rule with the same fingerprint: a restarted process (another
+    # string-hash seed, so other set orders) must compute the ones this process computes.
+    code = (
+        "from services.telemetry.rules.book import load_rules\n"
+        f"book = load_rules({str(SAMPLE)!r})\n"
+        "print([r.fingerprint for r in book.alarms] + [r.fingerprint for r in book.states])"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, check=True
+    )
+    book = load_rules(SAMPLE)
+    here = [r.fingerprint for r in book.alarms] + [r.fingerprint for r in book.states]
+    assert out.stdout.decode().strip() == str(here)
+    assert any(len(r.selector.device_types) > 1 for r in book.alarms)
 
 
 def test_rules_need_a_database() -> None:

@@ -126,6 +126,18 @@ class Selector:
             return True
         return device_id in self.devices or device_id.split("-", 1)[0] in self.device_types
 
+    def __repr__(self) -> str:
+        # A rule's fingerprint is a digest of its repr, and a set's order changes with the
+        # process's string hashing: sorted, so that a restarted process recognises its rules'
+        # snapshots. Empty and one-element sets read as the default repr did.
+        return (
+            f"Selector(device_types={_sorted(self.device_types)}, devices={_sorted(self.devices)})"
+        )
+
+
+def _sorted(names: frozenset[str]) -> str:
+    return f"frozenset({{{', '.join(map(repr, sorted(names)))}}})" if names else "frozenset()"
+
 
 class SelectorSpec(StrictModel):
     device_types: list[str] = Field(default_factory=list)
