@@ -143,6 +143,7 @@ def drive(
                 ids = {id(r): i for i, r in enumerate(stream[o][1])}
                 late |= {(o, ids[id(r)], mask) for r, mask in readings}
         offset = end
+        dw.sweep()  # as the aggregator does before it commits
         out += dw.emit_due_as(lambda w: w)
         dw.retire_due()
         assert not dw.due
@@ -246,3 +247,24 @@ def test_an_earlier_versions_watermark_stays_every_clocks_floor_through_new_comm
     again = DeviceWindows(SIZES, LATENESS, 10**9)
     again.restore(checkpoint, {})
     assert again.clock("never-seen") == 50_000
+
+
+def test_a_window_the_floor_passed_between_sweeps_is_out_before_the_commit() -> None:
+    """The floor passes a quiet device's window (deadline 9 200) by less than a window step
+    after its last sweep, so adding records leaves the window open. A commit there restores
+    that device at the floor, where the replayed reading is late: the window must be out by
+    then, or it is lost."""
+    stream: list[Record] = [
+        ("quiet", [R("a", 6_500, 1.0)]),
+        ("live", [R("a", 12_500, 2.0)]),  # floor 8 500: swept
+        ("live", [R("a", 13_300, 3.0)]),  # floor 9 300: not swept by adding
+    ]
+    whole = drive(DeviceWindows(SIZES, LATENESS, 4000), stream, [1], set())
+    safe, checkpoint, emitted = whole.commits[-1]
+    quiet = [w for w in whole.windows[:emitted] if w.device_id == "quiet"]
+    assert [w.window_end for w in quiet] == [7000, 9000]
+    assert (safe, checkpoint.at) == (1, 3)  # the quiet device's windows no longer hold it
+    dw = DeviceWindows(SIZES, LATENESS, 4000)
+    dw.restore(checkpoint, {"live": 13_300})
+    again = drive(dw, stream, [1], set(), safe, route_from=checkpoint.at)
+    assert keyed(whole.windows[:emitted] + again.windows) == keyed(whole.windows)

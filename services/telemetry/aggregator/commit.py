@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.telemetry.aggregator.metadata import commit_metadata
 from services.telemetry.aggregator.partition import Partition
+from services.telemetry.domain.devices import DeviceWindows
 from services.telemetry.engine.monitor import Monitor
 from services.telemetry.kafka.batch_send import BatchSender
 
@@ -100,6 +101,9 @@ class Committer:
             # Not while windows the watermark has closed wait for their emit (a boundary spread
             # over several polls): a replay would take their readings for late and lose them.
             pin = idle.get(tp) if idle else None
+            if isinstance(part.windows, DeviceWindows):
+                # The restored clocks start at the floor: what it passed must be out first.
+                part.windows.sweep()
             if part.windows.due:
                 self.soon = soon  # still owed once they are out
             elif (part.dirty or pin) and part.next_offset >= 0:

@@ -221,6 +221,17 @@ class DeviceWindows:
             self._sweep()
         return added, skipped, late
 
+    def sweep(self) -> None:
+        """Close every window the floor has passed, before a commit.
+
+        :meth:`add_records` sweeps only when the floor has moved a whole window step, to keep
+        the walk over every device off each poll. A commit cannot wait for that: the restored
+        clocks start at the committed floor, so a window the floor had passed but not closed
+        yet would take its replayed readings for late and be lost. Swept here, it is due, and
+        the commit waits for its emit as for any due window."""
+        if self.floor > self._swept:
+            self._sweep()
+
     def _sweep(self) -> None:
         """Close the windows the floor has passed (of devices gone quiet while the partition
         goes on) and forget the devices at the floor with none open."""
