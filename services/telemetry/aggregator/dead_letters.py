@@ -54,6 +54,7 @@ class DeadLetters:
         self.pending = pending
         self.runs_windows = runs_windows
         self.late_topic = LATE_TOPIC
+        self._size_labels = [f"{size}ms" for size in self.sizes]
         # Records (and windows) whose processing raised, dead-lettered or reported since start.
         self.processing_errors = 0
 
@@ -131,6 +132,14 @@ class DeadLetters:
             log.error("window not emitted", window=name, partition=tp.partition, exc_info=exc)
             record = window_source(tp.topic, tp.partition, window, offset)
             await self.send(record, processing_error("emit", exc, name))
+
+    def count_late(self, masks: dict[int, int]) -> None:
+        """Count late readings per window size: ``masks`` maps a mask of the sizes whose
+        windows they missed (bit i: ``sizes[i]``) to how many readings missed those."""
+        for mask, count in masks.items():
+            for i, label in enumerate(self._size_labels):
+                if mask >> i & 1:
+                    m.LATE.labels(label).inc(count)
 
     async def late(self, tp: TopicPartition, part: Partition, late_out: list[LateRecord]) -> None:
         """Send each record's late readings to ``telemetry.readings.v1.late`` (see

@@ -70,7 +70,6 @@ class Aggregator:
         self.readings_topic = READINGS_TOPIC
         self.clock = clock
         self._per_device = bool(self.sizes) and settings.telemetry_event_time == "device"
-        self._size_labels = [f"{size}ms" for size in self.sizes]
         out = BatchSender(producer, AGGREGATES_TOPIC, compression=settings.kafka_compression)
         self.scheduler = EmitScheduler(self.partitions, out, self.lateness, clock)
         self.committer = Committer(
@@ -243,10 +242,8 @@ class Aggregator:
             m.READINGS.inc(readings)
             if bad:
                 m.BAD_QUALITY.inc(bad)
-            for mask, count in late_masks.items():
-                for i, label in enumerate(self._size_labels):
-                    if mask >> i & 1:
-                        m.LATE.labels(label).inc(count)
+            if late_masks:
+                self.dead_letters.count_late(late_masks)
             if late:
                 await self.dead_letters.late(tp, part, late)
         if records:
