@@ -35,7 +35,10 @@ class StateInstance:
         self.scheduled: int | None = None
 
     def evaluate(self, t: int, at: int, out: list[Any]) -> int | None:
-        """Like :meth:`AlarmInstance.evaluate`: decide by the clock ``t``, date by ``at``."""
+        """Apply the state due by the engine's clock ``t``; return when to look again.
+
+        ``at`` is the time of the reading that triggered this evaluation (``t`` for a
+        deadline), and dates a change that reading caused."""
         rule = self.rule
         upcoming: list[int] = []
         new, since = rule.otherwise, at
