@@ -58,7 +58,7 @@ def check_versions() -> None:
 check_versions()
 
 import time  # noqa: E402
-from collections.abc import Iterable, Sequence  # noqa: E402
+from collections.abc import Callable, Iterable, Sequence  # noqa: E402
 from typing import TYPE_CHECKING, Any, NamedTuple  # noqa: E402
 
 from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
@@ -87,7 +87,12 @@ __all__ = [
 ]
 
 # Compression by Kafka's codec id (a record batch's attributes), as aiokafka's producer does it.
-COMPRESS = {1: gzip_encode, 2: snappy_encode, 3: lz4_encode, 4: zstd_encode}
+COMPRESS: dict[int, Callable[[bytes], bytes]] = {
+    1: gzip_encode,
+    2: snappy_encode,
+    3: lz4_encode,
+    4: zstd_encode,
+}
 
 
 # --- Producing: aiokafka's BatchBuilder over a batch of records encoded ahead -----------------
