@@ -16,7 +16,12 @@ import orjson
 import psutil
 from aiokafka import ConsumerRecord, TopicPartition
 
-from bench.telemetry.profile_aggregator import TOPIC, FakeConsumer, FakeProducer
+from bench.telemetry.profile_aggregator import (
+    TOPIC,
+    FakeConsumer,
+    FakeProducer,
+    nothing_committed,
+)
 from services.telemetry.aggregator.loop import Aggregator
 from services.telemetry.settings import TelemetrySettings
 
@@ -29,7 +34,7 @@ def rss_mib() -> float:
 
 async def fill(devices: int, metrics: int, partitions: int = 4) -> tuple[Aggregator, int]:
     settings = TelemetrySettings(kafka_bootstrap="127.0.0.1:9")
-    agg = Aggregator(settings, FakeConsumer(), FakeProducer())
+    agg = Aggregator(settings, FakeConsumer(), FakeProducer(), fetch_committed=nothing_committed)
     offsets = [0] * partitions
     chunk: dict[TopicPartition, list[ConsumerRecord]] = {}
     for d in range(devices):

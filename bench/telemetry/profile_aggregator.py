@@ -14,9 +14,11 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 from pyinstrument import Profiler
 
 from bench.telemetry.workload import Workload, messages
@@ -50,14 +52,16 @@ class FakeProducer:
         return fut
 
 
-class FakeCoordinator:
-    async def fetch_committed_offsets(self, tps: Any) -> dict[Any, Any]:
-        return {}
+async def nothing_committed(
+    consumer: Any, partitions: Iterable[TopicPartition]
+) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The group's commits as ``Aggregator(fetch_committed=...)`` reads them: none yet, every
+    partition starts empty."""
+    return {}
 
 
 class FakeConsumer:
     def __init__(self) -> None:
-        self._coordinator = FakeCoordinator()
         self.commits = 0
 
     def highwater(self, tp: TopicPartition) -> int | None:
@@ -92,7 +96,7 @@ def batches(w: Workload, per_poll: int) -> Polls:
 
 async def run(settings: TelemetrySettings, polls: Polls) -> float:
     """The aggregator over ``polls``, committing at the service's interval."""
-    agg = Aggregator(settings, FakeConsumer(), FakeProducer())
+    agg = Aggregator(settings, FakeConsumer(), FakeProducer(), fetch_committed=nothing_committed)
     interval = settings.telemetry_commit_interval_ms / 1000
     start = last_commit = time.perf_counter()
     for poll in polls:

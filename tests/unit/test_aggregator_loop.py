@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
+from collections.abc import Iterable
 from typing import Any, cast
 
 import orjson
@@ -13,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.record.default_records import DefaultRecordBatch
 from aiokafka.structs import OffsetAndMetadata
+from support.aggregator import Committed
 
 from services.telemetry.aggregator.collector import GC_YOUNG_THRESHOLD, settle_gc
 from services.telemetry.aggregator.loop import Aggregator
@@ -57,16 +59,11 @@ class Producer:
         return _done()
 
 
-class Coordinator:
-    async def fetch_committed_offsets(self, tps: Any) -> dict[Any, Any]:
-        return {}
-
-
 class Consumer:
     """Always has records ready, and never suspends in getmany (like a full fetch buffer)."""
 
     def __init__(self, polls: int, stop: asyncio.Event) -> None:
-        self._coordinator = Coordinator()
+        self.committed = Committed()  # what the group holds, read back at a restore
         self.polls, self.stop, self.offset = polls, stop, 0
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
@@ -110,6 +107,7 @@ async def test_the_loop_yields_after_every_poll_and_alarms_use_their_own_produce
         cast(AIOKafkaProducer, windows),
         Monitor(BOOK, 5000),
         cast(AIOKafkaProducer, events),
+        fetch_committed=consumer.committed,
     )
     turns = 0
 
@@ -147,6 +145,7 @@ def _ten_second(consumer: ScriptedConsumer) -> Aggregator:
         ),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, Producer()),
+        fetch_committed=consumer.committed,
     )
 
 
@@ -170,6 +169,7 @@ async def test_a_boundary_is_emitted_in_slices_and_every_window_once() -> None:
         ),
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, windows),
+        fetch_committed=consumer.committed,
     )
     agg.scheduler.emit_slice_s = 0.0  # one chunk per poll
     emitted, backlog, open_windows = [], [], []
@@ -207,6 +207,7 @@ def with_alarms(consumer: Consumer, events: Producer) -> Aggregator:
         cast(AIOKafkaProducer, Producer()),
         Monitor(BOOK, 5000),
         cast(AIOKafkaProducer, events),
+        fetch_committed=consumer.committed,
     )
 
 
@@ -288,6 +289,7 @@ async def test_ended_windows_are_sealed_in_idle_polls_only() -> None:
             ),
             cast(AIOKafkaConsumer, consumer),
             cast(AIOKafkaProducer, Producer()),
+            fetch_committed=consumer.committed,
         )
         for _ in range(2):
             await agg.process(await consumer.getmany(0, 5000))
@@ -460,6 +462,7 @@ async def test_windows_closed_by_the_idle_clock_are_committed_once_acknowledged(
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, windows),
         clock=lambda: clock[0],
+        fetch_committed=consumer.committed,
     )
     await asyncio.wait_for(agg.run(consumer.stop), 10)
     assert windows.batched == 1  # the window closed by the idle clock
@@ -476,16 +479,6 @@ async def test_windows_closed_by_the_idle_clock_are_committed_once_acknowledged(
     assert offset == 1
     assert decode_metadata(metadata) == idle[1]
     assert max(consumer.committed_after_poll) < 10  # the stop had nothing left to commit
-
-
-class Committed:
-    """A coordinator that holds the given committed offsets and metadata."""
-
-    def __init__(self, offsets: dict[TopicPartition, tuple[int, str]]) -> None:
-        self.offsets = offsets
-
-    async def fetch_committed_offsets(self, tps: Any) -> dict[Any, Any]:
-        return {tp: OffsetAndMetadata(*self.offsets[tp]) for tp in tps if tp in self.offsets}
 
 
 def _emitted(agg: Aggregator) -> list[tuple[bytes, bytes]]:
@@ -545,6 +538,7 @@ async def test_a_replay_repeats_the_idle_clock_where_it_moved(
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, Producer()),
         clock=lambda: clock[0],
+        fetch_committed=consumer.committed,
     )
     emitted_first = _emitted(first)
     await first.process({TP: records[:2]})
@@ -558,12 +552,13 @@ async def test_a_replay_repeats_the_idle_clock_where_it_moved(
     assert decode_idle(last[1]) is not None
 
     consumer2 = CommitsRecorded([])
-    consumer2._coordinator = Committed({TP: last})  # type: ignore[assignment]
+    consumer2.committed.offsets[TP] = last
     second = Aggregator(
         settings,
         cast(AIOKafkaConsumer, consumer2),
         cast(AIOKafkaProducer, Producer()),
         clock=lambda: clock[0],
+        fetch_committed=consumer2.committed,
     )
     emitted_second = _emitted(second)
     replay = records[last[0] :]
@@ -602,9 +597,7 @@ async def test_a_pinned_idle_advance_is_applied_once_the_replay_reads_to_the_end
     t0 = 1_700_000_000_000
     pinned = t0 + 16_000
     consumer = AtPosition(position, highwater=3)
-    consumer._coordinator = Committed(  # type: ignore[assignment]
-        {TP: (0, encode_metadata(t0 + 1500, (3, pinned)))}
-    )
+    consumer.committed.offsets[TP] = (0, encode_metadata(t0 + 1500, (3, pinned)))
     agg = Aggregator(
         TelemetrySettings(
             telemetry_event_time="partition",
@@ -615,6 +608,7 @@ async def test_a_pinned_idle_advance_is_applied_once_the_replay_reads_to_the_end
         cast(AIOKafkaConsumer, consumer),
         cast(AIOKafkaProducer, Producer()),
         clock=lambda: clock[0],
+        fetch_committed=consumer.committed,
     )
     emitted = _emitted(agg)
     await agg.process({TP: [_record(0, "press-1", t0 + 1000), _record(1, "press-2", t0 + 1500)]})
@@ -632,15 +626,18 @@ async def test_a_pinned_idle_advance_is_applied_once_the_replay_reads_to_the_end
         assert emitted == []
 
 
-class RevokingCoordinator:
+class RevokingCommitted(Committed):
     """The rebalance's revoke runs while the committed offsets are fetched."""
 
     def __init__(self, consumer: RevokedWhileRestoring) -> None:
+        super().__init__()
         self.consumer = consumer
 
-    async def fetch_committed_offsets(self, tps: Any) -> dict[Any, Any]:
+    async def __call__(
+        self, consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition]
+    ) -> dict[TopicPartition, OffsetAndMetadata]:
         self.consumer.assigned = set()
-        return {}
+        return await super().__call__(consumer, partitions)
 
 
 class RevokedWhileRestoring(CommitsRecorded):
@@ -649,7 +646,7 @@ class RevokedWhileRestoring(CommitsRecorded):
     def __init__(self, polls: list[list[ConsumerRecord]]) -> None:
         super().__init__(polls)
         self.assigned = {TP}
-        self._coordinator = RevokingCoordinator(self)  # type: ignore[assignment]
+        self.committed = RevokingCommitted(self)
 
     def assignment(self) -> set[TopicPartition]:
         return self.assigned
@@ -683,6 +680,7 @@ async def test_the_alarms_role_raises_alarms_and_leaves_windows_and_dead_letters
         cast(AIOKafkaProducer, windows),
         Monitor(BOOK, 5000),
         cast(AIOKafkaProducer, events),
+        fetch_committed=consumer.committed,
     )
     await agg.process(await consumer.getmany(0, 5000))
     await agg.commit()

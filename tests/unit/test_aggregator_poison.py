@@ -14,9 +14,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.record.default_records import DefaultRecordBatch
-from aiokafka.structs import OffsetAndMetadata
+from support.aggregator import Committed
+from support.metrics import sample
 
-from services.telemetry import metrics as m
 from services.telemetry.aggregator import readings, scheduler
 from services.telemetry.aggregator.loop import Aggregator
 from services.telemetry.alarms.instance import AlarmInstance
@@ -35,6 +35,7 @@ TOPIC = "telemetry.readings.v1"
 TP = TopicPartition(TOPIC, 0)
 T0 = 1_700_000_000_000
 POISON = 666.0  # the value the injected faults raise for
+ERRORS = "millrace_telemetry_processing_errors_total"
 BOOK = parse_rules(
     {"alarms": [{"id": "hot", "severity": "major", "when": {"metric": "t", "above": 90}}]}
 )
@@ -67,23 +68,12 @@ class Producer:
         return [headers for topic, _, headers in self.sent if topic == f"{TOPIC}.dlq"]
 
 
-class Coordinator:
-    """The group coordinator's committed (offset, metadata) by partition."""
-
-    def __init__(self, committed: dict[TopicPartition, tuple[int, str]]) -> None:
-        self.committed = committed
-
-    async def fetch_committed_offsets(self, tps: Any) -> dict[Any, Any]:
-        done = self.committed
-        return {tp: OffsetAndMetadata(*done[tp]) for tp in tps if tp in done}
-
-
 class Consumer:
     """Returns the given polls, then empty ones."""
 
     def __init__(self, polls: list[list[ConsumerRecord]]) -> None:
         self.polls = polls
-        self._coordinator = Coordinator({})
+        self.committed = Committed()  # what the group holds, read back at a restore
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
         pass
@@ -142,6 +132,7 @@ async def _run(poison: bool, *, seal: bool = False) -> tuple[Aggregator, Produce
         cast(AIOKafkaProducer, producer),
         Monitor(BOOK, 5000),
         cast(AIOKafkaProducer, events),
+        fetch_committed=consumer.committed,
     )
     agg.scheduler.seal_slice_s = scheduler.SEAL_SLICE_S if seal else 0.0
     emitted = _emitted(agg)
@@ -239,13 +230,13 @@ async def test_a_record_that_fails_is_dead_lettered_and_left_out(
 ) -> None:
     _, _, clean = await _run(poison=False)
     inject(monkeypatch)
-    before = m.PROCESSING_ERRORS.labels(stage)._value.get()
+    before = sample(ERRORS, stage=stage)
     agg, producer, emitted = await _run(poison=True)
     [dlq] = producer.dlq()
     assert dlq["dlq_reason"] == b"processing_error"
     assert dlq["dlq_error"].startswith(f"{stage}: RuntimeError: injected fault".encode())
     assert (dlq["dlq_source_topic"], dlq["dlq_source_offset"]) == (TOPIC.encode(), b"2")
-    assert m.PROCESSING_ERRORS.labels(stage)._value.get() == before + 1
+    assert sample(ERRORS, stage=stage) == before + 1
     assert agg.processing_errors == 1
     # Every other device's windows once, as without the poison; none of "bad"'s
     assert emitted == _without(clean, "bad")
@@ -271,9 +262,9 @@ async def test_a_record_the_alarm_rules_fail_on_is_dead_lettered_and_still_aggre
 async def test_a_window_that_cannot_be_encoded_is_reported_and_the_rest_emitted(
     monkeypatch: pytest.MonkeyPatch, seal: bool
 ) -> None:
-    sealed = m.WINDOWS_SENT_SEALED._value.get()
+    sealed = sample("millrace_telemetry_windows_sent_sealed_total")
     _, _, clean = await _run(poison=False, seal=seal)
-    assert m.WINDOWS_SENT_SEALED._value.get() - sealed == (4 if seal else 0)
+    assert sample("millrace_telemetry_windows_sent_sealed_total") - sealed == (4 if seal else 0)
     _poisoned_encoder(monkeypatch)
     agg, producer, emitted = await _run(poison=False, seal=seal)
     [dlq] = producer.dlq()
@@ -316,11 +307,11 @@ async def test_a_rule_that_raises_at_its_deadline_is_reported_and_the_other_dead
         return evaluate(self, t, at, out)
 
     monkeypatch.setattr(AlarmInstance, "evaluate", evaluate_or_raise)
-    before = m.PROCESSING_ERRORS.labels("alarms")._value.get()
+    before = sample(ERRORS, stage="alarms")
     events = Producer()
     await monitor.flush(cast(AIOKafkaProducer, events), TP, T0 + 3000, now_ms=T0 + 3000)
     assert [orjson.loads(value or b"")["device_id"] for _, value, _ in events.sent] == ["good"]
-    assert m.PROCESSING_ERRORS.labels("alarms")._value.get() == before + 1
+    assert sample(ERRORS, stage="alarms") == before + 1
     assert engine.failures == []  # reported
     await monitor.flush(cast(AIOKafkaProducer, events), TP, T0 + 9000, now_ms=T0 + 9000)
     assert len(events.sent) == 1  # dropped, not retried
@@ -337,7 +328,7 @@ class Restarting(Consumer):
     ) -> None:
         super().__init__(polls)
         self.commits: dict[TopicPartition, Any] = {}
-        self._coordinator = Coordinator(committed or {})
+        self.committed = Committed(committed)
 
     async def commit(self, offsets: Any) -> None:
         self.commits.update(offsets)
@@ -352,6 +343,7 @@ def _aggregator(consumer: Consumer, producer: Producer) -> Aggregator:
         cast(AIOKafkaProducer, producer),
         Monitor(BOOK, 5000),
         cast(AIOKafkaProducer, Producer()),
+        fetch_committed=consumer.committed,
     )
     agg.scheduler.seal_slice_s = scheduler.SEAL_SLICE_S
     return agg

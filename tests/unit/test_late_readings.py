@@ -10,6 +10,7 @@ from typing import Any, cast
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from support.aggregator import nothing_committed
 
 from contracts.telemetry import ReadingsBatch
 from services.telemetry.aggregator.late import LATE_TOPIC, late_record, missed_windows
@@ -72,14 +73,8 @@ class Producer:
         return await self.send(topic, b"", b"", [])
 
 
-class Coordinator:
-    async def fetch_committed_offsets(self, tps: Any) -> dict[Any, Any]:
-        return {}
-
-
 class Consumer:
     def __init__(self) -> None:
-        self._coordinator = Coordinator()
         self.commits: list[Any] = []
 
     async def commit(self, offsets: Any) -> None:
@@ -105,6 +100,7 @@ async def test_a_backlog_is_aggregated_and_a_reading_after_its_window_goes_to_th
         TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
         cast(AIOKafkaConsumer, Consumer()),
         cast(AIOKafkaProducer, out),
+        fetch_committed=nothing_committed,
     )
     live = [_record(i, "live", T0 + 60_000 + i * 1000) for i in range(20)]
     # A gateway's last minute, after the live device's newer readings: on its own clock.
@@ -148,6 +144,7 @@ async def test_a_record_the_device_windows_raise_for_is_dead_lettered_and_the_re
         TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
         cast(AIOKafkaConsumer, Consumer()),
         cast(AIOKafkaProducer, out),
+        fetch_committed=nothing_committed,
     )
     records = [_record(i, "gw", T0 + i * 1000) for i in range(5)]
     records += [

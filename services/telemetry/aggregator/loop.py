@@ -19,12 +19,13 @@ from services.telemetry.aggregator.failures import Failure
 from services.telemetry.aggregator.idle import IdleClock
 from services.telemetry.aggregator.partition import Partition, wall_ms
 from services.telemetry.aggregator.readings import Rejected, add_records
-from services.telemetry.aggregator.restore import Listener, Restorer
+from services.telemetry.aggregator.restore import FetchCommitted, Listener, Restorer
 from services.telemetry.aggregator.scheduler import EmitScheduler
 from services.telemetry.domain.devices import LateRecord
 from services.telemetry.emit import AGGREGATES_TOPIC
 from services.telemetry.engine.monitor import Monitor
 from services.telemetry.kafka.batch_send import BatchSender
+from services.telemetry.kafka.internals import fetch_committed
 from services.telemetry.kafka.records import RawRecord
 from services.telemetry.rules.book import RuleBook
 from services.telemetry.settings import TelemetrySettings
@@ -44,7 +45,9 @@ _OFFSET = attrgetter("offset")
 
 class Aggregator:
     """Turns ``telemetry.readings.v1`` into ``telemetry.aggregates.v1``. ``clock``: the wall
-    clock in epoch milliseconds, which the idle clock follows (tests pass one they move)."""
+    clock in epoch milliseconds, which the idle clock follows (tests pass one they move);
+    ``fetch_committed``: how a newly assigned partition's commit is read back, offset and
+    metadata (tests pass one that returns the commits they script)."""
 
     def __init__(
         self,
@@ -55,6 +58,7 @@ class Aggregator:
         events_producer: AIOKafkaProducer | None = None,
         *,
         clock: Callable[[], int] = wall_ms,
+        fetch_committed: FetchCommitted = fetch_committed,
     ) -> None:
         self.settings = settings
         self.consumer = consumer
@@ -83,7 +87,13 @@ class Aggregator:
             runs_windows=self.runs_windows,
         )
         self.restorer = Restorer(
-            settings, consumer, self.monitor, self.partitions, sizes=self.sizes, clock=clock
+            settings,
+            consumer,
+            self.monitor,
+            self.partitions,
+            sizes=self.sizes,
+            clock=clock,
+            fetch_committed=fetch_committed,
         )
         self.idle = IdleClock(
             consumer,

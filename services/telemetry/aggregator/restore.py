@@ -6,10 +6,11 @@ records the checkpoint points at (docs/decisions/0002-window-recovery.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.structs import OffsetAndMetadata
 
 from contracts.telemetry import Quality
 from services.telemetry.aggregator.commit import Committer
@@ -28,6 +29,13 @@ from shared.logging import get_logger
 # of the commit point (its records were deleted, or it ends in transaction markers).
 SCAN_EMPTY_POLLS = 10
 log = get_logger(__name__)
+
+# How the restore reads the group's committed offsets with their metadata: by default
+# ``internals.fetch_committed``; tests pass a function that returns the commits they script.
+FetchCommitted = Callable[
+    [AIOKafkaConsumer, Iterable[TopicPartition]],
+    Awaitable[dict[TopicPartition, OffsetAndMetadata]],
+]
 
 
 class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -58,7 +66,8 @@ class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class Restorer:
-    """Rebuilds newly assigned partitions into ``partitions`` (the loop's own dict)."""
+    """Rebuilds newly assigned partitions into ``partitions`` (the loop's own dict), from the
+    commits ``fetch_committed`` reads."""
 
     def __init__(
         self,
@@ -69,6 +78,7 @@ class Restorer:
         *,
         sizes: tuple[int, ...],
         clock: Callable[[], int],
+        fetch_committed: FetchCommitted = fetch_committed,
     ) -> None:
         self.settings = settings
         self.consumer = consumer
@@ -78,6 +88,7 @@ class Restorer:
         self.lateness = settings.telemetry_allowed_lateness_ms
         self.per_device = bool(sizes) and settings.telemetry_event_time == "device"
         self.clock = clock
+        self.fetch_committed = fetch_committed
 
     async def restore(self, tps: Iterable[TopicPartition]) -> set[TopicPartition]:
         """The state of newly assigned partitions from their commits; returns those whose
@@ -87,7 +98,7 @@ class Restorer:
         if not missing:
             return set()
         # aiokafka's public committed() drops the metadata, which holds the watermark.
-        committed = await fetch_committed(self.consumer, missing)
+        committed = await self.fetch_committed(self.consumer, missing)
         await self.monitor.restore(missing)
         # A rebalance during those awaits may have revoked some of them: the revoke found no
         # state to drop, so none is made here either (the next owner replays them).
