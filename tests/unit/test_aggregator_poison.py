@@ -6,7 +6,6 @@ window emitted once, exactly what a run without the failure emits."""
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -156,7 +155,7 @@ def _emitted(agg: Aggregator) -> list[tuple[bytes, dict[str, Any]]]:
     def spy_prepared(prepared: PreparedBatches, timestamp: int) -> None:
         add_prepared(prepared, timestamp)
         for batch in (b for batches in prepared.batches.values() for b in batches):
-            built = DefaultRecordBatch(bytes(copy.deepcopy(batch._builder).build()))
+            built = DefaultRecordBatch(batch.peek())
             out.extend((dict(r.headers)["ce_id"], orjson.loads(r.value)) for r in built)
 
     agg.scheduler.out.extend = spy  # type: ignore[method-assign]

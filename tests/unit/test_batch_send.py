@@ -16,7 +16,7 @@ from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.telemetry.kafka.batch_send import BatchSender, PreparedBatches, _interleaved
+from services.telemetry.kafka.batch_send import BatchSender, PreparedBatches, interleaved
 from services.telemetry.kafka.record_batch import Headers, encoded_record
 
 PARTITIONS = 3
@@ -40,24 +40,18 @@ def _sender(batch_size: int, codec: str = "none") -> BatchSender:
     sender = BatchSender(
         cast("AIOKafkaProducer", None), "t", compression=codec, batch_size=batch_size
     )
-    sender._count = PARTITIONS  # as refresh() learns it from the broker
+    sender.partitions = PARTITIONS  # as refresh() learns it from the broker
     return sender
 
 
 _PARTITION = operator.itemgetter(0)
 
 
-def _batches(sender: BatchSender) -> list[tuple[int, Any]]:
-    return [*sender._full, *sender._open.items()]
-
-
 def _contents(sender: BatchSender) -> list[tuple[int, int, list[tuple[Any, ...]]]]:
     """(partition, record count, records as (offset, key, value, headers)) of every batch."""
     out = []
-    for partition, batch in _batches(sender):
-        records = [
-            (r.offset, r.key, r.value, r.headers) for r in DefaultRecordBatch(bytes(batch._build()))
-        ]
+    for partition, batch in sender.queued:
+        records = [(r.offset, r.key, r.value, r.headers) for r in DefaultRecordBatch(batch.peek())]
         out.append((partition, batch.record_count(), records))
     return out
 
@@ -108,8 +102,8 @@ def test_the_batches_are_those_aiokafka_builds(rs: list[Record], codec: str) -> 
     sender = _sender(1024, codec)
     sender.extend(rs)
     seen = []
-    for partition, batch in _batches(sender):
-        ours = bytes(batch._build())
+    for partition, batch in sender.queued:
+        ours = batch.peek()
         parsed = list(DefaultRecordBatch(ours))
         theirs = DefaultRecordBatchBuilder(
             2, {"none": 0, "gzip": 1, "zstd": 4}[codec], 0, -1, -1, 0, 1024
@@ -118,7 +112,7 @@ def test_the_batches_are_those_aiokafka_builds(rs: list[Record], codec: str) -> 
             assert theirs.append(r.offset, r.timestamp, r.key, r.value, list(r.headers))
         assert bytes(theirs.build()) == ours
         seen += [(partition, r.key, r.value) for r in parsed]
-    expected = [(sender._partition_of[r.key], r.key, r.value) for r in rs]
+    expected = [(sender.partition(r.key), r.key, r.value) for r in rs]
     assert sorted(seen) == sorted(expected)
     for p in range(PARTITIONS):
         assert [s for s in seen if s[0] == p] == [e for e in expected if e[0] == p]
@@ -150,8 +144,8 @@ def test_prepared_batches_hold_what_extend_appends_when_they_are_queued(
 
     def by_partition(sender: BatchSender) -> dict[int, list[tuple[Any, ...]]]:
         out: dict[int, list[tuple[Any, ...]]] = {}
-        for partition, batch in _batches(sender):
-            for r in DefaultRecordBatch(bytes(batch._build())):
+        for partition, batch in sender.queued:
+            for r in DefaultRecordBatch(batch.peek()):
                 out.setdefault(partition, []).append((r.timestamp, r.key, r.value, r.headers))
         return out
 
@@ -162,7 +156,7 @@ def test_batches_prepared_for_another_partition_count_are_refused() -> None:
     sender = _sender(1024)
     prepared = PreparedBatches(sender)
     prepared.extend([Record(b"dev-1", b"v", b"id")])
-    sender._count = PARTITIONS + 1  # refresh() learnt of a new partition
+    sender.partitions = PARTITIONS + 1  # refresh() learnt of a new partition
     with pytest.raises(ValueError, match="partition count"):
         sender.add_prepared(prepared, 1)
 
@@ -172,7 +166,7 @@ def test_flush_hands_the_partitions_batches_over_in_turn_and_closed() -> None:
     row would go one request each. Each partition keeps its own order."""
     a1, a2, a3, b1, c1, c2 = (mock.Mock(name=n) for n in ("a1", "a2", "a3", "b1", "c1", "c2"))
     batches = [(0, a1), (0, a2), (0, a3), (1, b1), (2, c1), (2, c2)]
-    assert _interleaved(batches) == [(0, a1), (1, b1), (2, c1), (0, a2), (2, c2), (0, a3)]
+    assert interleaved(batches) == [(0, a1), (1, b1), (2, c1), (0, a2), (2, c2), (0, a3)]
     sent: list[tuple[int, Any]] = []
 
     class Producer:

@@ -91,10 +91,7 @@ class BatchSender:
 
     async def refresh(self) -> None:
         """Learn the topic's partition count (a change re-partitions keys, as in Kafka)."""
-        partitions = await self.producer.partitions_for(self.topic)
-        if len(partitions) != self._count:
-            self._count = len(partitions)
-            self._partition_of.clear()
+        self.partitions = len(await self.producer.partitions_for(self.topic))
 
     def append(self, key: bytes, value: bytes, headers: Headers) -> None:
         """Add one record; a full batch is set aside for the next :meth:`flush`."""
@@ -164,6 +161,25 @@ class BatchSender:
         """The topic's partition count as last learnt (:meth:`refresh`)."""
         return self._count
 
+    @partitions.setter
+    def partitions(self, count: int) -> None:
+        """Take ``count`` as the partition count, as :meth:`refresh` does with the broker's (a
+        sender used without a broker is given it); a change re-partitions keys, as in Kafka."""
+        if count != self._count:
+            self._count = count
+            self._partition_of.clear()
+
+    def partition(self, key: bytes) -> int:
+        """The partition ``key``'s records go to: the default partitioner's choice."""
+        partition = self._partition_of.get(key)
+        return self._partition_for(key) if partition is None else partition
+
+    @property
+    def queued(self) -> list[tuple[int, EncodedBatch]]:
+        """(partition, batch) of every batch the next :meth:`flush` hands over: the full ones
+        in the order they filled, then each partition's open one."""
+        return [*self._full, *self._open.items()]
+
     def _partition_for(self, key: bytes) -> int:
         """The default partitioner's choice for ``key``, remembered."""
         if len(self._partition_of) >= _MAX_CACHED_KEYS:
@@ -183,7 +199,7 @@ class BatchSender:
     def flush(self) -> asyncio.Future[None]:
         """Queue every batch for handover to the producer, in append order per partition;
         the returned future resolves once the broker acknowledged all of them (or fails)."""
-        ready = _interleaved([*self._full, *self._open.items()])
+        ready = interleaved(self.queued)
         self._full, self._open = [], {}
         for _, batch in ready:
             # Complete: closed, the producer sends it without waiting out its linger.
@@ -204,7 +220,7 @@ class BatchSender:
         ]
 
 
-def _interleaved(batches: list[tuple[int, EncodedBatch]]) -> list[tuple[int, EncodedBatch]]:
+def interleaved(batches: list[tuple[int, EncodedBatch]]) -> list[tuple[int, EncodedBatch]]:
     """The batches, each partition's in their order, taking the partitions in turn: the producer
     takes one batch per partition into a request (and one request at a time per broker), so a
     partition's batches in a row went out one request each."""

@@ -57,6 +57,7 @@ def check_versions() -> None:
 # above, naming the versions, rather than with a bare missing name.
 check_versions()
 
+import copy  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterable, Sequence  # noqa: E402
 from typing import TYPE_CHECKING, Any, NamedTuple  # noqa: E402
@@ -137,6 +138,13 @@ class EncodedBatch(BatchBuilder):  # type: ignore[misc]  # aiokafka is untyped
     def restamp(self, timestamp: int) -> None:
         """``RecordBatchBuilder.restamp``."""
         self._builder.restamp(timestamp)
+
+    def peek(self) -> bytes:
+        """The batch's bytes as the producer would build them now, the batch left as it is:
+        for reading back what it holds (``DefaultRecordBatch(batch.peek())``). A build
+        compresses the records in place and aiokafka builds a batch once, so this builds a
+        copy."""
+        return bytes(copy.deepcopy(self._builder).build())
 
     def compress_ahead(self) -> None:
         """Close the batch and compress its records now (``RecordBatchBuilder.compress_ahead``)."""
