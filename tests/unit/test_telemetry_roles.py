@@ -4,15 +4,17 @@ consumes as, what it needs, and the window state of a process without windows.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
 from contracts.telemetry import Quality
+from services.telemetry import app
 from services.telemetry.app import (
     _monitor,
     create_app,
@@ -20,8 +22,10 @@ from services.telemetry.app import (
     make_aggregator_consumer,
 )
 from services.telemetry.decode_fast import FastReading
+from services.telemetry.kafka.records import make_raw_consumer
 from services.telemetry.settings import TelemetrySettings
 from services.telemetry.windows.partition import PartitionWindows
+from shared.kafka import make_producer, producer_config
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "local" / "alarm-rules.yaml"
 DB = "postgresql://millrace:secret@127.0.0.1:5432/millrace"
@@ -37,7 +41,9 @@ def test_one_process_runs_everything_by_default() -> None:
     assert s.telemetry_group == "millrace-telemetry"
 
 
-async def test_the_alarms_role_consumes_in_a_group_of_its_own() -> None:
+async def test_the_alarms_role_consumes_in_a_group_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     windows = _settings(telemetry_role="windows")
     alarms = _settings(telemetry_role="alarms", telemetry_alarm_rules=RULES, database_url=DB)
     assert (windows.runs_windows, windows.runs_alarms) == (True, False)
@@ -45,8 +51,17 @@ async def test_the_alarms_role_consumes_in_a_group_of_its_own() -> None:
     # Never one group: the two roles would split the partitions between them.
     assert windows.telemetry_group == "millrace-telemetry"
     assert alarms.telemetry_group == "millrace-telemetry-alarms"
+    # The group the consumer is made in, as the service asks for it (aiokafka's consumer has
+    # no public attribute that tells it).
+    groups: list[str] = []
+
+    def recorded(settings: TelemetrySettings, *topics: str, group_id: str, **kw: Any) -> Any:
+        groups.append(group_id)
+        return make_raw_consumer(settings, *topics, group_id=group_id, **kw)
+
+    monkeypatch.setattr(app, "make_raw_consumer", recorded)
     consumer = make_aggregator_consumer(alarms)
-    assert consumer._group_id == "millrace-telemetry-alarms"
+    assert groups == ["millrace-telemetry-alarms"]
     await consumer.stop()
 
 
@@ -83,8 +98,8 @@ def test_without_window_sizes_only_the_watermark_and_counts_are_kept() -> None:
     ]
     assert pw.add_records(records, Quality.BAD) == (2, 1, {})
     assert pw.watermark == 4_000  # a bad reading does not move it, as with windows
-    assert (pw.open_count, pw.open, pw.due) == (0, {}, False)
-    assert pw.close_due() == []
+    assert (pw.open_count, pw.open, pw.has_closed) == (0, {}, False)
+    assert pw.close() == []
     assert pw.safe_offset(2) == 2
 
 
@@ -102,15 +117,26 @@ async def test_the_alarms_role_serves_probes_and_metrics_but_no_ingest() -> None
             assert (await client.post("/v1/readings", json={})).status_code == ingest
 
 
-async def test_each_role_opens_only_the_producers_it_uses() -> None:
+async def test_each_role_opens_only_the_producers_it_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The configuration each producer is made from, by role (aiokafka's producer has no public
+    # attribute that tells its linger).
+    configs: dict[str, dict[str, Any]] = {}
+
+    def recorded(settings: TelemetrySettings, role: str = "producer") -> AIOKafkaProducer:
+        configs[role] = producer_config(settings)
+        return make_producer(settings, role)
+
+    monkeypatch.setattr(app, "make_producer", recorded)
     alarms = _settings(telemetry_role="alarms", telemetry_alarm_rules=RULES, database_url=DB)
     roles = ((_settings(), False), (_settings(telemetry_role="windows"), True), (alarms, True))
     for settings, shared in roles:
+        configs.clear()
         clients = make_aggregator_clients(settings)
         windows, events = clients.producer, clients.events
         assert (windows is events) is shared
+        assert len(configs) == (1 if shared else 2)
         if settings.runs_alarms:
-            assert events._message_accumulator._linger_time == 0  # each event at once
+            assert configs["events"]["linger_ms"] == 0  # each event at once
         await clients.stop()  # never started: releases what the constructors made
 
 
