@@ -50,7 +50,9 @@ BOOK = parse_rules(
 def _inject(monkeypatch: pytest.MonkeyPatch, run: str) -> None:
     """Faults for this run's devices ``<stage>-<run>``: the decoder raises for ``decode-``'s
     record, the windows for ``windows-``' first reading, the alarm rules for ``alarms-``'
-    readings, and the encoder for ``emit-``'s windows."""
+    readings, and the encoder for ``emit-``'s windows. The windows' fault is in the private
+    ``PartitionWindows._add`` (a new series' first reading): the public ``add_records()`` takes
+    a whole poll, so no public seam fails one record of it."""
     decode, add, observe = decode_readings_fast, PartitionWindows._add, PartitionEngine.observe
 
     def decode_or_raise(value: bytes | None, *args: Any) -> Any:

@@ -185,7 +185,9 @@ def _poisoned_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _poisoned_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     # A new series' first reading takes PartitionWindows._add (the inlined update takes the
-    # next ones): "bad"'s first reading raises there, before anything of it is added.
+    # next ones): "bad"'s first reading raises there, before anything of it is added. A private
+    # method on purpose: the public add_records() takes a whole poll, and a fault there would
+    # fail every record of it, not the one record this test is about.
     add = PartitionWindows._add
 
     def add_or_raise(self: PartitionWindows, series: Any, key: tuple[str, str], *args: Any) -> int:
