@@ -14,8 +14,8 @@ from contracts.envelope import (
     rfc3339_from_millis,
     schema_id_for,
 )
-from services.telemetry.domain.windows import ClosedWindow
 from services.telemetry.kafka.record_batch import length_prefixed, varint, varint_of
+from services.telemetry.windows.model import ClosedWindow
 
 AGGREGATES_TOPIC = "telemetry.aggregates.v1"
 _SOURCE = "/millrace/telemetry"

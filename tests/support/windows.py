@@ -44,7 +44,7 @@ configs = st.sampled_from(
 
 
 def same(w: ClosedWindow) -> ClosedWindow:
-    """The ``make`` of ``close_due_as``/``seal_ended`` that returns the window itself."""
+    """The ``make`` of ``close``/``seal`` that returns the window itself."""
     return w
 
 

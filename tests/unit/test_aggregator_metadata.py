@@ -11,8 +11,8 @@ from services.telemetry.aggregator.metadata import (
     decode_metadata,
     encode_metadata,
 )
-from services.telemetry.domain.clocks import Checkpoint
-from services.telemetry.domain.devices import DeviceWindows
+from services.telemetry.windows.clocks import Checkpoint
+from services.telemetry.windows.devices import DeviceWindows
 from services.telemetry.windows.partition import PartitionWindows
 
 T0 = 1_700_000_000_000

@@ -1,4 +1,4 @@
-"""Event time per device (``domain/devices.py``): live and backfilling devices interleaved on
+"""Event time per device (``windows/devices.py``): live and backfilling devices interleaved on
 one partition against an independent computation, and a crash after any commit replayed from
 the committed offset and checkpoint to the same windows, bit for bit, and the same late
 readings."""
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.telemetry.domain.clocks import Checkpoint, ClockScan, shut_clock
-from services.telemetry.domain.devices import DeviceWindows, LateRecord
+from services.telemetry.windows.clocks import Checkpoint, ClockScan, shut_clock
+from services.telemetry.windows.devices import DeviceWindows, LateRecord
 from services.telemetry.windows.model import ClosedWindow
 
 SIZES = (1000, 3000)
@@ -144,17 +144,17 @@ def drive(
                 late |= {(o, ids[id(r)], mask) for r, mask in readings}
         offset = end
         dw.sweep()  # as the aggregator does before it commits
-        out += dw.emit_due_as(lambda w: w)
-        dw.retire_due()
-        assert not dw.due
+        out += dw.emit(lambda w: w)
+        dw.retire()
+        assert not dw.has_closed
         commits.append((dw.safe_offset(offset), dw.checkpoint(offset), len(out)))
         if offset in shuts:
             dw.shut(offset, dw.watermark)
-            out += dw.emit_due_as(lambda w: w)
-            dw.retire_due()
+            out += dw.emit(lambda w: w)
+            dw.retire()
     dw.shut(len(stream), dw.watermark)
-    out += dw.emit_due_as(lambda w: w)
-    dw.retire_due()
+    out += dw.emit(lambda w: w)
+    dw.retire()
     assert dw.open_count == 0
     return Run(out, late, commits)
 

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from contracts.envelope import CloudEvent, derived_id, rfc3339_from_millis
 from contracts.telemetry import WindowAggregate
-from services.telemetry.domain.windows import ClosedWindow
 from services.telemetry.emit import _SCHEMA, _SOURCE, _TYPE, window_event_id, window_record
 from services.telemetry.kafka.record_batch import decoded_record
+from services.telemetry.windows.model import ClosedWindow
 
 
 @st.composite

@@ -16,10 +16,10 @@ from contracts.telemetry import ReadingsBatch
 from services.telemetry.aggregator.late import LATE_TOPIC, late_record, missed_windows
 from services.telemetry.aggregator.loop import Aggregator
 from services.telemetry.decode_fast import FastReading
-from services.telemetry.domain.clocks import Checkpoint
-from services.telemetry.domain.devices import DeviceWindows
 from services.telemetry.emit import window_event_id
 from services.telemetry.settings import TelemetrySettings
+from services.telemetry.windows.clocks import Checkpoint
+from services.telemetry.windows.devices import DeviceWindows
 from services.telemetry.windows.model import ClosedWindow
 from services.telemetry.windows.partition import PartitionWindows
 

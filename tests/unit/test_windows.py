@@ -34,13 +34,13 @@ def run(
     for offset, (dev, met, ts, val) in enumerate(readings, start=start_offset):
         late += bin(pw.add(dev, met, ts, val, offset)).count("1")
         pw.observe(ts)
-        out.extend(pw.close_due())
+        out.extend(pw.close())
     return pw, out, late
 
 
 def flush(pw: PartitionWindows) -> list[ClosedWindow]:
     pw.advance_to(2**62)
-    return pw.close_due()
+    return pw.close()
 
 
 def reference(readings: list[Reading], sizes: tuple[int, ...], lateness: int) -> dict[Key, Stats]:
@@ -117,9 +117,9 @@ def test_window_closes_only_after_lateness() -> None:
     pw.add("d", "m", 100, 1.0, 0)
     pw.observe(100)
     pw.observe(1499)
-    assert pw.close_due() == []
+    assert pw.close() == []
     pw.observe(1500)
-    [w] = pw.close_due()
+    [w] = pw.close()
     assert (w.window_start, w.window_end, w.count) == (0, 1000, 1)
 
 
@@ -159,7 +159,7 @@ def test_safe_offset_is_first_reading_of_oldest_open_window() -> None:
     for offset, ts in enumerate([100, 1100, 1200, 2100]):
         pw.add("d", "m", ts, 1.0, offset)
         pw.observe(ts)
-        pw.close_due()
+        pw.close()
     # windows [0,1000) and [1000,2000) closed; [2000,3000) open from offset 3
     assert pw.safe_offset(next_offset=4) == 3
     flush(pw)
@@ -177,12 +177,12 @@ def test_safe_offset_is_the_oldest_first_reading_over_every_deadline() -> None:
     assert pw.safe_offset(next_offset=4) == 0  # [1000,2000) of a, opened by offset 0
     pw.add("a", "m", 1600, 1.0, 4)
     pw.observe(1600)
-    [closed] = pw.close_due()  # [0,1000) of a (deadline 1500), opened by offset 2
+    [closed] = pw.close()  # [0,1000) of a (deadline 1500), opened by offset 2
     assert (closed.device_id, closed.window_start) == ("a", 0)
     assert pw.safe_offset(next_offset=5) == 0
     pw.add("a", "m", 2600, 1.0, 5)
     pw.observe(2600)
-    assert {(w.device_id, w.window_start) for w in pw.close_due()} == {("a", 1000), ("b", 1000)}
+    assert {(w.device_id, w.window_start) for w in pw.close()} == {("a", 1000), ("b", 1000)}
     assert pw.safe_offset(next_offset=6) == 5
 
 
@@ -262,9 +262,9 @@ def run_loop(
         pw.add(dev, met, ts, val, offset)
         pw.observe(ts)
         if step == 0:
-            pw.seal_ended(same, 3)
-        out.extend(pw.close_due(1 if step < 4 else None))
-        if not pw.due:
+            pw.seal(same, 3)
+        out.extend(pw.close(limit=1 if step < 4 else None))
+        if not pw.has_closed:
             commit = (pw.safe_offset(offset + 1), pw.watermark)
     return pw, out, commit
 
@@ -322,9 +322,9 @@ def test_a_quiet_series_gets_its_last_slice_at_the_close() -> None:
         pw.add("d", "m", ts, float(ts), offset)
         pw.observe(ts)
     pw.advance_to(5000)
-    assert [w.window_start for w in pw.close_due()] == [0, 1000]
-    assert pw.seal_ended(same, 10) == 2  # [4000, 5000) and [0, 5000), both ended
+    assert [w.window_start for w in pw.close()] == [0, 1000]
+    assert pw.seal(same, 10) == 2  # [4000, 5000) and [0, 5000), both ended
     pw.advance_to(5500)
-    big = [w for w in pw.close_due_as(same) if w.size_ms == 5000]
+    big = [w for w in pw.close(same) if w.size_ms == 5000]
     assert [(w.count, w.min, w.max, w.last) for w in big] == [(4, 100.0, 4200.0, 4200.0)]
     assert math.isclose(big[0].mean, statistics.fmean([100, 1100, 4100, 4200]))

@@ -34,12 +34,12 @@ def test_batches_equal_single_adds(
                 if mask:
                     want_late[mask] = want_late.get(mask, 0) + 1
                 single.observe(r.ts)
-        want += single.close_due()
+        want += single.close()
         want_offsets.append(single.safe_offset(-1))
         _, _, late = batched.add_records(poll, BAD)
         for mask, count in late.items():
             got_late[mask] = got_late.get(mask, 0) + count
-        got += batched.close_due()
+        got += batched.close()
         got_offsets.append(batched.safe_offset(-1))
         assert batched.open_count == len(batched.open)
     assert got == want

@@ -1,4 +1,4 @@
-"""close_due with a limit: the same windows as one unbounded close, and the commit point held."""
+"""close with a limit: the same windows as one unbounded close, and the commit point held."""
 
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ def test_chunks_equal_one_close(seed: int, limit: int) -> None:
     whole, chunked = _filled(seed), _filled(seed)
     for pw in (whole, chunked):
         pw.advance_to(20_000)
-    expected = whole.close_due()
+    expected = whole.close()
     got: list[ClosedWindow] = []
-    while chunked.due:
-        chunk = chunked.close_due(limit)
+    while chunked.has_closed:
+        chunk = chunked.close(limit=limit)
         assert 0 < len(chunk) <= limit
         got.extend(chunk)
     assert got == expected
@@ -43,12 +43,12 @@ def test_due_windows_hold_the_safe_offset() -> None:
     pw.add("b", "t", 200, 1.0, offset=8)
     pw.add("c", "t", 1500, 1.0, offset=9)
     pw.advance_to(1000)
-    [first] = pw.close_due(1)
+    [first] = pw.close(limit=1)
     assert first.device_id == "a"
-    assert pw.due
+    assert pw.has_closed
     assert pw.safe_offset(10) == 8
     assert pw.add("b", "t", 300, 2.0, offset=10) == 1
-    [second] = pw.close_due(1)
+    [second] = pw.close(limit=1)
     assert (second.device_id, second.count) == ("b", 1)
-    assert not pw.due
+    assert not pw.has_closed
     assert pw.safe_offset(11) == 9

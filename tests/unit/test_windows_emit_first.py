@@ -1,10 +1,10 @@
-"""A close in two steps: ``emit_due_as`` makes (or takes the seals of) the due windows' records,
-``retire_due`` later takes them off. The aggregator emits a whole boundary before retiring any of
+"""A close in two steps: ``emit`` makes (or takes the seals of) the due windows' records,
+``retire`` later takes them off. The aggregator emits a whole boundary before retiring any of
 it, and readings keep coming in between.
 
 However the two steps are spread over a stream (emits of any size, retirements long after,
 sealing, late and out-of-order readings), every window is emitted exactly once, with the same
-content and in the same order as closing at once (``close_due_as``) gives; late counts are the
+content and in the same order as closing at once (``close``) gives; late counts are the
 same; a window stays open, holding back the safe offset, until it is retired; and a crash
 anywhere replays the same windows.
 """
@@ -48,17 +48,17 @@ def drive(
     for offset, device, reading, then in stepped(steps, start_offset, stop_at):
         seen.append(pw.add_records([(device, [reading], offset)], BAD))
         if then == 0:
-            pw.seal_ended(same, 3)
+            pw.seal(same, 3)
         if not split:
-            emitted += pw.close_due_as(same)
+            emitted += pw.close(same)
         elif then <= 2:
-            emitted += pw.emit_due_as(same, then + 1)  # a few, none retired
+            emitted += pw.emit(same, then + 1)  # a few, none retired
         elif then <= 5:
-            emitted += pw.emit_due_as(same)
-            pw.retire_due(then - 3)  # all emitted, some retired
+            emitted += pw.emit(same)
+            pw.retire(then - 3)  # all emitted, some retired
         elif then <= 7:
-            pw.retire_due()  # no new emits
-        if not pw.due:
+            pw.retire()  # no new emits
+        if not pw.has_closed:
             commit = (pw.safe_offset(offset + 1), pw.watermark)
             seen.append(commit)
     return emitted, seen, commit
@@ -66,8 +66,8 @@ def drive(
 
 def _finish(pw: PartitionWindows) -> list[ClosedWindow]:
     pw.advance_to(2**62)
-    out = pw.emit_due_as(same)
-    pw.retire_due()
+    out = pw.emit(same)
+    pw.retire()
     return out
 
 
@@ -86,7 +86,7 @@ def test_two_steps_emit_what_one_close_does(steps: list[Step], lateness: int) ->
     assert got == want
     assert len({(w.device_id, w.metric, w.size_ms, w.window_start) for w in got}) == len(got)
     for pw in (split, whole):
-        assert (pw.open_count, pw.open, pw.series_count, pw.due) == (0, {}, 0, False)
+        assert (pw.open_count, pw.open, pw.series_count, pw.has_closed) == (0, {}, 0, False)
 
 
 @settings(max_examples=300, deadline=None)
@@ -118,27 +118,27 @@ def test_emitted_windows_stay_open_until_retired(
     for i, (device, readings) in enumerate(recs):
         pw.add_records([(device, readings, i)], BAD)
         open_before, safe_before = pw.open_count, pw.safe_offset(i + 1)
-        out = pw.emit_due_as(same, limit)
+        out = pw.emit(same, limit)
         unretired += len(out)
         assert len(out) <= limit
         # Emitting changes nothing of the open windows or the commit point.
         assert (pw.open_count, pw.safe_offset(i + 1)) == (open_before, safe_before)
-        assert pw.emit_due_as(same, 0) == []
-        assert pw.due or not unretired
-        if pw.to_emit:
-            assert pw.due
+        assert pw.emit(same, 0) == []
+        assert pw.has_closed or not unretired
+        if pw.has_due:
+            assert pw.has_closed
         if i % 3 == 0:
             # Retiring takes off exactly what was emitted (this time and before).
-            assert pw.retire_due() == unretired
+            assert pw.retire() == unretired
             assert pw.open_count == open_before - unretired
             unretired = 0
     pw.advance_to(2**62)
-    while pw.to_emit:
-        out = pw.emit_due_as(same, limit)
+    while pw.has_due:
+        out = pw.emit(same, limit)
         assert 0 < len(out) <= limit
         unretired += len(out)
-    assert pw.retire_due() == unretired
-    assert (pw.open_count, pw.series_count, pw.open, pw.due) == (0, 0, {}, False)
+    assert pw.retire() == unretired
+    assert (pw.open_count, pw.series_count, pw.open, pw.has_closed) == (0, 0, {}, False)
 
 
 def test_a_boundary_is_emitted_before_any_window_is_retired() -> None:
@@ -146,23 +146,23 @@ def test_a_boundary_is_emitted_before_any_window_is_retired() -> None:
     for offset, device in enumerate(["a", "b", "c"]):
         pw.add(device, "t", 100, 1.0, offset)
     pw.advance_to(1500)
-    assert pw.to_emit
-    assert pw.due
-    first = pw.emit_due_as(same, 2)
+    assert pw.has_due
+    assert pw.has_closed
+    first = pw.emit(same, 2)
     assert [w.device_id for w in first] == ["a", "b"]
     assert pw.open_count == 6
     assert pw.safe_offset(3) == 0
     # A retirement takes only what was emitted.
-    assert pw.retire_due() == 2
+    assert pw.retire() == 2
     assert pw.safe_offset(3) == 0  # a's and b's 5 s windows and c's 1 s window are open
-    assert [w.device_id for w in pw.emit_due_as(same)] == ["c"]
-    assert not pw.to_emit
-    assert pw.due
-    assert pw.retire_due() == 1
-    assert not pw.due
+    assert [w.device_id for w in pw.emit(same)] == ["c"]
+    assert not pw.has_due
+    assert pw.has_closed
+    assert pw.retire() == 1
+    assert not pw.has_closed
     assert pw.safe_offset(3) == 0  # the 5 s windows
-    assert pw.emit_due_as(same) == []
-    assert pw.retire_due() == 0
+    assert pw.emit(same) == []
+    assert pw.retire() == 0
 
 
 def test_every_open_window_emitted_is_retired_at_once() -> None:
@@ -172,11 +172,17 @@ def test_every_open_window_emitted_is_retired_at_once() -> None:
         pw.add(device, "t", 1200, 2.0, offset + 3)
     pw.observe(1200)
     pw.advance_to(6000)  # past every deadline: the 1 s windows' and the 5 s windows'
-    out = pw.emit_due_as(same)
+    out = pw.emit(same)
     assert len(out) == pw.open_count == 9
     # One call, whatever the limit: no window of the partition is left open.
-    assert pw.retire_due(1) == 9
-    assert (pw.open_count, pw.series_count, pw.open, pw.due, pw.to_emit) == (0, 0, {}, False, False)
+    assert pw.retire(1) == 9
+    assert (pw.open_count, pw.series_count, pw.open, pw.has_closed, pw.has_due) == (
+        0,
+        0,
+        {},
+        False,
+        False,
+    )
     assert pw.safe_offset(6) == 6
     # The partition goes on as a fresh one would.
     fresh = PartitionWindows(SIZES, 500)
@@ -184,7 +190,7 @@ def test_every_open_window_emitted_is_retired_at_once() -> None:
     for windows in (pw, fresh):
         windows.add("a", "t", 6100, 3.0, 6)
         windows.advance_to(20_000)
-    assert pw.close_due_as(same) == fresh.close_due_as(same) != []
+    assert pw.close(same) == fresh.close(same) != []
 
 
 def test_a_partly_emitted_partition_is_not_retired_at_once() -> None:
@@ -192,6 +198,6 @@ def test_a_partly_emitted_partition_is_not_retired_at_once() -> None:
     for offset, device in enumerate(["a", "b", "c"]):
         pw.add(device, "t", 100, 1.0, offset)
     pw.advance_to(6000)
-    assert len(pw.emit_due_as(same, 4)) == 4
-    assert pw.retire_due(1) == 1  # windows still to emit: the limit holds
+    assert len(pw.emit(same, 4)) == 4
+    assert pw.retire(1) == 1  # windows still to emit: the limit holds
     assert pw.open_count == 5

@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 from support.windows import BAD, R, assert_replayed
 
 from contracts.telemetry import WindowAggregate
-from services.telemetry.domain.windows import ClosedWindow, PartitionWindows
 from services.telemetry.emit import window_record
 from services.telemetry.kafka.record_batch import decoded_record
+from services.telemetry.windows.model import ClosedWindow
+from services.telemetry.windows.partition import PartitionWindows
 
 T0 = 1_700_000_000_000
 SIZES = (10_000, 60_000)
@@ -60,7 +61,7 @@ def _run(records: list[tuple[str, list[R], int]], cut: int | None = None) -> lis
     stop = len(records) if cut is None else cut
     for i in range(0, stop, 3):
         pw.add_records(records[i : min(i + 3, stop)], BAD)
-        out += pw.close_due()
+        out += pw.close()
     if cut is not None:
         safe = pw.safe_offset(cut)
         replayed = PartitionWindows(SIZES, LATENESS)
@@ -68,9 +69,9 @@ def _run(records: list[tuple[str, list[R], int]], cut: int | None = None) -> lis
         pw = replayed
         for i in range(safe, len(records), 3):
             pw.add_records(records[i : i + 3], BAD)
-            out += pw.close_due()
+            out += pw.close()
     pw.advance_to(2**62)
-    return out + pw.close_due()
+    return out + pw.close()
 
 
 def _exact(records: list[tuple[str, list[R], int]], w: ClosedWindow) -> list[Fraction]:
@@ -167,7 +168,7 @@ def test_a_huge_value_on_the_hot_path_scales_its_window_and_the_series_leaves_it
     assert w.scaled
     a.advance_to(2**62)
     b.advance_to(2**62)
-    assert a.close_due() == b.close_due()
+    assert a.close() == b.close()
 
 
 def test_payload_encoding_of_extremes_round_trips() -> None:

@@ -63,9 +63,9 @@ def drive(
     for offset, device, reading, then in stepped(steps, start_offset, stop_at):
         seen.append(pw.add_records([(device, [reading], offset)], BAD))
         if then == 0:
-            pw.seal_ended(same, 3)
-        seen.append(pw.close_due_as(same, 1 if then < 3 else None))
-        if not pw.due:
+            pw.seal(same, 3)
+        seen.append(pw.close(same, 1 if then < 3 else None))
+        if not pw.has_closed:
             commit = (pw.safe_offset(offset + 1), pw.watermark)
             seen.append(commit)
     return seen, commit
@@ -84,7 +84,7 @@ def test_the_roll_changes_nothing(steps: list[Step], lateness: int) -> None:
     assert fast.series_count == plain.series_count
     for pw in (fast, plain):
         pw.advance_to(2**62)
-    assert fast.close_due_as(same) == plain.close_due_as(same)
+    assert fast.close(same) == plain.close(same)
     assert fast.series_count == plain.series_count == 0
 
 
@@ -98,7 +98,7 @@ def test_a_crash_anywhere_replays_thesame_windows(
     full, _ = drive(full_pw, steps)
     full_pw.advance_to(2**62)
     want = [w for out in full if isinstance(out, list) for w in out]
-    want += full_pw.close_due_as(same)
+    want += full_pw.close(same)
 
     crashed = PartitionWindows(SIZES, lateness)
     before, (offset, watermark) = drive(crashed, steps, stop_at=crash_at)
@@ -107,7 +107,7 @@ def test_a_crash_anywhere_replays_thesame_windows(
     after, _ = drive(replay, steps, start_offset=offset)
     replay.advance_to(2**62)
     got = [w for out in before + after if isinstance(out, list) for w in out]
-    got += replay.close_due_as(same)
+    got += replay.close(same)
     assert_replayed(got, want)
     assert len(want) == len(set(want))
 
@@ -120,11 +120,11 @@ def test_no_series_outlives_its_windows(
     pw = PartitionWindows(*config)
     for i, (device, readings) in enumerate(recs):
         pw.add_records([(device, readings, i)], BAD)
-        pw.close_due_as(same, 2)
+        pw.close(same, 2)
         # A series is kept while it has an open window, and only then.
         assert pw.series_count == len({(d, m) for d, m, _, _ in pw.open})
     pw.advance_to(2**62)
-    pw.close_due_as(same)
+    pw.close(same)
     assert (pw.series_count, pw.open_count, pw.open) == (0, 0, {})
 
 
@@ -146,7 +146,7 @@ def test_a_steady_series_rolls_on_the_written_out_path(monkeypatch: pytest.Monke
     pw = PartitionWindows(SIZES, 500)
     for offset, ts in enumerate(range(0, 20_000, 100)):
         pw.add_records([("d", [R("t", ts, float(ts))], offset)], BAD)
-        pw.close_due_as(same)
+        pw.close(same)
     assert calls["_create"] == [True]
     # Every new 1 s window but the first and those opening a new 5 s window.
     assert calls["_roll"].count(True) == 20 - 4

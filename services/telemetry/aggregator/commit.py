@@ -15,9 +15,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.telemetry.aggregator.metadata import commit_metadata
 from services.telemetry.aggregator.partition import Partition
-from services.telemetry.domain.devices import DeviceWindows
 from services.telemetry.engine.monitor import Monitor
 from services.telemetry.kafka.batch_send import BatchSender
+from services.telemetry.windows.devices import DeviceWindows
 
 
 class Committer:
@@ -104,7 +104,7 @@ class Committer:
             if isinstance(part.windows, DeviceWindows):
                 # The restored clocks start at the floor: what it passed must be out first.
                 part.windows.sweep()
-            if part.windows.due:
+            if part.windows.has_closed:
                 self.soon = soon  # still owed once they are out
             elif (part.dirty or pin) and part.next_offset >= 0:
                 windows = part.windows

@@ -25,8 +25,8 @@ from services.telemetry.aggregator.failures import (
 )
 from services.telemetry.aggregator.late import LATE_TOPIC, late_record
 from services.telemetry.aggregator.partition import Partition
-from services.telemetry.domain.devices import LateRecord
 from services.telemetry.kafka.records import RawRecord, consumer_record
+from services.telemetry.windows.devices import LateRecord
 from services.telemetry.windows.model import WindowKey
 from shared.dlq import DlqPublisher, InvalidMessageError, RecordLike
 from shared.logging import get_logger

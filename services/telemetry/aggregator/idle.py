@@ -41,13 +41,13 @@ class IdleClock:
         quiet = now - part.idle_since_ms >= self.idle_after_ms
         if quiet and part.replay_idle is not None:
             quiet = await self._replayed(tp, part)
-        if part.windows.open_count and quiet and not part.windows.due:
+        if part.windows.open_count and quiet and not part.windows.has_closed:
             await self._advance(tp, part, part.wm_at_idle + (now - part.idle_since_ms))
 
     async def _advance(self, tp: TopicPartition, part: Partition, watermark: int) -> None:
         """Move a quiet partition's watermark by the wall clock, committing first (pinned) if
         the advance closes windows."""
-        if part.windows.due_at(watermark):
+        if part.windows.has_due_at(watermark):
             await self.commit({tp: (part.next_offset, watermark)})
             if self.partitions.get(tp) is not part:
                 return  # revoked meanwhile: the next owner replays

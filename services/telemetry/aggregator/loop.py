@@ -21,7 +21,6 @@ from services.telemetry.aggregator.partition import Partition, wall_ms
 from services.telemetry.aggregator.readings import Rejected, add_records
 from services.telemetry.aggregator.restore import FetchCommitted, Listener, Restorer
 from services.telemetry.aggregator.scheduler import EmitScheduler
-from services.telemetry.domain.devices import LateRecord
 from services.telemetry.emit import AGGREGATES_TOPIC
 from services.telemetry.engine.monitor import Monitor
 from services.telemetry.kafka.batch_send import BatchSender
@@ -29,6 +28,7 @@ from services.telemetry.kafka.internals import fetch_committed
 from services.telemetry.kafka.records import RawRecord
 from services.telemetry.rules.book import RuleBook
 from services.telemetry.settings import TelemetrySettings
+from services.telemetry.windows.devices import LateRecord
 
 READINGS_TOPIC = "telemetry.readings.v1"
 # While windows are due, the loop yields this many times between polls: the consumer's fetcher

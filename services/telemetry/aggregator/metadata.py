@@ -4,7 +4,7 @@ next owner rebuilds the same event time (docs/decisions/0002-window-recovery.md)
 Two shapes, by the partition's clock:
 
 - one clock per partition (``MILLRACE_TELEMETRY_EVENT_TIME=partition``): ``wm=<watermark>``;
-- a clock per device: the :class:`~services.telemetry.domain.clocks.Checkpoint` text
+- a clock per device: the :class:`~services.telemetry.windows.clocks.Checkpoint` text
   (``wm=..;at=..;scan=..;shut=..``), which says where the device clocks can be read again,
   since they do not fit in the metadata themselves.
 
@@ -15,7 +15,7 @@ A ``wm=`` alone read by a per-device owner is a partition-wide watermark of an e
 
 from __future__ import annotations
 
-from services.telemetry.domain.devices import DeviceWindows
+from services.telemetry.windows.devices import DeviceWindows
 from services.telemetry.windows.partition import PartitionWindows
 
 

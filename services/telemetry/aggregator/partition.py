@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from services.telemetry.domain.devices import DeviceWindows
 from services.telemetry.engine.partition import PartitionEngine
 from services.telemetry.kafka.batch_send import BatchSender, PreparedBatches
+from services.telemetry.windows.devices import DeviceWindows
 from services.telemetry.windows.partition import PartitionWindows
 
 

@@ -17,9 +17,9 @@ from contracts.telemetry import Quality
 from services.telemetry.aggregator.failures import Failure
 from services.telemetry.aggregator.partition import Partition
 from services.telemetry.decode_fast import FastReading, decode_readings_fast
-from services.telemetry.domain.devices import DeviceWindows, LateRecord
 from services.telemetry.engine.partition import PartitionEngine
 from services.telemetry.kafka.records import RawRecord
+from services.telemetry.windows.devices import DeviceWindows, LateRecord
 from services.telemetry.windows.model import RecordFailedError
 from shared.dlq import InvalidMessageError
 

@@ -17,11 +17,11 @@ from services.telemetry.aggregator.commit import Committer
 from services.telemetry.aggregator.metadata import decode_idle, decode_metadata
 from services.telemetry.aggregator.partition import Partition
 from services.telemetry.decode_fast import decode_readings_fast
-from services.telemetry.domain.clocks import Checkpoint, ClockScan
-from services.telemetry.domain.devices import DeviceWindows
 from services.telemetry.engine.monitor import Monitor
 from services.telemetry.kafka.internals import fetch_committed
 from services.telemetry.settings import TelemetrySettings
+from services.telemetry.windows.clocks import Checkpoint, ClockScan
+from services.telemetry.windows.devices import DeviceWindows
 from services.telemetry.windows.partition import PartitionWindows
 from shared.logging import get_logger
 
@@ -151,7 +151,7 @@ class Restorer:
         self, tp: TopicPartition, checkpoint: Checkpoint, committed: int
     ) -> dict[str, int]:
         """Read ``[scan, at)`` of ``tp`` once for the device clocks of ``checkpoint`` (see
-        ``domain/devices.py``), then go back to the committed offset for the replay."""
+        ``windows/devices.py``), then go back to the committed offset for the replay."""
         scan = ClockScan(self.sizes, self.lateness, checkpoint)
         skew, bad = self.settings.telemetry_max_future_skew_ms, Quality.BAD
         self.consumer.seek(tp, checkpoint.scan)

@@ -31,7 +31,7 @@ EMIT_CHUNK = 500
 # Windows that have ended are encoded ahead of their close, in the allowed lateness, for at
 # most SEAL_SLICE_S per poll while no window is due and the poll was not full (0 turns it off),
 # paced over the lateness: a deadline's windows are sealed in proportion to how far the
-# watermark has come from their settle point towards SEAL_FINISH_MS before the deadline. Sealed
+# watermark has come from their seal point towards SEAL_FINISH_MS before the deadline. Sealed
 # as fast as the polls allowed, a boundary's windows keep a core busy for seconds, a burst that
 # the other processes on the machine (the alarms above all) wait behind
 # (docs/decisions/0004-hot-path-decoder.md, "The close path").
@@ -43,7 +43,7 @@ SEAL_FINISH_MS = 500
 # them all held 640 MB more during the lateness; beyond this they are made at their close.
 SEAL_MAX_WINDOWS = 150_000
 _SIZE, _END = attrgetter("size_ms"), attrgetter("window_end")
-_TO_EMIT, _DUE = attrgetter("to_emit"), attrgetter("due")
+_HAS_DUE, _HAS_CLOSED = attrgetter("has_due"), attrgetter("has_closed")
 
 
 class EmitScheduler:
@@ -70,11 +70,11 @@ class EmitScheduler:
         """Close due windows until none is due or the slice is used up; whether windows are
         still due. First every due window's record is made (or taken from its seal) and
         appended, a chunk per partition in turn; then the closed windows are taken off
-        (``PartitionWindows.retire_due``): a boundary's records reach their batches before the
+        (``PartitionWindows.retire``): a boundary's records reach their batches before the
         bookkeeping of its close, which took about two fifths of it."""
         until = math.inf if catching_up else time.perf_counter() + self.emit_slice_s
         parts = list(self.partitions.values())
-        for step, pending in ((self.emit, _TO_EMIT), (self.retire, _DUE)):
+        for step, pending in ((self.emit, _HAS_DUE), (self.retire, _HAS_CLOSED)):
             todo = [p for p in parts if pending(p.windows)]
             while todo:
                 moved = []
@@ -82,9 +82,9 @@ class EmitScheduler:
                     if step(part, EMIT_CHUNK):
                         moved.append(part)
                     if time.perf_counter() >= until:
-                        return any(p.windows.due for p in parts)
+                        return any(p.windows.has_closed for p in parts)
                 todo = [p for p in moved if pending(p.windows)]
-        return any(p.windows.due for p in parts)
+        return any(p.windows.has_closed for p in parts)
 
     def close_all(self) -> None:
         """Emit and retire every due window, whatever the slice (the loop's clean stop)."""
@@ -96,18 +96,18 @@ class EmitScheduler:
         """Encode windows that have ended and wait out the allowed lateness, for at most
         ``seal_slice_s``, and append their records to record batches of their own, one set per
         deadline: at their close, those batches are stamped and queued as they are, and only the
-        bookkeeping is left (see ``PartitionWindows.seal_ended`` and ``take_sealed``)."""
+        bookkeeping is left (see ``PartitionWindows.seal`` and ``emit_sealed``)."""
         until = time.perf_counter() + self.seal_slice_s
-        # Windows are left to settle for half the lateness first: right after a boundary every
+        # Windows are sealed from half the lateness after their end: right after a boundary every
         # series opens its new windows (the roll), and sealing then would add to that burst.
-        settle = self.lateness // 2
+        delay = self.lateness // 2
         parts = self.partitions.values()
         room = self.seal_max_windows - sum(p.windows.sealed_ahead for p in parts)
         for part in parts:
             sink = self._holder(part)
             while room > 0:
-                sealed = part.windows.seal_ended(
-                    window_record, min(EMIT_CHUNK, room), settle, SEAL_FINISH_MS, sink
+                sealed = part.windows.seal(
+                    window_record, min(EMIT_CHUNK, room), delay, SEAL_FINISH_MS, sink
                 )
                 if not sealed:
                     break
@@ -133,7 +133,7 @@ class EmitScheduler:
         and count them; how many."""
         windows, held = part.windows, part.sealed
         taken = self._send_sealed(part) if held else 0
-        closed = windows.emit_due_as(window_record, budget, held, self._window_failed(part))
+        closed = windows.emit(window_record, budget, held, self._window_failed(part))
         if not closed:
             if taken:
                 part.dirty = True
@@ -159,7 +159,7 @@ class EmitScheduler:
             # The topic's partition count changed since: made again one by one at the close.
             m.SEALED_WINDOWS_VOIDED.inc(held.pop(deadline).batches.count)
         now = self.clock()
-        for deadline, whole in part.windows.take_sealed(window_record, held):
+        for deadline, whole in part.windows.emit_sealed(window_record, held):
             sealed = held.pop(deadline)
             if not whole:
                 m.SEALED_WINDOWS_VOIDED.inc(sealed.batches.count)
@@ -176,7 +176,7 @@ class EmitScheduler:
     @staticmethod
     def retire(part: Partition, budget: int | None) -> int:
         """Take emitted windows off (see :meth:`emit_slice`); the safe offset moves on."""
-        retired = part.windows.retire_due(budget)
+        retired = part.windows.retire(budget)
         if retired:
             part.dirty = True
         return retired

@@ -38,7 +38,7 @@ class Adding(WindowIndex):
         for i in self._hot:
             size = sizes[i]
             start = ts - ts % size
-            # Decided by the watermark alone, not by whether close_due() ran yet, so that a
+            # Decided by the watermark alone, not by whether emit() ran yet, so that a
             # replay with other poll boundaries builds exactly the same windows.
             if start + size + lateness <= wm:
                 late |= 1 << i

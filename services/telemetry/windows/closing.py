@@ -1,11 +1,11 @@
-"""The close of due windows (:class:`Closing`): emit them, then retire them, and what the
-safe offset is meanwhile (see the lifecycle in ``__init__.py``)."""
+"""The close of due windows (:class:`Closing`): emit them, then retire them, and the safe
+offset meanwhile (see the lifecycle in ``__init__.py``)."""
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Container
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from services.telemetry.windows.model import ClosedWindow, WindowFailed, closed_window, same
 from services.telemetry.windows.series import WindowIndex
@@ -19,39 +19,40 @@ class Closing(WindowIndex):
     if not TYPE_CHECKING:
         __slots__ = ()  # see WindowIndex
 
-    def close_due(self, limit: int | None = None) -> list[ClosedWindow]:
-        """Remove and return the windows the watermark has closed, oldest first; at most
-        ``limit`` of them, so the caller can spread a boundary's burst over several polls.
+    @overload
+    def close(self, make: None = None, limit: int | None = None) -> list[ClosedWindow]: ...
+    @overload
+    def close(self, make: Callable[[ClosedWindow], T], limit: int | None = None) -> list[T]: ...
+    def close(
+        self, make: Callable[[ClosedWindow], Any] | None = None, limit: int | None = None
+    ) -> list[Any]:
+        """:meth:`emit` up to ``limit`` due windows, each turned into ``make(window)`` (the
+        window itself without ``make``), then :meth:`retire` them: the whole close in one call,
+        for a caller that sends nothing in between (tests, benchmarks).
 
         Windows left due stay open (and hold back :meth:`safe_offset`) until a later call; no
         reading can reach them meanwhile, since :meth:`add` decides lateness by the watermark.
         """
-        return self.close_due_as(same, limit)
-
-    def close_due_as(self, make: Callable[[ClosedWindow], T], limit: int | None = None) -> list[T]:
-        """:meth:`close_due`, each window turned into ``make(window)``; a window sealed by
-        :meth:`seal_ended` with the same ``make`` and unchanged since gives its seal instead.
-        :meth:`emit_due_as` and then :meth:`retire_due` of what it emitted."""
-        out = self.emit_due_as(make, limit)
-        self.retire_due()
+        out = self.emit(same if make is None else make, limit)
+        self.retire()
         return out
 
-    def emit_due_as(
+    def emit(
         self,
         make: Callable[[ClosedWindow], T],
         limit: int | None = None,
         stop: Container[int] = (),
         failed: WindowFailed | None = None,
     ) -> list[T]:
-        """The first half of a close: ``make(window)`` (or the window's seal, as in
-        :meth:`close_due_as`) of the windows the watermark has closed that have none yet,
-        oldest deadline first, at most ``limit`` of them. They stay open until
-        :meth:`retire_due`: :attr:`due`, and holding back :meth:`safe_offset`. Nothing can
-        change what they hold meanwhile (every reading for them is late), so a caller can make
-        and send all of a boundary's windows before the bookkeeping of their close.
+        """Due to emitted: ``make(window)`` of up to ``limit`` due windows, oldest deadline
+        first; a window sealed by :meth:`seal` with the same ``make`` and unchanged since gives
+        its seal instead. They stay open until :meth:`retire` (:attr:`has_closed`, and holding
+        back :meth:`safe_offset`). Nothing can change what they hold meanwhile (every reading
+        for them is late), so a caller can make and send all of a boundary's windows before the
+        bookkeeping of their close.
 
         It stops before a deadline in ``stop`` that has nothing emitted yet: the caller holds
-        that deadline's seals (:meth:`seal_ended` with a ``sink``) for :meth:`take_sealed`.
+        that deadline's seals (:meth:`seal` with a ``sink``) for :meth:`emit_sealed`.
 
         A window that ``make`` raises for is given to ``failed`` (key, offset of its first
         reading, exception) and counts as emitted, without a result: the same window raises
@@ -85,7 +86,8 @@ class Closing(WindowIndex):
                             # on a copy).
                             s.merge(pend)
                             s.pend = None
-                        append(make(closed_window(s, s.key, sizes[s.size_index])))  # type: ignore[arg-type]  # open
+                        window = closed_window(s, s.key, sizes[s.size_index])  # type: ignore[arg-type]  # open
+                        append(make(window))
                 except Exception as exc:
                     if failed is None or isinstance(exc, MemoryError):
                         raise
@@ -103,12 +105,12 @@ class Closing(WindowIndex):
                 break  # the limit
         return out
 
-    def retire_due(self, limit: int | None = None) -> int:
-        """The second half of a close: take up to ``limit`` windows that :meth:`emit_due_as`
-        has emitted off the open windows (oldest deadline first); returns how many. When that
-        is every open window (a quiet partition, the end of a stream), all of them go at once,
-        whatever ``limit``: dropping the partition's series costs a fraction of taking each
-        window off its series."""
+    def retire(self, limit: int | None = None) -> int:
+        """Emitted to retired: take up to ``limit`` emitted windows off their series and
+        deadline lists (oldest deadline first), so that :meth:`safe_offset` moves past them;
+        returns how many. When that is every open window (a quiet partition, the end of a
+        stream), all of them go at once, whatever ``limit``: dropping the partition's series
+        costs a fraction of taking each window off its series."""
         done = 0
         heap, emitted = self._deadlines, self._emitted
         if heap and max(heap) <= self.watermark:
@@ -148,7 +150,7 @@ class Closing(WindowIndex):
         return done
 
     def _retire_all(self) -> int:
-        """:meth:`retire_due` of every open window, all emitted: no series is left with an
+        """:meth:`retire` of every open window, all emitted: no series is left with an
         open window, so all of them are dropped (what taking each window off would end in)."""
         done = sum(map(len, self._closing.values()))
         self._closing.clear()
@@ -160,32 +162,32 @@ class Closing(WindowIndex):
         return done
 
     @property
-    def due(self) -> bool:
-        """Whether some window is closed by the watermark but not yet taken by close_due (or
-        retired after :meth:`emit_due_as`)."""
-        return self.due_at(self.watermark)
+    def has_closed(self) -> bool:
+        """Whether some window is closed, due or emitted: its deadline has passed and it is not
+        retired yet (the partition's commit waits for it, see ADR 0002)."""
+        return self.has_due_at(self.watermark)
 
     @property
-    def emitted_waiting(self) -> bool:
-        """Whether some window :meth:`emit_due_as` emitted waits for :meth:`retire_due`."""
+    def has_emitted(self) -> bool:
+        """Whether some window is emitted and waits for :meth:`retire`."""
         return any(self._emitted.values())
 
     @property
-    def to_emit(self) -> bool:
-        """Whether some window closed by the watermark has not been emitted yet."""
+    def has_due(self) -> bool:
+        """Whether some window is due: its deadline has passed and it is not emitted yet."""
         watermark, emitted = self.watermark, self._emitted
         return any(
             emitted.get(d, 0) < len(self._closing[d]) for d in self._deadlines if d <= watermark
         )
 
-    def due_at(self, watermark: int) -> bool:
-        """Whether the watermark at ``watermark`` would close some open window."""
+    def has_due_at(self, watermark: int) -> bool:
+        """Whether some window would be closed with the watermark at ``watermark``."""
         return bool(self._deadlines) and self._deadlines[0] <= watermark
 
     def safe_offset(self, next_offset: int) -> int:
-        """The offset to commit: below it every reading belongs to an emitted window.
+        """The offset to commit: below it every reading belongs to a retired window.
 
-        Each deadline's list holds open windows only, in creation order, which is offset
+        Each deadline's list holds the windows not retired yet, in creation order, which is offset
         order: its first window is its oldest, and the oldest of those is the safe offset."""
         if not self._closing:
             return next_offset

@@ -1,6 +1,6 @@
-"""The seal-ahead ledger: windows that have ended made into their records before their
-close (:meth:`Sealing.seal_ended`), and at the close whether those records still hold
-(:meth:`Sealing.take_sealed`). A window's content is final at its end unless a reading within
+"""The seal-ahead ledger: windows that have ended made into their records before they are
+due (:meth:`Sealing.seal`), and once due whether those records still hold
+(:meth:`Sealing.emit_sealed`). A window's content is final at its end unless a reading within
 the allowed lateness still reaches it, so the records of a boundary can be made in the quiet
 time before its deadline instead of all at once (docs/decisions/0004-hot-path-decoder.md,
 "The close path")."""
@@ -57,45 +57,46 @@ class Sealing(WindowIndex):
     if not TYPE_CHECKING:
         __slots__ = ()  # see WindowIndex
 
-    def seal_ended(
+    def seal(
         self,
         make: Callable[[ClosedWindow], T],
         limit: int,
-        settle_ms: int = 0,
+        delay_ms: int = 0,
         finish_ms: int | None = None,
         sink: Callable[[int, list[T]], None] | None = None,
     ) -> int:
-        """Turn up to ``limit`` windows that have ended (``end + settle_ms <= watermark``) but
-        are still open for late readings into ``make(window)`` ahead of their close, which then
-        costs only the bookkeeping; returns how many. A reading that reaches a sealed window after
-        this voids its seal (it is made again at the close), so the result is unchanged.
+        """Ended to sealed: turn up to ``limit`` windows that have ended at least ``delay_ms``
+        ago (``end + delay_ms <= watermark``, their *seal point*) but are still open to late
+        readings into ``make(window)`` ahead of their close, which then costs only the
+        bookkeeping; returns how many. A reading that reaches a sealed window after this voids
+        its seal (it is ended again, and made at its emit), so the result is unchanged.
         Meant for the quiet time between a window's end and its close (the allowed lateness),
         instead of making a whole boundary's windows at once.
 
         With ``finish_ms``, sealing is paced: a deadline's windows are sealed only in proportion
-        to how far the watermark has come from their settle point (``end + settle_ms``) towards
+        to how far the watermark has come from their seal point towards
         ``deadline - finish_ms`` (all of them from there on), so a boundary's seals are spread
         over the lateness instead of made at once.
 
         With ``sink``, the records go to ``sink(deadline, records)``, in each deadline's order,
         instead of staying on their windows: the caller prepares their sending ahead too, and
-        at the close :meth:`take_sealed` tells whether it can send them as they are."""
+        once they are due :meth:`emit_sealed` tells whether it can send them as they are."""
         done = 0
-        # A window's deadline is its end + lateness: sealed once end + settle <= watermark.
-        watermark, unsettled = self.watermark, self.lateness_ms - settle_ms
+        # A window's deadline is its end + lateness, ``span`` after its seal point.
+        watermark, span = self.watermark, self.lateness_ms - delay_ms
         seals = self._seals
         if make is not seals.make:
             seals.restart(make)
         upto, totals, kept = seals.upto, seals.totals, seals.kept
         for deadline, windows in self._closing.items():
-            if not deadline - unsettled <= watermark < deadline:
+            if not deadline - span <= watermark < deadline:
                 continue
             i = upto.get(deadline, 0)
             n = len(windows)
             if finish_ms is not None:
-                begin, finish = deadline - unsettled, deadline - finish_ms
+                begin, finish = deadline - span, deadline - finish_ms
                 if begin < finish and watermark < finish:
-                    # ceil(n * share): the first window as soon as the settle point is reached
+                    # ceil(n * share): the first window as soon as the seal point is reached
                     n = min(n, -(-n * (watermark - begin + 1) // (finish - begin)))
             end = min(n, i + limit - done)
             if end <= i:
@@ -119,9 +120,9 @@ class Sealing(WindowIndex):
             except MemoryError:
                 raise
             except Exception:  # noqa: BLE001 (reported at the close, see below)
-                # A window ``make`` fails for now fails at its close too, where emit_due_as
-                # reports it: the deadline's seals are void (made again at the close), and
-                # sealing goes on past them.
+                # A window ``make`` fails for now fails at its emit too, which reports it: the
+                # deadline's seals are void (made again at the emit), and sealing goes on past
+                # them.
                 kept.add(deadline)
             else:
                 if sink is None:
@@ -137,24 +138,24 @@ class Sealing(WindowIndex):
 
     @property
     def sealed_ahead(self) -> int:
-        """How many windows :meth:`seal_ended` has sealed whose deadline the watermark has not
+        """How many windows :meth:`seal` has sealed whose deadline the watermark has not
         reached yet (what sealing holds in memory ahead of the closes)."""
         watermark = self.watermark
         return sum(n for deadline, n in self._seals.upto.items() if deadline > watermark)
 
-    def take_sealed(
+    def emit_sealed(
         self, make: Callable[[ClosedWindow], Any], held: Container[int]
     ) -> list[tuple[int, bool]]:
-        """The close of windows sealed with a ``sink`` (:meth:`seal_ended`), whose records the
-        caller holds by deadline (``held``): for each deadline the watermark has closed, oldest
-        first, as long as the next windows to emit are the first of a held deadline, whether
-        every window the sink was given for it is unchanged since. If so, ``(deadline, True)``:
-        those windows count as emitted (the caller sends what its sink got), and the deadline's
-        windows sealed after none (opened after its seals) follow from :meth:`emit_due_as`.
-        Otherwise ``(deadline, False)``: a reading reached one of them after its seal (or some
-        of its seals stayed on their windows, without the sink), so the caller drops what it
-        holds and :meth:`emit_due_as` makes the deadline's windows one by one. What is
-        emitted, and in which order, is what :meth:`emit_due_as` alone gives."""
+        """Sealed and due to emitted, a deadline at a time: for windows sealed with a ``sink``
+        (:meth:`seal`), whose records the caller holds by deadline (``held``). For each due
+        deadline, oldest first, as long as the next windows to emit are the first of a held
+        deadline, whether every window the sink was given for it is unchanged since. If so,
+        ``(deadline, True)``: those windows are emitted (the caller sends what its sink got),
+        and the deadline's windows sealed after none (opened after its seals) follow from
+        :meth:`emit`. Otherwise ``(deadline, False)``: a reading reached one of them after its
+        seal (or some of its seals stayed on their windows, without the sink), so the caller
+        drops what it holds and :meth:`emit` makes the deadline's windows one by one. What is
+        emitted, and in which order, is what :meth:`emit` alone gives."""
         out: list[tuple[int, bool]] = []
         seals = self._seals
         if make is not seals.make:

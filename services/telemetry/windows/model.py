@@ -13,8 +13,8 @@ import msgspec
 from services.telemetry.windows.stats import WindowStats
 
 WindowKey = tuple[str, str, int, int]  # device_id, metric, size_ms, window_start
-# What emit_due_as() reports of a window it could not make: its key, the offset of its first
-# reading and the exception.
+# What PartitionWindows.emit() reports of a window it could not make: its key, the offset of
+# its first reading and the exception.
 WindowFailed = Callable[[WindowKey, int, Exception], None]
 
 

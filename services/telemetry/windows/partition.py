@@ -45,10 +45,9 @@ class PartitionWindows(Adding, Sealing, Closing):
     # Window starts, ends and deadlines are the same few numbers for every series (windows are
     # aligned to the epoch): one shared int object each instead of one per window and series.
     _ints: dict[int, int] = field(default_factory=dict)
-    # What seal_ended() has made ahead of the close (see ledger.py).
+    # What seal() has made ahead of the close (see ledger.py).
     _seals: SealLedger = field(default_factory=SealLedger)
-    # Deadline -> how many windows at the front of its list emit_due_as() has emitted and
-    # retire_due() not yet taken off.
+    # Deadline -> how many windows at the front of its list are emitted (not retired yet).
     _emitted: dict[int, int] = field(default_factory=dict)
     # The layout of the sizes on a series (see series.Layout), copied here for the hot path.
     _hot: tuple[int, ...] = ()

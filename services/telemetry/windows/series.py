@@ -5,9 +5,9 @@ its current window of every size. A reading inside all of them (nearly every rea
 one dict lookup and the statistics updates, not a key, lookup and lateness check per size
 (``partition.py``); the rest (a new window, an out-of-order reading for an older one, a late
 reading) take the general path of ``adding.py``. A retired window that is no longer its
-series' current one (nearly all of them) stays on the series, marked closed, until the series
-next opens a window: a boundary's retirement then touches only the windows, not their series
-(docs/decisions/0004-hot-path-decoder.md, "The window layout").
+series' current one (nearly all of them) stays on the series, marked retired (``key`` None),
+until the series next opens a window: a boundary's retirement then touches only the windows,
+not their series (docs/decisions/0004-hot-path-decoder.md, "The window layout").
 
 Sliced windows: the smallest multiple of the smallest size (60 s over 10 s) is *derived*. Its
 windows are not updated per reading: each series accumulates the readings of its latest range
@@ -237,7 +237,7 @@ class WindowIndex:
         self._refresh_one(series, lo, hi)
 
     def _detach(self, series: Series, w: WindowStats) -> None:
-        """Take a closed window (``key`` already None) off its series, and drop the series
+        """Take a retired window (``key`` already None) off its series, and drop the series
         once it has no open window left."""
         i = w.size_index
         if self._current(series, i) is w:
@@ -248,8 +248,8 @@ class WindowIndex:
             if not older:
                 del self._series[series.key]
             else:
-                # Not expected: a window's older ones of its size close before it (earlier
-                # deadlines). Should one be left, it detaches at its own close, which drops
+                # Not expected: a window's older ones of its size retire before it (earlier
+                # deadlines). Should one be left, it detaches at its own retirement, which drops
                 # the series after the last of them, instead of lingering.
                 for o in older:
                     o.in_older = False

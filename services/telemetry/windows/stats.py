@@ -35,7 +35,8 @@ class WindowStats(msgspec.Struct, gc=False):
     first_offset: int
     start: int = 0
     size_index: int = 0
-    # The series' (device_id, metric) while the window is open; None once it has closed.
+    # The series' (device_id, metric) until the window is retired; None from then on, and for
+    # an accumulator that is no window of its own.
     key: tuple[str, str] | None = None
     count: int = 0
     min: float = math.inf
@@ -45,7 +46,7 @@ class WindowStats(msgspec.Struct, gc=False):
     last_ts: int = -1
     last: float = 0.0
     # What the partition's sealing ``make`` gave once the window ended (see
-    # PartitionWindows.seal_ended), and the count it was made at: still valid at the close if
+    # PartitionWindows.seal), and the count it was made at: still valid at its emit if
     # no reading came in since. It must not refer back to window state (no cycles here).
     sealed: object = None
     sealed_count: int = -1
@@ -53,8 +54,8 @@ class WindowStats(msgspec.Struct, gc=False):
     # in series.py). It refers to another window's state, never back: no cycles.
     pend: WindowStats | None = None
     # Whether it hangs in its series' ``older`` (a newer window of its size is current): then
-    # its close leaves it there, marked closed (``key`` None), and the series drops it the next
-    # time it touches ``older`` (see PartitionWindows.close_due_as).
+    # its retirement leaves it there, marked closed (``key`` None), and the series drops it the
+    # next time it touches ``older`` (see PartitionWindows.retire).
     in_older: bool = False
     scaled: bool = False
 

@@ -19,38 +19,34 @@ Two partition-wide moves keep the clocks bounded and quiet devices closed:
   the shut loses only what its closed windows would have held.
 
 Recovery (docs/decisions/0002-window-recovery.md): the consumer commits the safe offset (the
-first offset of the oldest open window) with :class:`Checkpoint` in the metadata. Per-device
-clocks do not fit in it; what does is where they can be read again: ``scan``, the oldest
-offset that defines the clock of a device above the floor. The new owner reads the records from
-``scan`` up to the commit point ``at`` once to rebuild the clocks (:class:`ClockScan`), then
-replays from the safe offset, as one stream would, with every clock as it was at ``at``.
+first offset of the oldest window not yet retired) with :class:`Checkpoint` in the metadata.
+Per-device clocks do not fit in it; what does is where they can be read again: ``scan``, the
+oldest offset that defines the clock of a device above the floor. The new owner reads the
+records from ``scan`` up to the commit point ``at`` once to rebuild the clocks
+(:class:`ClockScan`), then replays from the safe offset, as one stream would, with every clock
+as it was at ``at``.
+
+This module adds records and moves the clocks; the close, device by device, is
+``device_closing.py``.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
-from services.telemetry.domain.clocks import Checkpoint
-from services.telemetry.windows.model import (
-    ClosedWindow,
-    ReadingLike,
-    RecordFailedError,
-    WindowFailed,
-    WindowKey,
-)
+from services.telemetry.windows.clocks import Checkpoint
+from services.telemetry.windows.device_closing import DeviceClosing
+from services.telemetry.windows.model import ReadingLike, RecordFailedError, WindowKey
 from services.telemetry.windows.partition import PartitionWindows
-from services.telemetry.windows.stats import HUGE as _HUGE
-from services.telemetry.windows.stats import WindowStats
+from services.telemetry.windows.stats import HUGE, WindowStats
 
-T = TypeVar("T")
 # (device, offset, [(reading, late mask)]): one record's readings that were late.
 LateRecord = tuple[str, int, list[tuple[ReadingLike, int]]]
 
 
-class _Device:
+class Device:
     """One device: its windows (their watermark is its clock), the offset that defines the
     clock (``anchor``: a replay reading from there rebuilds it) and the offset of its latest
     record that raised its own greatest ``ts`` (``top_at``)."""
@@ -64,7 +60,7 @@ class _Device:
 
 
 @dataclass(slots=True)
-class DeviceWindows:
+class DeviceWindows(DeviceClosing):
     """The open windows of one partition, each device on its own clock (see the module)."""
 
     sizes_ms: tuple[int, ...]
@@ -77,11 +73,11 @@ class DeviceWindows:
     # A partition-wide watermark restored from an earlier version's commit: every clock starts
     # there, as that version judged every device by it.
     base: int = -1
-    _devices: dict[str, _Device] = field(default_factory=dict)
+    _devices: dict[str, Device] = field(default_factory=dict)
     # Devices with windows their clock has closed and not emitted yet, and devices with windows
     # emitted and not retired yet (ordered sets).
     _due: dict[str, None] = field(default_factory=dict)
-    _retiring: dict[str, None] = field(default_factory=dict)
+    _emitted: dict[str, None] = field(default_factory=dict)
     # The floor when devices were last swept for windows it closes (see _sweep).
     _swept: int = -1
     _step: int = 0
@@ -107,13 +103,13 @@ class DeviceWindows:
                 dev.anchor = checkpoint.scan
                 dev.top_at = checkpoint.scan
 
-    def _device(self, device: str, offset: int) -> _Device:
+    def _device(self, device: str, offset: int) -> Device:
         dev = self._devices.get(device)
         if dev is None:
             # Window starts and ends are shared int objects across the devices too.
             windows = PartitionWindows(self.sizes_ms, self.lateness_ms, _ints=self._ints)
             windows.advance_to(self.floor)
-            dev = self._devices[sys.intern(device)] = _Device(windows, offset)
+            dev = self._devices[sys.intern(device)] = Device(windows, offset)
         return dev
 
     def add_records(  # noqa: PLR0915 (the hot path, written out)
@@ -131,7 +127,7 @@ class DeviceWindows:
         late_readings: list[tuple[ReadingLike, int]] | None = None
         if late_out is not None:
             late_readings = []
-        huge = _HUGE
+        huge = HUGE
         for device, readings, offset in records:
             dev = devices.get(device)
             if dev is None:
@@ -198,7 +194,7 @@ class DeviceWindows:
                 windows.watermark = clock
                 self.watermark = wm if wm > clock else clock
                 self.open_count += windows.open_count - opened
-                if windows.due:
+                if windows.has_closed:
                     due[device] = None
                 raise RecordFailedError(offset) from exc
             windows.watermark = clock
@@ -212,7 +208,7 @@ class DeviceWindows:
                 if clock > wm:  # noqa: PLR1730 (once per record: no call)
                     wm = clock
             if clock > start:
-                # windows.due, without two calls per record
+                # windows.has_closed, without two calls per record
                 deadlines = windows._deadlines
                 if deadlines and deadlines[0] <= clock:
                     due[device] = None
@@ -243,12 +239,8 @@ class DeviceWindows:
                     del self._devices[device]
                     continue
                 windows.advance_to(floor)
-                if windows.due:
+                if windows.has_closed:
                     self._due[device] = None
-
-    def closes_idle(self) -> bool:
-        """Whether a shut would close some window (any is open)."""
-        return self.open_count > 0
 
     def shut(self, offset: int, watermark: int) -> None:
         """The idle clock at ``offset`` (the next record's): every device's open windows
@@ -263,15 +255,12 @@ class DeviceWindows:
                     windows.advance_to(closing)
                     dev.anchor = dev.top_at
                     self.watermark = max(self.watermark, closing)
-            if windows.due:
+            if windows.has_closed:
                 self._due[device] = None
 
     def advance_to(self, watermark: int) -> None:
         """Restore a watermark (nothing closes: a device's clock moves with its readings)."""
         self.watermark = max(self.watermark, watermark)
-
-    def due_at(self, watermark: int) -> bool:
-        return self.closes_idle()
 
     @property
     def series_count(self) -> int:
@@ -284,82 +273,10 @@ class DeviceWindows:
             out |= dev.windows.open
         return out
 
-    @property
-    def due(self) -> bool:
-        return bool(self._due) or bool(self._retiring)
-
-    @property
-    def to_emit(self) -> bool:
-        return bool(self._due)
-
     def clock(self, device: str) -> int:
         """A device's clock (the floor for a device it does not hold)."""
         dev = self._devices.get(device)
         return max(self.floor, dev.windows.watermark) if dev is not None else self.floor
-
-    def emit_due_as(
-        self,
-        make: Callable[[ClosedWindow], T],
-        limit: int | None = None,
-        stop: Container[int] = (),
-        failed: WindowFailed | None = None,
-    ) -> list[T]:
-        """:meth:`PartitionWindows.emit_due_as` over the devices with windows due."""
-        out: list[T] = []
-        devices, due, retiring = self._devices, self._due, self._retiring
-        for device in list(due):
-            room = None if limit is None else limit - len(out)
-            if room is not None and room <= 0:
-                break
-            dev = devices.get(device)
-            if dev is None:  # forgotten since (nothing open)
-                del due[device]
-                continue
-            windows = dev.windows
-            out += windows.emit_due_as(make, room, (), failed)
-            retiring[device] = None
-            if room is None or not windows.to_emit:
-                del due[device]
-        return out
-
-    def take_sealed(self, make: Callable[[ClosedWindow], Any], held: Container[int]) -> list[Any]:
-        """No window is sealed ahead here (see :meth:`seal_ended`)."""
-        return []
-
-    def seal_ended(self, *args: Any, **kwargs: Any) -> int:
-        """Windows are made at their close: sealing ahead is paced by one partition-wide
-        clock, which the devices no longer share."""
-        return 0
-
-    @property
-    def sealed_ahead(self) -> int:
-        return 0
-
-    def retire_due(self, limit: int | None = None) -> int:
-        """:meth:`PartitionWindows.retire_due` over the devices with windows due."""
-        done = 0
-        devices, retiring = self._devices, self._retiring
-        for device in list(retiring):
-            room = None if limit is None else limit - done
-            if room is not None and room <= 0:
-                break
-            dev = devices.get(device)
-            if dev is None:  # forgotten since (nothing open)
-                del retiring[device]
-                continue
-            windows = dev.windows
-            done += windows.retire_due(room)
-            if not windows.emitted_waiting:
-                del retiring[device]
-        self.open_count -= done
-        return done
-
-    def safe_offset(self, next_offset: int) -> int:
-        """The offset to commit: below it every reading belongs to an emitted window."""
-        return min(
-            (d.windows.safe_offset(next_offset) for d in self._devices.values()),
-            default=next_offset,
-        )
 
     def checkpoint(self, next_offset: int) -> Checkpoint:
         """The commit metadata at the commit point ``next_offset``."""

@@ -1,1 +1,0 @@
-"""Pure telemetry logic: window arithmetic, watermarks and the safe commit offset. No I/O."""

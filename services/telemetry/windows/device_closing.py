@@ -1,0 +1,108 @@
+"""The close of a partition's windows with a clock per device (:class:`DeviceClosing`): each
+step of a window's lifecycle (``__init__.py``) over the devices that have windows in it, and
+the safe offset of them all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from services.telemetry.windows.model import ClosedWindow, WindowFailed
+
+if TYPE_CHECKING:
+    from services.telemetry.windows.devices import Device
+
+T = TypeVar("T")
+
+
+class DeviceClosing:
+    """Due windows to emitted and emitted to retired, device by device, for
+    :class:`~services.telemetry.windows.devices.DeviceWindows`. No window is sealed ahead:
+    sealing is paced by one partition-wide clock, which the devices do not share."""
+
+    if not TYPE_CHECKING:
+        __slots__ = ()  # the dataclass DeviceWindows declares every slot
+
+    open_count: int
+    _devices: dict[str, Device]
+    # Devices that may have due windows, and devices with emitted windows (ordered sets).
+    _due: dict[str, None]
+    _emitted: dict[str, None]
+
+    def has_due_at(self, watermark: int) -> bool:
+        """Whether the idle clock would close some window: a shut closes every open one."""
+        return self.open_count > 0
+
+    @property
+    def has_closed(self) -> bool:
+        """Whether some device has a window due or emitted (see ``PartitionWindows``)."""
+        return bool(self._due) or bool(self._emitted)
+
+    @property
+    def has_due(self) -> bool:
+        """Whether some device has a window due, not emitted yet."""
+        return bool(self._due)
+
+    def emit(
+        self,
+        make: Callable[[ClosedWindow], T],
+        limit: int | None = None,
+        stop: Container[int] = (),
+        failed: WindowFailed | None = None,
+    ) -> list[T]:
+        """:meth:`PartitionWindows.emit` over the devices with windows due."""
+        out: list[T] = []
+        devices, due, emitted = self._devices, self._due, self._emitted
+        for device in list(due):
+            room = None if limit is None else limit - len(out)
+            if room is not None and room <= 0:
+                break
+            dev = devices.get(device)
+            if dev is None:  # forgotten since (nothing open)
+                del due[device]
+                continue
+            windows = dev.windows
+            out += windows.emit(make, room, (), failed)
+            emitted[device] = None
+            if room is None or not windows.has_due:
+                del due[device]
+        return out
+
+    def emit_sealed(self, make: Callable[[ClosedWindow], Any], held: Container[int]) -> list[Any]:
+        """Nothing is sealed ahead (see the class)."""
+        return []
+
+    def seal(self, *args: Any, **kwargs: Any) -> int:
+        """Nothing is sealed ahead (see the class): windows are made when they are due."""
+        return 0
+
+    @property
+    def sealed_ahead(self) -> int:
+        """Nothing is sealed ahead (see the class)."""
+        return 0
+
+    def retire(self, limit: int | None = None) -> int:
+        """:meth:`PartitionWindows.retire` over the devices with windows emitted."""
+        done = 0
+        devices, emitted = self._devices, self._emitted
+        for device in list(emitted):
+            room = None if limit is None else limit - done
+            if room is not None and room <= 0:
+                break
+            dev = devices.get(device)
+            if dev is None:  # forgotten since (nothing open)
+                del emitted[device]
+                continue
+            windows = dev.windows
+            done += windows.retire(room)
+            if not windows.has_emitted:
+                del emitted[device]
+        self.open_count -= done
+        return done
+
+    def safe_offset(self, next_offset: int) -> int:
+        """The offset to commit: below it every reading belongs to retired windows only."""
+        return min(
+            (d.windows.safe_offset(next_offset) for d in self._devices.values()),
+            default=next_offset,
+        )
