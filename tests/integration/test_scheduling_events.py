@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import orjson
+from support.metrics import sample
 from support.scheduling import (
     SCHEDULED,
     bearer,
@@ -34,7 +35,6 @@ from contracts.orders import OrderCancelled
 from contracts.production import OperationCompleted, OperationStarted
 from contracts.telemetry import MachineState, MachineStateName
 from services.scheduling.domain.model import Plan, Problem
-from services.scheduling.metrics import SOLVER_FAILURES
 from services.scheduling.settings import SchedulingSettings
 from shared.kafka import make_producer
 
@@ -291,12 +291,12 @@ async def test_a_failing_solver_still_yields_the_greedy_plan(
 ) -> None:
     settings = make_settings(await fresh_database(database_url), kafka_bootstrap)
     await prepare(settings)
-    failures = SOLVER_FAILURES._value.get()
+    failures = sample("millrace_scheduling_solver_failures_total")
     async with running(settings, solver=failing_solver) as client:
         await load_sample_plant(settings)
         order = placed(f"g-{uuid.uuid4().hex[:8]}", [("rack-cargo", 2)])
         await publish(settings, [(PLACED, order.order_id, order)])
         plan = await plan_with(client, {f"{order.order_id}/1"})
     assert plan["status"] == "greedy"
-    assert SOLVER_FAILURES._value.get() > failures
+    assert sample("millrace_scheduling_solver_failures_total") > failures
     assert len([a for a in plan["assignments"] if a["order_id"] == order.order_id]) == 6
