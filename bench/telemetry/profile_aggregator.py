@@ -22,7 +22,7 @@ from aiokafka.structs import OffsetAndMetadata
 from pyinstrument import Profiler
 
 from bench.telemetry.workload import Workload, messages
-from services.telemetry.aggregator.collector import settle_gc
+from services.telemetry.aggregator.collector import tune_gc
 from services.telemetry.aggregator.loop import Aggregator
 from services.telemetry.decode_fast import decode_readings_fast
 from services.telemetry.settings import TelemetrySettings
@@ -133,7 +133,7 @@ def main() -> None:
     polls = batches(w, settings.telemetry_max_poll_records)
     # As Aggregator.run() does at its start; the pre-built polls are held for the whole run
     # (unlike a consumer's), so full collections must not walk them.
-    settle_gc()
+    tune_gc()
     if "--profile" in sys.argv:
         profiler = Profiler(interval=0.0005)
         profiler.start()

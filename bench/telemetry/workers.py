@@ -26,7 +26,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from bench.telemetry.machine import own_cpu_s
-from services.telemetry.aggregator.collector import settle_gc
+from services.telemetry.aggregator.collector import tune_gc
 from services.telemetry.aggregator.loop import Aggregator
 from services.telemetry.app import make_aggregator_clients
 from services.telemetry.decode_fast import decode_readings_fast
@@ -186,7 +186,7 @@ async def ceiling(args: argparse.Namespace, stop: asyncio.Event, *, raw: bool = 
         max_poll_records=settings.telemetry_max_poll_records,
     )
     await consumer.start()
-    settle_gc()  # the aggregator's collector settings: the ceiling stays an upper bound
+    tune_gc()  # the aggregator's collector settings: the ceiling stays an upper bound
     skew = settings.telemetry_max_future_skew_ms
     interval = (args.commit_ms or MILLRACE_COMMIT_MS) / 1000
     last_commit = time.monotonic()
@@ -226,7 +226,7 @@ def quix(args: argparse.Namespace) -> None:
         )
         # Quix Streams gets the collector settings Millrace runs with, so that the comparison
         # is of the stream processors, not of a runtime knob either of them could turn.
-        settle_gc()
+        tune_gc()
         app.run()
 
 

@@ -209,7 +209,7 @@ async def test_windows_sealed_ahead_reach_kafka_stamped_at_their_close(
         closed_at: list[int] = []
         for step, start in enumerate((base, base + 5000)):
             # Three readings per device in [start, start + 1 s), then one 2.6 s later: that
-            # window has ended (settled after half the lateness) and is sealed in idle polls.
+            # window has ended (past its seal point, half the lateness) and is sealed in idle polls.
             ended = [
                 (d, start + 40 * k + i, 20.0 + k + i)
                 for i in range(3)

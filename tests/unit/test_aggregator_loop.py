@@ -15,7 +15,7 @@ from aiokafka.record.default_records import DefaultRecordBatch
 from aiokafka.structs import OffsetAndMetadata
 from support.aggregator import Committed
 
-from services.telemetry.aggregator.collector import GC_YOUNG_THRESHOLD, settle_gc
+from services.telemetry.aggregator.collector import GC_YOUNG_THRESHOLD, tune_gc
 from services.telemetry.aggregator.loop import Aggregator
 from services.telemetry.aggregator.metadata import decode_idle, decode_metadata, encode_metadata
 from services.telemetry.aggregator.scheduler import EMIT_CHUNK, SEAL_MAX_WINDOWS, SEAL_SLICE_S
@@ -262,7 +262,7 @@ async def test_a_revoke_waits_for_the_commit_in_flight() -> None:
     agg = _ten_second(consumer)
     await agg.process(await consumer.getmany(0, 5000))
     await agg.commit(background=True)
-    revoke = asyncio.ensure_future(agg.settle_commit())
+    revoke = asyncio.ensure_future(agg.wait_for_commit())
     await asyncio.sleep(0.01)
     assert not revoke.done()
     consumer.release.set()
@@ -273,8 +273,9 @@ async def test_a_revoke_waits_for_the_commit_in_flight() -> None:
 async def test_ended_windows_are_sealed_in_idle_polls_only() -> None:
     t0 = 1_700_000_000_000
     ended = [_record(i, f"press-{i}", t0 + 1000) for i in range(3)]
-    # Watermark 4.6 s past the windows' end: ended, settled (half the 5 s lateness), past the
-    # point by which paced sealing seals them all (SEAL_FINISH_MS before the deadline), not due.
+    # Watermark 4.6 s past the windows' end: ended, past the seal point (half the 5 s lateness),
+    # past the point by which paced sealing seals them all (SEAL_FINISH_MS before the deadline),
+    # not due.
     later = [_record(3, "press-0", t0 + 14_600), _record(4, "press-0", t0 + 14_601)]
     sealed_after = []
     for max_poll in (2, 100):  # the second poll is full, then not
@@ -298,7 +299,7 @@ async def test_ended_windows_are_sealed_in_idle_polls_only() -> None:
 
 
 async def test_sealing_is_paced_over_the_lateness() -> None:
-    """Half-way from the settle point (end + 2.5 s) to SEAL_FINISH_MS before the deadline
+    """Half-way from the seal point (end + 2.5 s) to SEAL_FINISH_MS before the deadline
     (end + 4.5 s), half of the ended windows are sealed; the rest follow by then."""
     t0 = 1_700_000_000_000
     ended = [_record(i, f"press-{i}", t0 + 1000) for i in range(10)]
@@ -691,10 +692,10 @@ async def test_the_alarms_role_raises_alarms_and_leaves_windows_and_dead_letters
     assert consumer.commits == [{TP: (3, f"wm={t0 + 20_000}")}]
 
 
-def test_settle_gc_collects_young_objects_less_often_and_freezes_what_exists() -> None:
+def test_tune_gc_collects_young_objects_less_often_and_freezes_what_exists() -> None:
     before = gc.get_threshold()
     try:
-        settle_gc()
+        tune_gc()
         assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
         assert gc.get_freeze_count() > 0
     finally:

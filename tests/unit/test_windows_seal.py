@@ -48,7 +48,7 @@ def test_a_reading_after_the_seal_voids_it() -> None:
     assert (w.count, seal.count) == (3, 2)
 
 
-def test_windows_are_left_to_settle_before_they_are_sealed() -> None:
+def test_windows_are_sealed_from_their_seal_point_on() -> None:
     pw = PartitionWindows((1000,), 500)
     pw.add_records([("d", [R("t", 100, 1.0)], 0), ("d", [R("t", 1200, 5.0)], 1)], BAD)
     assert pw.seal(make, 10, delay_ms=300) == 0  # ended at 1000, watermark 1200
@@ -57,8 +57,9 @@ def test_windows_are_left_to_settle_before_they_are_sealed() -> None:
 
 
 def test_paced_sealing_spreads_a_boundary_over_the_lateness() -> None:
-    """Ten windows [0, 1000) with lateness 1000 settle at 1000 and must be sealed by 1800
-    (200 before their deadline, 2000): by each watermark, the share of the way there."""
+    """Ten windows [0, 1000) with lateness 1000 reach their seal point at 1000 and must be
+    sealed by 1800 (200 before their deadline, 2000): by each watermark, the share of the way
+    there."""
     pw = PartitionWindows((1000,), 1000)
     pw.add_records([(f"d{i}", [R("t", 100, 1.0)], i) for i in range(10)], BAD)
     made.clear()
@@ -129,7 +130,7 @@ def test_sealing_ahead_gives_the_same_windows(
     recs: list[tuple[str, list[R]]],
     config: tuple[tuple[int, ...], int],
     seal_limits: list[int],
-    settle_share: float,
+    delay_share: float,
     finish_share: float | None,
     limit: int | None,
     to_sink: list[bool],
@@ -139,7 +140,7 @@ def test_sealing_ahead_gives_the_same_windows(
     window, or where a deadline's seals went both ways): the same windows, in the same order,
     as closing without sealing."""
     sizes, lateness = config
-    settle = int(lateness * settle_share)
+    delay = int(lateness * delay_share)
     finish = None if finish_share is None else int(lateness * finish_share)
     plain, sealed = PartitionWindows(sizes, lateness), PartitionWindows(sizes, lateness)
     held: dict[int, list[ClosedWindow]] = {}
@@ -154,7 +155,7 @@ def test_sealing_ahead_gives_the_same_windows(
         plain.add_records([(device, readings, i)], BAD)
         sealed.add_records([(device, readings, i)], BAD)
         limit_i = seal_limits[i % len(seal_limits)]
-        sealed.seal(make, limit_i, settle, finish, sink if to_sink[i % len(to_sink)] else None)
+        sealed.seal(make, limit_i, delay, finish, sink if to_sink[i % len(to_sink)] else None)
         want += plain.close(make)
         got += _close_held(sealed, held, limit)
     for pw in (plain, sealed):

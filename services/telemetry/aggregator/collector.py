@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import gc
 
-# Allocations between young-generation collections (Python's default is 700); see settle_gc().
+# Allocations between young-generation collections (Python's default is 700); see tune_gc().
 GC_YOUNG_THRESHOLD = 20_000
 
 
-def settle_gc() -> None:
+def tune_gc() -> None:
     """Set the garbage collector up for a consuming loop (the process's, once at its start).
 
     What exists now (modules, clients, settings: tens of thousands of objects) lives as long as

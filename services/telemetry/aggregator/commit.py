@@ -61,7 +61,7 @@ class Committer:
             committing, self.committing = self.committing, None
             committing.result()
 
-    async def settle(self) -> None:
+    async def wait_in_flight(self) -> None:
         """Wait for a commit in flight (its failure is dropped: a later commit covers it)."""
         committing, self.committing = self.committing, None
         if committing is not None:

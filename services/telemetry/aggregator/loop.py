@@ -12,7 +12,7 @@ from operator import attrgetter
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.telemetry import metrics as m
-from services.telemetry.aggregator.collector import settle_gc
+from services.telemetry.aggregator.collector import tune_gc
 from services.telemetry.aggregator.commit import Committer
 from services.telemetry.aggregator.dead_letters import DeadLetters
 from services.telemetry.aggregator.failures import Failure
@@ -117,7 +117,7 @@ class Aggregator:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; then flush and commit what is safe."""
-        settle_gc()
+        tune_gc()
         self.subscribe()
         interval = self.settings.telemetry_commit_interval_ms / 1000
         committer = self.committer
@@ -189,9 +189,9 @@ class Aggregator:
         :meth:`Committer.commit`)."""
         await self.committer.commit(background=background, idle=idle)
 
-    async def settle_commit(self) -> None:
+    async def wait_for_commit(self) -> None:
         """Wait for a commit in flight (its failure is dropped: a later commit covers it)."""
-        await self.committer.settle()
+        await self.committer.wait_in_flight()
 
     async def _commit_pinned(self, idle: dict[TopicPartition, tuple[int, int]]) -> None:
         await self.commit(idle=idle)

@@ -53,7 +53,7 @@ class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         # Pending sends and commits happen inside the poll loop, never across a poll (a commit
         # in flight is waited for here), so the state can simply be dropped: the next owner
         # replays from the committed offset.
-        await self._committer.settle()
+        await self._committer.wait_in_flight()
         for tp in revoked:
             self._partitions.pop(tp, None)
         self._monitor.drop(revoked)
