@@ -141,7 +141,7 @@ class Closing(WindowIndex):
                 s.key = None
                 if not s.in_older:
                     self._detach(self._series[key], s)
-                # else it stays in its series' older windows, closed, until the series next
+                # else it stays in its series' older windows, retired, until the series next
                 # touches them: one series lookup and tuple fewer per window at a boundary.
             done += len(windows)
             if deadline in emitted:
