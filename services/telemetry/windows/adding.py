@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from services.telemetry.windows.series import NONE, Series, WindowIndex
+from services.telemetry.windows.series import NONE, Series, WindowIndex, open_only
 from services.telemetry.windows.stats import WindowStats
 
 
@@ -61,7 +61,7 @@ class Adding(WindowIndex):
     def _roll(self, series: Series, ts: int, value: float, offset: int) -> bool:
         """The commonest reading off the fast path, written out: the series' first reading of
         its next smallest window, on time, inside its current derived window, whose accumulator
-        is the smallest window it leaves, and no older window still open. What :meth:`_add`
+        is the smallest window it leaves, and no older open window it concerns. What :meth:`_add`
         would do (the same operations in the same order, so the same bits); False, having
         changed nothing, for anything else."""
         size, dsize = self._roll_sizes  # type: ignore[misc]  # set when this is called
@@ -75,14 +75,18 @@ class Adding(WindowIndex):
         d = series.derived[0]
         if d is NONE or d.start != ts - ts % dsize or d.pend is not cur or series.acc is not cur:
             return False
-        for o in series.older:
-            if o.key is not None:
+        older = series.older
+        for o in older:
+            # An older window still open (due by the clock, not yet retired: a sparse
+            # series' previous window) changes nothing here unless the accumulator is owed
+            # to it or _window() would find it for this reading.
+            if o.pend is cur or (o.key is not None and o.start >= start):
                 return False
         # _window(): the new smallest window, current; the one it follows waits out its lateness.
         w = self._enlist(series.key, self._hot[0], start, start + size + lateness, offset)
         series.current = (w,)
         cur.in_older = True
-        series.older = (cur,)
+        series.older = (*open_only(older), cur) if older else (cur,)
         w.add(ts, value)
         # _add_derived(): the accumulator (the window left) is complete; the new one follows it.
         d.merge(cur)
