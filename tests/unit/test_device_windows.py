@@ -119,11 +119,14 @@ def drive(
     shuts: set[int],
     begin: int = 0,
     route_from: int = 0,
+    close_chunk: int = 0,
 ) -> Run:
     """Polls of ``stream`` from ``begin``, each followed by a full close and a commit; a shut
     at a poll boundary in ``shuts`` (a quiet partition), after the commit that pins it; the
     end flushed by a last shut. Late readings below ``route_from`` are not routed (they were
-    before the commit a replay starts from)."""
+    before the commit a replay starts from). With ``close_chunk``, each poll's windows are
+    closed as by an aggregator catching up: ``emit_and_retire`` in chunks of that many, after
+    an emit of one window that a slice out of time left unretired."""
     out: list[ClosedWindow] = []
     late: set[tuple[int, int, int]] = set()
     commits: list[tuple[int, Checkpoint, int]] = []
@@ -144,8 +147,14 @@ def drive(
                 late |= {(o, ids[id(r)], mask) for r, mask in readings}
         offset = end
         dw.sweep()  # as the aggregator does before it commits
-        out += dw.emit(lambda w: w)
-        dw.retire()
+        if close_chunk:
+            out += dw.emit(lambda w: w, 1)
+            while dw.has_closed:
+                closed, _ = dw.emit_and_retire(lambda w: w, close_chunk)
+                out += closed
+        else:
+            out += dw.emit(lambda w: w)
+            dw.retire()
         assert not dw.has_closed
         commits.append((dw.safe_offset(offset), dw.checkpoint(offset), len(out)))
         if offset in shuts:
@@ -182,6 +191,23 @@ def test_device_windows_match_the_reference(
         assert w.min <= w.mean <= w.max
         assert math.isfinite(w.stddev)
     assert run.late == late
+
+
+@settings(max_examples=300, deadline=None)
+@given(streams(), st.sampled_from([10**9, 4000]), st.integers(1, 4))
+def test_emitting_and_retiring_each_devices_windows_at_once_changes_nothing(
+    case: tuple[list[Record], list[int], set[int]], horizon: int, chunk: int
+) -> None:
+    """``emit_and_retire`` (device by device, in chunks, as a consumer catching up does) gives
+    the windows, in the same order, the late readings and the commits of ``emit`` and then
+    ``retire``."""
+    stream, polls, shuts = case
+    apart = drive(DeviceWindows(SIZES, LATENESS, horizon), stream, polls, shuts)
+    fresh = DeviceWindows(SIZES, LATENESS, horizon)
+    at_once = drive(fresh, stream, polls, shuts, close_chunk=chunk)
+    assert at_once.windows == apart.windows
+    assert at_once.late == apart.late
+    assert at_once.commits == apart.commits
 
 
 def test_a_backlog_behind_a_live_device_is_aggregated() -> None:

@@ -24,6 +24,7 @@ from services.telemetry.aggregator.partition import Partition, Sealed
 from services.telemetry.emit import WindowRecord, window_record
 from services.telemetry.kafka.batch_send import BatchSender
 from services.telemetry.kafka.internals import observe_many
+from services.telemetry.windows.devices import DeviceWindows
 from services.telemetry.windows.model import WindowKey
 
 EMIT_SLICE_S = 0.01
@@ -71,10 +72,18 @@ class EmitScheduler:
         still due. First every due window's record is made (or taken from its seal) and
         appended, a chunk per partition in turn; then the closed windows are taken off
         (``PartitionWindows.retire``): a boundary's records reach their batches before the
-        bookkeeping of its close, which took about two fifths of it."""
+        bookkeeping of its close, which took about two fifths of it. Catching up (a full poll,
+        with a clock per device: see the loop), every due window leaves before the next poll
+        anyway, and each device's windows are emitted and retired in one pass
+        (:meth:`emit_and_retire`)."""
         until = math.inf if catching_up else time.perf_counter() + self.emit_slice_s
         parts = list(self.partitions.values())
-        for step, pending in ((self.emit, _HAS_DUE), (self.retire, _HAS_CLOSED)):
+        steps: tuple[tuple[Callable[[Partition, int], int], Callable[[object], bool]], ...] = (
+            ((self.emit_and_retire, _HAS_CLOSED),)
+            if catching_up
+            else ((self.emit, _HAS_DUE), (self.retire, _HAS_CLOSED))
+        )
+        for step, pending in steps:
             todo = [p for p in parts if pending(p.windows)]
             while todo:
                 moved = []
@@ -139,6 +148,23 @@ class EmitScheduler:
                 part.dirty = True
             return taken
         part.dirty = True
+        self._queue(closed)
+        return taken + len(closed)
+
+    def emit_and_retire(self, part: Partition, budget: int | None) -> int:
+        """:meth:`emit` and :meth:`retire` at once, for a consumer catching up with a clock per
+        device (``DeviceWindows.emit_and_retire``); how many windows were retired."""
+        windows = part.windows
+        assert isinstance(windows, DeviceWindows)  # catching up is per device only
+        closed, done = windows.emit_and_retire(window_record, budget, self._window_failed(part))
+        if done:
+            part.dirty = True
+        if closed:
+            self._queue(closed)
+        return done
+
+    def _queue(self, closed: list[WindowRecord]) -> None:
+        """Append the records of emitted windows to their batches and count them."""
         self.out.extend(closed)
         # Windows of a boundary share their size and end: count them per (size, end) and
         # observe the emit lag once per group (counted in C, not in a loop per window).
@@ -147,7 +173,6 @@ class EmitScheduler:
         for (size, end), count in groups.items():
             m.WINDOWS_EMITTED.labels(f"{size}ms").inc(count)
             observe_many(m.EMIT_LAG, max(0.0, (due - end) / 1000), count)
-        return taken + len(closed)
 
     def _send_sealed(self, part: Partition) -> int:
         """Queue the batches of the deadlines whose windows are due and sealed whole; how many

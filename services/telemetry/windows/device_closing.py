@@ -100,6 +100,44 @@ class DeviceClosing:
         self.open_count -= done
         return done
 
+    def emit_and_retire(
+        self,
+        make: Callable[[ClosedWindow], T],
+        limit: int | None = None,
+        failed: WindowFailed | None = None,
+    ) -> tuple[list[T], int]:
+        """:meth:`emit` and :meth:`retire` in one pass, device by device: each device's due
+        windows are emitted and at once retired. For a consumer catching up, whose poll's
+        windows all leave before the next poll anyway: a sparse backlog closes about a window
+        per reading, one or two per device and poll, and a second pass over the devices (with
+        its checks of what each still has to emit or retire) cost about as much as making the
+        windows. Returns the results and how many windows were retired."""
+        out: list[T] = []
+        done = 0
+        devices, due, emitted = self._devices, self._due, self._emitted
+        if emitted:
+            # Emitted by an earlier slice that ran out of time before their retire: a device
+            # with nothing due is not met below, and its windows would hold the commit.
+            done += self.retire()
+        retired = 0
+        for device in list(due):
+            room = None if limit is None else limit - len(out)
+            if room is not None and room <= 0:
+                break
+            dev = devices.get(device)
+            if dev is None:  # forgotten since (nothing open)
+                del due[device]
+                continue
+            windows = dev.windows
+            out += windows.emit(make, room, (), failed)
+            # Every window emitted so far is retired: a prefix, in deadline order.
+            retired += windows.retire()
+            deadlines = windows._deadlines
+            if not deadlines or deadlines[0] > windows.watermark:  # not has_due_at, inlined
+                del due[device]
+        self.open_count -= retired
+        return out, done + retired
+
     def safe_offset(self, next_offset: int) -> int:
         """The offset to commit: below it every reading belongs to retired windows only."""
         return min(
