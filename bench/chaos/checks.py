@@ -13,6 +13,7 @@ from bench.chaos import readback
 from bench.chaos.config import ChaosConfig
 from bench.chaos.dlq import Poison, check_dlq, check_outboxes
 from bench.chaos.drain import wait_settled
+from bench.chaos.late import check_late
 from bench.chaos.load import LoadTally
 from bench.chaos.orders import TOPICS as ORDER_TOPICS
 from bench.chaos.orders import check_orders
@@ -23,6 +24,7 @@ from bench.chaos.windows import check_delivered, check_windows, expected_windows
 
 READINGS = "telemetry.readings.v1"
 AGGREGATES = "telemetry.aggregates.v1"
+LATE = "telemetry.readings.v1.late"
 STARTED = "production.operation-started.v1"
 DLQ_CONSUMERS = {
     READINGS: frozenset({"telemetry"}),
@@ -39,19 +41,26 @@ async def dlq_topics(bootstrap: str) -> list[str]:
         await admin.close()
 
 
-async def windows_verdict(cfg: ChaosConfig, bootstrap: str) -> Verdict:
+async def telemetry_verdicts(cfg: ChaosConfig, bootstrap: str) -> tuple[Verdict, Verdict]:
+    """The windows and the late readings, both against one computation from the readings."""
     readings = await readback.read_topics(bootstrap, [READINGS])
     aggregates = await readback.read_topics(bootstrap, [AGGREGATES])
-    return check_windows(expected_windows(readings, cfg.windows_ms, cfg.lateness_ms), aggregates)
+    late = await readback.read_topics(bootstrap, [LATE])
+    expected = expected_windows(readings, cfg.windows_ms, cfg.lateness_ms, cfg.backfill_horizon_ms)
+    return check_windows(expected, aggregates), check_late(expected, late)
 
 
-async def wait_windows(cfg: ChaosConfig, bootstrap: str, timeout_s: float) -> Verdict:
-    """Re-read until no closed window is missing any more, or the bound; the last verdict."""
+async def wait_telemetry(
+    cfg: ChaosConfig, bootstrap: str, timeout_s: float
+) -> tuple[Verdict, Verdict]:
+    """Re-read until no closed window and no late record is missing any more, or the bound;
+    the last verdicts."""
     deadline = time.monotonic() + timeout_s
     while True:
-        v = await windows_verdict(cfg, bootstrap)
-        if not v.figures.get("windows_missing") or time.monotonic() >= deadline:
-            return v
+        windows, late = await telemetry_verdicts(cfg, bootstrap)
+        missing = windows.figures.get("windows_missing") or late.figures.get("late_records_missing")
+        if not missing or time.monotonic() >= deadline:
+            return windows, late
         await asyncio.sleep(5.0)
 
 
@@ -73,7 +82,7 @@ async def run_checks(
     tally: LoadTally,
     poison: Iterable[Poison],
 ) -> list[Verdict]:
-    windows = await wait_windows(cfg, bootstrap, cfg.drain_timeout_s)
+    windows, late = await wait_telemetry(cfg, bootstrap, cfg.drain_timeout_s)
     validated = await validated_plan(cfg, scheduling_url, database_url)
     # The final re-plan's events must be out of the outbox before they are compared.
     await wait_settled(bootstrap, database_url, cfg.drain_timeout_s)
@@ -89,6 +98,7 @@ async def run_checks(
     }
     return [
         windows,
+        late,
         check_delivered(tally.readings_acked, readings),
         check_orders(await readback.order_rows(database_url), order_events, tally.accepted),
         check_scheduling(version, plan, plan_events, started),

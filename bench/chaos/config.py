@@ -25,6 +25,9 @@ class ChaosConfig:
     """The broker and PostgreSQL stay down this long before they start again."""
     windows_ms: tuple[int, ...] = (10_000, 60_000)
     lateness_ms: int = 2_000
+    backfill_horizon_ms: int = 900_000
+    """How far a device's clock may trail its partition's newest device (the service's
+    default, set on it explicitly so that the check and the service use the same floor)."""
     devices: int = 20
     metrics: int = 3
     tick_s: float = 0.5

@@ -88,10 +88,11 @@ def build_fleet(
         "telemetry": {
             "MILLRACE_TELEMETRY_WINDOWS": cfg.windows_spec,
             "MILLRACE_TELEMETRY_ALLOWED_LATENESS_MS": str(cfg.lateness_ms),
-            # No idle clock while the run lasts: during the broker's restart it would move
-            # the watermarks by the wall clock, and the readings still on their way would be
+            "MILLRACE_TELEMETRY_BACKFILL_HORIZON_MS": str(cfg.backfill_horizon_ms),
+            # No idle clock while the run lasts: during the broker's restart it would shut
+            # the partitions by the wall clock, and the readings still on their way would be
             # late by a timing no independent computation can know. The run closes its
-            # windows with one reading per partition past them instead.
+            # windows with one reading per device past them instead (drain.py).
             "MILLRACE_TELEMETRY_IDLE_CLOSE_MS": str(3_600_000),
             "MILLRACE_TELEMETRY_ALARM_RULES": str(local / "alarm-rules.yaml"),
         },

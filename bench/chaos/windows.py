@@ -1,12 +1,14 @@
 """The telemetry invariant: every window on ``telemetry.aggregates.v1`` equals an independent
 computation from the readings on ``telemetry.readings.v1``; none missing, none with two contents.
 
-The computation follows the service's documented rules, not its code: per partition in offset
-order, the watermark is the greatest event time seen before a reading (readings of quality
-``bad`` are left out and do not move it); a reading is late for a size when its window's
-``start + size + allowed lateness <= watermark``. The run disables the idle clock (the only
-other thing that moves a watermark) for as long as it lasts, so these rules decide everything.
-A window must have been emitted once the partition's final watermark has closed it.
+The computation follows the service's documented rules (event time per device,
+docs/decisions/0002-window-recovery.md), not its code. Per partition in offset order, a
+device's clock is the greatest ``ts`` of its readings seen before (readings of quality ``bad``
+are left out and do not move it), raised to the floor: the partition's watermark (its greatest
+device clock) minus the backfill horizon. A reading is late for a size when its window's
+``start + size + allowed lateness <= clock`` of its device. The run disables the idle clock
+(the only other thing that moves a clock) for as long as it lasts, so these rules decide
+everything. A window must have been emitted once its device's final clock has closed it.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ class _Acc:
         return Stats(n, min(self.values), max(self.values), mean, math.sqrt(var), self.last)
 
 
+LateRows = list[tuple[str, int, float]]  # metric, ts, value
+Source = tuple[int, int]  # partition, offset of a readings record
+
+
 @dataclass
 class Expected:
     windows: dict[WindowKey, Stats]
@@ -60,6 +66,8 @@ class Expected:
     readings: int
     late: int
     poison: int
+    late_records: dict[Source, LateRows] = field(default_factory=dict)
+    """The late readings of each input record that has any, in the record's order."""
 
 
 def decode(value: bytes | None) -> ReadingsBatch | None:
@@ -71,43 +79,54 @@ def decode(value: bytes | None) -> ReadingsBatch | None:
 
 
 def expected_windows(
-    readings: Iterable[Rec], sizes_ms: tuple[int, ...], lateness_ms: int
+    readings: Iterable[Rec], sizes_ms: tuple[int, ...], lateness_ms: int, horizon_ms: int
 ) -> Expected:
+    """The windows, the closed ones and the late readings by the rules above."""
+    exp = Expected({}, set(), 0, 0, 0)
     accs: dict[WindowKey, _Acc] = {}
-    final_wm: dict[WindowKey, int] = {}
-    total = late = poison = 0
     by_partition: dict[int, list[Rec]] = {}
     for rec in in_order(list(readings)):
         by_partition.setdefault(rec.partition, []).append(rec)
     for records in by_partition.values():
-        wm = -1
+        clocks: dict[str, int] = {}
+        watermark = -1
         keys: list[WindowKey] = []
         for rec in records:
             batch = decode(rec.value)
             if batch is None:
-                poison += 1
+                exp.poison += 1
                 continue
+            device = batch.device_id
+            clock = max(clocks.get(device, -1), watermark - horizon_ms)
+            late: LateRows = []
             for r in batch.readings:
                 if r.quality is Quality.BAD:
                     continue
-                total += 1
+                exp.readings += 1
+                value = float(r.value)
                 was_late = False
                 for size in sizes_ms:
                     start = r.ts - r.ts % size
-                    if start + size + lateness_ms <= wm:
+                    if start + size + lateness_ms <= clock:
                         was_late = True
                         continue
-                    key = (batch.device_id, r.metric, size, start)
+                    key = (device, r.metric, size, start)
                     if key not in accs:
                         accs[key] = _Acc()
                         keys.append(key)
-                    accs[key].add(r.ts, float(r.value))
-                late += was_late
-                wm = max(wm, r.ts)
-        for key in keys:
-            final_wm[key] = wm
-    closed = {k for k, wm in final_wm.items() if k[3] + k[2] + lateness_ms <= wm}
-    return Expected({k: a.stats() for k, a in accs.items()}, closed, total, late, poison)
+                    accs[key].add(r.ts, value)
+                if was_late:  # late for one size or more: it is on the late topic
+                    late.append((r.metric, r.ts, value))
+                clock = max(clock, r.ts)
+            clocks[device] = clock
+            watermark = max(watermark, clock)
+            if late:
+                exp.late_records[(rec.partition, rec.offset)] = late
+        floor = watermark - horizon_ms
+        exp.closed.update(k for k in keys if k[3] + k[2] + lateness_ms <= max(clocks[k[0]], floor))
+    exp.windows = {k: a.stats() for k, a in accs.items()}
+    exp.late = sum(len(rows) for rows in exp.late_records.values())
+    return exp
 
 
 def _emitted(value: bytes | None) -> tuple[WindowKey, Stats] | None:
@@ -166,7 +185,7 @@ def check_windows(expected: Expected, aggregates: Iterable[Rec]) -> Verdict:
             v.fail(f"window {key}: {'; '.join(diff)}")
     missing = sorted(expected.closed - by_key.keys())
     for key in missing:
-        v.fail(f"window {key} closed (final watermark past it) but never emitted")
+        v.fail(f"window {key} closed (its device's final clock past it) but never emitted")
     v.figures = {
         "readings_on_topic": expected.readings,
         "late_by_rule": expected.late,
