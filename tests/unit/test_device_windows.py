@@ -150,7 +150,7 @@ def drive(
         if close_chunk:
             out += dw.emit(lambda w: w, 1)
             while dw.has_closed:
-                closed, _ = dw.emit_and_retire(lambda w: w, close_chunk)
+                closed, _ = dw.emit_and_retire(lambda w: w, close_chunk, _never_fails)
                 out += closed
         else:
             out += dw.emit(lambda w: w)
@@ -166,6 +166,11 @@ def drive(
     dw.retire()
     assert dw.open_count == 0
     return Run(out, late, commits)
+
+
+def _never_fails(window: Key, offset: int, exc: Exception) -> None:
+    """A ``failed`` callback (with one, ``emit_and_retire`` takes its written-out path)."""
+    raise AssertionError(f"{window} failed") from exc
 
 
 def keyed(windows: list[ClosedWindow]) -> dict[Key, ClosedWindow]:

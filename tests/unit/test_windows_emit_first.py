@@ -11,11 +11,12 @@ anywhere replays the same windows.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.windows import BAD, R, Step, assert_replayed, configs, records, same, stepped
 
-from services.telemetry.windows.model import ClosedWindow
+from services.telemetry.windows.model import ClosedWindow, WindowKey
 from services.telemetry.windows.partition import PartitionWindows
 
 SIZES = (1000, 5000)
@@ -201,3 +202,49 @@ def test_a_partly_emitted_partition_is_not_retired_at_once() -> None:
     assert len(pw.emit(same, 4)) == 4
     assert pw.retire(1) == 1  # windows still to emit: the limit holds
     assert pw.open_count == 5
+
+
+Failure = tuple[WindowKey, int]
+
+
+def _failing_on_b(window: ClosedWindow) -> ClosedWindow:
+    if window.device_id == "b":
+        raise ValueError("cannot encode")
+    return window
+
+
+@pytest.mark.parametrize(("watermark", "emitted_first"), [(2800, 0), (2800, 1), (6000, 2)])
+def test_emitting_and_retiring_all_at_once_is_emit_then_retire(
+    watermark: int, emitted_first: int
+) -> None:
+    """``emit_and_retire_all`` (a device's windows, written out) gives the records, failures,
+    retired windows and safe offset of ``emit`` and then ``retire``: with windows left open or
+    none, after an emit that a limit cut short, and with a window ``make`` fails for."""
+    runs: list[tuple[object, ...]] = []
+    for at_once in (False, True):
+        pw = PartitionWindows(SIZES, 500)
+        for offset, device in enumerate(["a", "b", "c"]):
+            pw.add(device, "t", 100, 1.0, offset)
+            pw.add(device, "t", 1200, 2.0, offset + 3)
+            pw.add(device, "t", 2100, 3.0, offset + 6)
+        pw.advance_to(watermark)
+        failures: list[Failure] = []
+
+        def failed(
+            window: WindowKey, offset: int, exc: Exception, into: list[Failure] = failures
+        ) -> None:
+            into.append((window, offset))
+
+        out = pw.emit(_failing_on_b, emitted_first, (), failed)
+        if at_once:
+            made, retired = pw.emit_and_retire_all(_failing_on_b, failed)
+        else:
+            made, retired = pw.emit(_failing_on_b, None, (), failed), pw.retire()
+        out += made
+        state = (out, failures, retired, pw.open_count, pw.series_count, pw.safe_offset(9))
+        # And the partition goes on the same.
+        pw.add("a", "t", 7000, 4.0, 9)
+        pw.advance_to(20_000)
+        runs.append((*state, pw.close(same)))
+    assert runs[0] == runs[1]
+    assert runs[0][1]  # b's windows failed

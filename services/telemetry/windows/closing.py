@@ -149,6 +149,56 @@ class Closing(WindowIndex):
         self.open_count -= done
         return done
 
+    def emit_and_retire_all(
+        self, make: Callable[[ClosedWindow], T], failed: WindowFailed
+    ) -> tuple[list[T], int]:
+        """:meth:`emit` (no limit) and then :meth:`retire` of every due window, written out for
+        windows never sealed (:meth:`seal`) with few due at a time (a device's, see
+        ``device_closing.py``), where the setup of those two calls cost more than their
+        windows: the same results in the same order, the same windows retired; returns the
+        results and how many were retired. A window ``make`` raises for goes to ``failed`` and
+        is retired, as there."""
+        if self._seals.make is not None:
+            return self.emit(make, None, (), failed), self.retire()
+        out: list[T] = []
+        append = out.append
+        heap, closing, emitted = self._deadlines, self._closing, self._emitted
+        watermark, sizes = self.watermark, self.sizes_ms
+        # Every open window is due: the series all go at once (see retire).
+        everything = bool(heap) and max(heap) <= watermark
+        done = 0
+        while heap and heap[0] <= watermark:
+            deadline = heap[0]
+            windows = closing[deadline]
+            i = emitted.get(deadline, 0)
+            for s in windows[i:] if i else windows:
+                pend = s.pend
+                if pend is not None:
+                    s.merge(pend)  # due: see emit
+                try:
+                    append(make(closed_window(s, s.key, sizes[s.size_index])))  # type: ignore[arg-type]  # open
+                except Exception as exc:
+                    if isinstance(exc, MemoryError):
+                        raise
+                    key = s.key
+                    assert key is not None  # still open
+                    failed((*key, sizes[s.size_index], s.start), s.first_offset, exc)
+            # Taken off only once made, so a MemoryError leaves the index whole.
+            heapq.heappop(heap)
+            del closing[deadline]
+            emitted.pop(deadline, None)
+            for s in windows:
+                key = s.key
+                s.pend = None
+                s.key = None
+                if not everything and not s.in_older:
+                    self._detach(self._series[key], s)  # type: ignore[index]  # was open
+            done += len(windows)
+        if everything:
+            self._series.clear()
+        self.open_count -= done
+        return out, done
+
     def _retire_all(self) -> int:
         """:meth:`retire` of every open window, all emitted: no series is left with an
         open window, so all of them are dropped (what taking each window off would end in)."""

@@ -129,9 +129,14 @@ class DeviceClosing:
                 del due[device]
                 continue
             windows = dev.windows
-            out += windows.emit(make, room, (), failed)
-            # Every window emitted so far is retired: a prefix, in deadline order.
-            retired += windows.retire()
+            if failed is not None and (room is None or windows.open_count <= room):
+                made, gone = windows.emit_and_retire_all(make, failed)
+                out += made
+                retired += gone
+            else:
+                out += windows.emit(make, room, (), failed)
+                # Every window emitted so far is retired: a prefix, in deadline order.
+                retired += windows.retire()
             deadlines = windows._deadlines
             if not deadlines or deadlines[0] > windows.watermark:  # not has_due_at, inlined
                 del due[device]
