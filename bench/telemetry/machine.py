@@ -7,6 +7,21 @@ from __future__ import annotations
 import resource
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory: ``VmHWM`` of Linux ``/proc/self/status``, the
+    high-water mark of this program's own memory. ``ru_maxrss`` carries the parent's over
+    ``execve`` (a worker started by a benchmark that holds the windows it read back reported
+    that benchmark's memory), so it is only the fallback where there is no such file."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def machine_jiffies() -> tuple[int, int] | None:
     """(busy, total) CPU time of the whole machine so far, in clock ticks (Linux ``/proc/stat``);
     None where there is no such file."""

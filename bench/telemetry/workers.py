@@ -14,7 +14,6 @@ import asyncio
 import gc
 import json
 import os
-import resource
 import signal
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from bench.telemetry.machine import own_cpu_s
+from bench.telemetry.machine import own_cpu_s, peak_rss_mib
 from services.telemetry.aggregator.collector import tune_gc
 from services.telemetry.aggregator.loop import Aggregator
 from services.telemetry.app import make_aggregator_clients
@@ -261,10 +260,9 @@ def main() -> None:
         quix(args)
     else:
         asyncio.run(run_async(args.kind, args))
-    usage = resource.getrusage(resource.RUSAGE_SELF)
     report: dict[str, Any] = {
         "first_record_at": FIRST[0] if FIRST else None,
-        "rss_peak_mib": usage.ru_maxrss / 1024,
+        "rss_peak_mib": peak_rss_mib(),
         "cpu_s": own_cpu_s(),
     }
     print(json.dumps(report), flush=True)
