@@ -2,9 +2,12 @@
 orders over HTTP, both carrying on through every fault.
 
 Telemetry: one idempotent producer, event times from the wall clock, each tick acknowledged
-before the next is made, so each partition's event times only grow. A tick that fails (the
-broker is down) is sent again whole: what reaches the topic is at least what was acknowledged,
-and the checker computes the windows from the topic itself.
+before the next is made, so each device's event times only grow, but for two devices that
+exercise event time per device: the first is a gateway uploading its backlog (behind the other
+devices on its partition, on time by its own clock) and the second now and then sends a
+reading behind its own clock (late, to the late topic). A tick that fails (the broker is down)
+is sent again whole: what reaches the topic is at least what was acknowledged, and the checker
+computes the windows and the late readings from the topic itself.
 
 Orders: each order has its own ``Idempotency-Key`` and body; a connection error or a 5xx is
 retried with the same key and body until the API answers, so every order the service stored
@@ -33,6 +36,13 @@ from millrace.simulator.customer import order_request
 
 READINGS = "telemetry.readings.v1"
 Reading = tuple[str, str, int, float]  # device, metric, ts, value
+BACKLOG_MS = 300_000
+"""How far the first device's event times trail the wall clock: behind the other devices on its
+partition by more than any window plus the lateness, within the backfill horizon (15 min)."""
+LATE_EVERY = 10
+LATE_BEHIND_MS = 15_000
+"""Every ``LATE_EVERY`` ticks the second device sends one reading more this far behind its own
+clock: late for the 10 s window always, for the 60 s one at times."""
 
 
 @dataclass
@@ -47,15 +57,25 @@ class LoadTally:
 
 
 def tick_messages(
-    rng: random.Random, devices: list[str], metrics: int, last_ts: dict[str, int], now_ms: int
+    rng: random.Random,
+    devices: list[str],
+    metrics: int,
+    last_ts: dict[str, int],
+    now_ms: int,
+    tick: int = 0,
 ) -> list[tuple[str, list[Reading]]]:
-    """One reading of every metric per device; a device's times strictly increase."""
+    """One reading of every metric per device, the first device ``BACKLOG_MS`` behind the
+    clock; a device's times strictly increase, but for the second device's extra reading
+    behind its clock on every ``LATE_EVERY``-th tick."""
     out = []
-    for device in devices:
-        ts = max(now_ms, last_ts.get(device, -1) + 1)
+    for i, device in enumerate(devices):
+        ts = max(now_ms - (BACKLOG_MS if i == 0 else 0), last_ts.get(device, -1) + 1)
         last_ts[device] = ts
         values = [round(rng.gauss(50.0, 10.0), 3) for _ in range(metrics)]
-        out.append((device, [(device, f"m{j}", ts, v) for j, v in enumerate(values)]))
+        rows = [(device, f"m{j}", ts, v) for j, v in enumerate(values)]
+        if i == 1 and tick % LATE_EVERY == LATE_EVERY - 1:
+            rows.append((device, "m0", ts - LATE_BEHIND_MS, round(rng.gauss(50.0, 10.0), 3)))
+        out.append((device, rows))
     return out
 
 
@@ -78,10 +98,12 @@ async def telemetry_load(
     last_ts: dict[str, int] = {}
     prod = producer(bootstrap)
     await prod.start()
+    tick = 0
     try:
         while not stop.is_set():
             now_ms = time.time_ns() // 1_000_000
-            messages = tick_messages(rng, devices, cfg.metrics, last_ts, now_ms)
+            messages = tick_messages(rng, devices, cfg.metrics, last_ts, now_ms, tick)
+            tick += 1
             while True:
                 try:
                     futures = [
