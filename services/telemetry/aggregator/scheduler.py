@@ -3,7 +3,8 @@
 A boundary closes one window per series and size at once (100 k in the benchmark). A poll
 closes and encodes them for at most ``emit_slice_s``, in chunks of ``EMIT_CHUNK``, then polls
 again, so readings (alarm readings above all) are never held back by a whole burst. Every due
-window is emitted (its record appended) before any is retired (the bookkeeping of its close).
+window is emitted (its record appended) before any is retired (the bookkeeping of its close);
+a consumer catching up with a clock per device does both device by device, in one pass.
 Polls with time to spare seal ended windows ahead of their close (``seal_slice``), so that at
 the close only their bookkeeping is left. Window sends are queued here, never awaited.
 """
