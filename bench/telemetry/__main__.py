@@ -153,7 +153,8 @@ def main() -> None:
         print(
             f"  same: {check['same']} ({check['millrace_windows']} windows, "
             f"{check['bit_identical']} bit-identical, largest relative difference of mean or "
-            f"stddev {check['max_relative_difference']:.1e})"
+            f"stddev {check['max_relative_difference']:.1e}; {check['only_millrace']} on time "
+            f"by their device's clock only, {check['off_the_per_device_rule']} off that rule)"
         )
         if not check["same"]:
             raise SystemExit(f"window results differ: {check}")
