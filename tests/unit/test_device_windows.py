@@ -1,7 +1,7 @@
-"""Event time per device (``windows/devices.py``): live and backfilling devices interleaved on
-one partition against an independent computation, and a crash after any commit replayed from
-the committed offset and checkpoint to the same windows, bit for bit, and the same late
-readings."""
+"""Event time per device (``windows/devices.py``): live, backfilling and quiet devices
+interleaved on one partition against an independent computation, and a crash after any commit
+replayed from the committed offset and checkpoint to the same windows, bit for bit, and the
+same late readings."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.telemetry.windows.clocks import Checkpoint, ClockScan, shut_clock
+from services.telemetry.windows.clocks import NEVER, Checkpoint, ClockScan, shut_clock
 from services.telemetry.windows.devices import DeviceWindows, LateRecord
 from services.telemetry.windows.model import ClosedWindow
 
@@ -30,18 +30,21 @@ class R:
     quality: object = None
 
 
-Record = tuple[str, list[R]]  # device, readings (offset = index)
+Record = tuple[str, list[R], int]  # device, readings, Kafka timestamp (offset = index)
+IDLE = 1000  # the idle clock of a device, when on
 
 
 @st.composite
 def streams(draw: st.DrawFn) -> tuple[list[Record], list[int], set[int]]:
-    """Devices each sending in their own order (some from far back: a backlog), interleaved;
-    poll sizes; the offsets before which the partition went quiet (a shut)."""
+    """Devices each sending in their own order (some from far back: a backlog), interleaved,
+    stamped by a log clock with gaps (a device quiet in a busy partition) that sometimes goes
+    back (producers' clocks differ); poll sizes; the offsets before which the partition went
+    quiet (a shut)."""
     n_devices = draw(st.integers(1, 4))
-    per_device: list[list[Record]] = []
+    per_device: list[list[tuple[str, list[R]]]] = []
     for d in range(n_devices):
         ts = draw(st.integers(0, 20_000))
-        records: list[Record] = []
+        records: list[tuple[str, list[R]]] = []
         for _ in range(draw(st.integers(1, 14))):
             readings = []
             for _ in range(draw(st.integers(1, 3))):
@@ -55,8 +58,10 @@ def streams(draw: st.DrawFn) -> tuple[list[Record], list[int], set[int]]:
     order = draw(st.permutations([d for d, recs in enumerate(per_device) for _ in recs]))
     cursors = [0] * n_devices
     stream: list[Record] = []
+    stamp = draw(st.integers(0, 20_000))
     for d in order:
-        stream.append(per_device[d][cursors[d]])
+        stamp = max(0, stamp + draw(st.sampled_from([-300, 0, 100, 400, 900, 1500, 4000])))
+        stream.append((*per_device[d][cursors[d]], stamp))
         cursors[d] += 1
     polls = draw(st.lists(st.integers(1, 6), min_size=1, max_size=8))
     shuts = draw(st.sets(st.integers(1, len(stream) - 1), max_size=2)) if len(stream) > 1 else set()
@@ -64,22 +69,30 @@ def streams(draw: st.DrawFn) -> tuple[list[Record], list[int], set[int]]:
 
 
 def reference(
-    stream: list[Record], shuts: set[int], horizon: int
+    stream: list[Record], shuts: set[int], horizon: int, idle: int = NEVER
 ) -> tuple[dict[Key, tuple[int, float, float, float]], set[tuple[int, int, int]]]:
     """Each device's clock by the rules written out: (count, min, max, last) of every window
     and the late readings as (offset, index, mask)."""
     clocks: dict[str, int] = {}
-    tops: dict[str, int] = {}
-    wm = -1
+    tops: dict[str, tuple[int, int]] = {}  # greatest ts, and the log clock when it came
+    wm = log_time = -1
     groups: dict[Key, list[tuple[int, float]]] = defaultdict(list)
     late: set[tuple[int, int, int]] = set()
-    for offset, (device, readings) in enumerate(stream):
+    for offset, (device, readings, stamp) in enumerate(stream):
         if offset in shuts:
-            for d, top in tops.items():
-                clocks[d] = max(clocks[d], shut_clock(top, SIZES, LATENESS))
-                wm = max(wm, clocks[d])
+            for d, (top, _) in tops.items():
+                shut = shut_clock(top, SIZES, LATENESS)
+                if shut > clocks[d]:
+                    clocks[d] = shut
+                    wm = max(wm, shut)
+        log_time = max(log_time, stamp)
         floor = wm - horizon if wm >= 0 else -1
         clock = max(clocks.get(device, -1), floor)
+        top, seen = tops.get(device, (-1, -1))
+        if top >= 0 and log_time - seen >= idle:
+            # Quiet for the idle time: the clock followed the log clock, up to its newest
+            # windows' deadline.
+            clock = max(clock, min(top + log_time - seen, shut_clock(top, SIZES, LATENESS)))
         for i, r in enumerate(readings):
             if r.quality is SKIP:
                 continue
@@ -92,10 +105,14 @@ def reference(
                     groups[(device, r.metric, size, start)].append((r.ts, r.value))
             if mask:
                 late.add((offset, i, mask))
-            clock = max(clock, r.ts)
-            tops[device] = max(tops.get(device, -1), r.ts)
+            if r.ts > clock:
+                clock = r.ts
+                wm = max(wm, clock)
+            if r.ts > top:
+                top, seen = r.ts, log_time
         clocks[device] = clock
-        wm = max(wm, clock)
+        if top >= 0:
+            tops[device] = (top, seen)
     out = {}
     for key, vals in groups.items():
         values = [v for _, v in vals]
@@ -137,7 +154,7 @@ def drive(
         end = min(len(stream), offset + n)
         if any(offset < s < end for s in shuts):
             end = min(s for s in shuts if offset < s < end)
-        records = [(d, rs, o) for o, (d, rs) in enumerate(stream[offset:end], start=offset)]
+        records = [(d, rs, o, t) for o, (d, rs, t) in enumerate(stream[offset:end], start=offset)]
         late_out: list[LateRecord] = []
         dw.add_records(records, SKIP, late_out)
         for _, o, readings in late_out:
@@ -182,13 +199,13 @@ def keyed(windows: list[ClosedWindow]) -> dict[Key, ClosedWindow]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(streams(), st.sampled_from([10**9, 4000]))
+@given(streams(), st.sampled_from([10**9, 4000]), st.sampled_from([NEVER, IDLE]))
 def test_device_windows_match_the_reference(
-    case: tuple[list[Record], list[int], set[int]], horizon: int
+    case: tuple[list[Record], list[int], set[int]], horizon: int, idle: int
 ) -> None:
     stream, polls, shuts = case
-    run = drive(DeviceWindows(SIZES, LATENESS, horizon), stream, polls, shuts)
-    expected, late = reference(stream, shuts, horizon)
+    run = drive(DeviceWindows(SIZES, LATENESS, horizon, idle), stream, polls, shuts)
+    expected, late = reference(stream, shuts, horizon, idle)
     got = keyed(run.windows)
     assert len(got) == len(run.windows)  # each window once, without a crash
     assert {k: (w.count, w.min, w.max, w.last) for k, w in got.items()} == expected
@@ -199,16 +216,16 @@ def test_device_windows_match_the_reference(
 
 
 @settings(max_examples=300, deadline=None)
-@given(streams(), st.sampled_from([10**9, 4000]), st.integers(1, 4))
+@given(streams(), st.sampled_from([10**9, 4000]), st.integers(1, 4), st.sampled_from([NEVER, IDLE]))
 def test_emitting_and_retiring_each_devices_windows_at_once_changes_nothing(
-    case: tuple[list[Record], list[int], set[int]], horizon: int, chunk: int
+    case: tuple[list[Record], list[int], set[int]], horizon: int, chunk: int, idle: int
 ) -> None:
     """``emit_and_retire`` (device by device, in chunks, as a consumer catching up does) gives
     the windows, in the same order, the late readings and the commits of ``emit`` and then
     ``retire``."""
     stream, polls, shuts = case
-    apart = drive(DeviceWindows(SIZES, LATENESS, horizon), stream, polls, shuts)
-    fresh = DeviceWindows(SIZES, LATENESS, horizon)
+    apart = drive(DeviceWindows(SIZES, LATENESS, horizon, idle), stream, polls, shuts)
+    fresh = DeviceWindows(SIZES, LATENESS, horizon, idle)
     at_once = drive(fresh, stream, polls, shuts, close_chunk=chunk)
     assert at_once.windows == apart.windows
     assert at_once.late == apart.late
@@ -218,22 +235,25 @@ def test_emitting_and_retiring_each_devices_windows_at_once_changes_nothing(
 def test_a_backlog_behind_a_live_device_is_aggregated() -> None:
     """The issue's case: one device's history arrives behind another device's newer readings
     on the same partition, and none of it is late."""
-    live = [("live", [R("m", 100_000 + i * 100, 1.0)]) for i in range(20)]
-    backlog = [("gw", [R("m", 10_000 + i * 500, float(i))]) for i in range(60)]
+    live = [("live", [R("m", 100_000 + i * 100, 1.0)], 100_000 + i * 100) for i in range(20)]
+    backlog = [("gw", [R("m", 10_000 + i * 500, float(i))], 102_000 + i) for i in range(60)]
     stream = live + backlog
-    run = drive(DeviceWindows(SIZES, LATENESS, 10**9), stream, [5], set())
+    run = drive(DeviceWindows(SIZES, LATENESS, 10**9, IDLE), stream, [5], set())
     assert run.late == set()
     gw = [w for w in run.windows if w.device_id == "gw" and w.size_ms == 1000]
     assert sum(w.count for w in gw) == 60
 
 
 @settings(max_examples=300, deadline=None)
-@given(streams(), st.sampled_from([10**9, 4000]), st.data())
+@given(streams(), st.sampled_from([10**9, 4000]), st.sampled_from([NEVER, IDLE]), st.data())
 def test_a_crash_after_any_commit_replays_the_same_windows(
-    case: tuple[list[Record], list[int], set[int]], horizon: int, data: st.DataObject
+    case: tuple[list[Record], list[int], set[int]],
+    horizon: int,
+    idle: int,
+    data: st.DataObject,
 ) -> None:
     stream, polls, shuts = case
-    whole = drive(DeviceWindows(SIZES, LATENESS, horizon), stream, polls, shuts)
+    whole = drive(DeviceWindows(SIZES, LATENESS, horizon, idle), stream, polls, shuts)
     expected = keyed(whole.windows)
     crash = data.draw(st.integers(0, len(whole.commits) - 1))
     safe, checkpoint, emitted = whole.commits[crash]
@@ -242,11 +262,12 @@ def test_a_crash_after_any_commit_replays_the_same_windows(
     # What the crashed run had sent: the windows before the commit and maybe some after.
     sent_after = data.draw(st.integers(0, len(whole.windows) - emitted))
     before = whole.windows[: emitted + sent_after]
-    scan = ClockScan(SIZES, LATENESS, checkpoint)
+    scan = ClockScan(SIZES, LATENESS, checkpoint, idle)
     for offset in range(checkpoint.scan, checkpoint.at):
-        scan.add(stream[offset][0], stream[offset][1], offset, SKIP)
-    dw = DeviceWindows(SIZES, LATENESS, horizon)
-    dw.restore(checkpoint, scan.finish())
+        device, readings, stamp = stream[offset]
+        scan.add(device, readings, offset, SKIP, stamp)
+    dw = DeviceWindows(SIZES, LATENESS, horizon, idle)
+    dw.restore(checkpoint, scan.finish(), scan.tops)
     replay_polls = data.draw(st.lists(st.integers(1, 6), min_size=1, max_size=4))
     # A shut pinned to the commit (the aggregator commits right before one) is repeated there.
     again = drive(
@@ -269,7 +290,7 @@ def test_an_earlier_versions_watermark_stays_every_clocks_floor_through_new_comm
     dw = DeviceWindows(SIZES, LATENESS, 10**9)
     dw.base = 50_000
     dw.advance_to(dw.base)
-    stream: list[Record] = [("old", [R("a", 10_000, 1.0)]), ("new", [R("a", 60_000, 2.0)])]
+    stream: list[Record] = [("old", [R("a", 10_000, 1.0)], 0), ("new", [R("a", 60_000, 2.0)], 0)]
     run = drive(dw, stream, [1], set())
     assert run.late == {(0, 0, 0b11)}  # before the restored watermark: late for its device too
     checkpoint = Checkpoint.decode(run.commits[-1][1].encode())
@@ -286,9 +307,9 @@ def test_a_window_the_floor_passed_between_sweeps_is_out_before_the_commit() -> 
     that device at the floor, where the replayed reading is late: the window must be out by
     then, or it is lost."""
     stream: list[Record] = [
-        ("quiet", [R("a", 6_500, 1.0)]),
-        ("live", [R("a", 12_500, 2.0)]),  # floor 8 500: swept
-        ("live", [R("a", 13_300, 3.0)]),  # floor 9 300: not swept by adding
+        ("quiet", [R("a", 6_500, 1.0)], 0),
+        ("live", [R("a", 12_500, 2.0)], 0),  # floor 8 500: swept
+        ("live", [R("a", 13_300, 3.0)], 0),  # floor 9 300: not swept by adding
     ]
     whole = drive(DeviceWindows(SIZES, LATENESS, 4000), stream, [1], set())
     safe, checkpoint, emitted = whole.commits[-1]
@@ -299,3 +320,26 @@ def test_a_window_the_floor_passed_between_sweeps_is_out_before_the_commit() -> 
     dw.restore(checkpoint, {"live": 13_300})
     again = drive(dw, stream, [1], set(), safe, route_from=checkpoint.at)
     assert keyed(whole.windows[:emitted] + again.windows) == keyed(whole.windows)
+
+
+def test_a_quiet_devices_clock_follows_the_log_clock_up_to_its_newest_windows() -> None:
+    """A device stops while another keeps the partition busy: its clock follows the log clock
+    (the records' Kafka timestamps) from its greatest ts on, so its windows close without its
+    next record and without the floor; no further than their deadline, so what it sends after
+    them is on time, and a reading for a window so closed is late."""
+    stream: list[Record] = [("quiet", [R("a", 10_000, 1.0)], 100_000)]
+    stream += [("live", [R("a", 50_000 + k * 500, 0.0)], 100_500 + k * 500) for k in range(8)]
+    # Back after 4.5 s of the log clock: 11 900 is in the windows its idle clock closed (their
+    # deadline, 12 200, is where it stopped); 12 500 is in the next ones.
+    stream.append(("quiet", [R("a", 11_900, 2.0), R("a", 12_500, 3.0)], 104_500))
+    run = drive(DeviceWindows(SIZES, LATENESS, 10**9, IDLE), stream, [1], set())
+    returned = len(stream) - 1
+    emitted_before = next(n for _, cp, n in run.commits if cp.at == returned)
+    quiet = [
+        (w.size_ms, w.window_start) for w in run.windows[:emitted_before] if w.device_id == "quiet"
+    ]
+    assert quiet == [(1000, 10_000), (3000, 9_000)]
+    assert run.late == {(returned, 0, 0b11)}
+    after = [w for w in run.windows if w.device_id == "quiet" and w.window_start >= 12_000]
+    assert [(w.size_ms, w.count, w.last) for w in after] == [(1000, 1, 3.0), (3000, 1, 3.0)]
+    assert reference(stream, set(), 10**9, IDLE)[1] == run.late

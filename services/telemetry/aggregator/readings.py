@@ -51,7 +51,7 @@ def add_records(
         try:
             if isinstance(windows, DeviceWindows):
                 return windows.add_records(decoded, Quality.BAD, late_out)
-            return windows.add_records(decoded, Quality.BAD)
+            return windows.add_records(((d, rs, o) for d, rs, o, _ in decoded), Quality.BAD)
         except RecordFailedError as err:
             if isinstance(err.__cause__, MemoryError):
                 raise  # the process, not the record: the supervisor restarts
@@ -69,10 +69,10 @@ def _decoded(
     *,
     rejected: Rejected,
     failures: list[Failure],
-) -> Iterator[tuple[str, list[FastReading], int]]:
-    """(device, readings, offset) of each record as it is decoded (nothing of a poll is kept:
-    holding a poll's decoded records made the garbage collector's work grow); the alarm engine
-    observes the good readings of its metrics on the way.
+) -> Iterator[tuple[str, list[FastReading], int, int]]:
+    """(device, readings, offset, Kafka timestamp) of each record as it is decoded (nothing of
+    a poll is kept: holding a poll's decoded records made the garbage collector's work grow);
+    the alarm engine observes the good readings of its metrics on the way.
 
     A record the decoder raises for other than as invalid input is left out (a failure of
     stage ``decode``). One the alarm engine raises for is a failure of stage ``alarms``, yet
@@ -100,4 +100,4 @@ def _decoded(
                 raise
             except Exception as exc:  # noqa: BLE001 (a processing error: see failures.py)
                 failures.append(Failure("alarms", record, exc))
-        yield device, batch.readings, offset
+        yield device, batch.readings, offset, record.timestamp

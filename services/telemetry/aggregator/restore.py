@@ -87,6 +87,7 @@ class Restorer:
         self.sizes = sizes
         self.lateness = settings.telemetry_allowed_lateness_ms
         self.per_device = bool(sizes) and settings.telemetry_event_time == "device"
+        self.idle_ms = settings.telemetry_idle_close_ms
         self.clock = clock
         self.fetch_committed = fetch_committed
 
@@ -127,11 +128,11 @@ class Restorer:
                 windows.advance_to(windows.base)
             else:
                 windows = self._device_windows()
-                clocks: dict[str, int] = {}
+                scan = ClockScan(self.sizes, self.lateness, checkpoint, self.idle_ms)
                 if meta is not None and checkpoint.scan < checkpoint.at:
-                    clocks = await self._scan_clocks(tp, checkpoint, meta.offset)
+                    await self._scan_clocks(tp, scan, meta.offset)
                     rescanned.add(tp)
-                windows.restore(checkpoint, clocks)
+                windows.restore(checkpoint, scan.finish(), scan.tops)
                 replay_at = checkpoint.at
             engine = self.monitor.engine(tp)
             self.partitions[tp] = Partition(windows, engine, self.clock(), pinned, replay_at)
@@ -145,14 +146,14 @@ class Restorer:
         return rescanned
 
     def _device_windows(self) -> DeviceWindows:
-        return DeviceWindows(self.sizes, self.lateness, self.settings.telemetry_backfill_horizon_ms)
+        horizon = self.settings.telemetry_backfill_horizon_ms
+        return DeviceWindows(self.sizes, self.lateness, horizon, self.idle_ms)
 
-    async def _scan_clocks(
-        self, tp: TopicPartition, checkpoint: Checkpoint, committed: int
-    ) -> dict[str, int]:
-        """Read ``[scan, at)`` of ``tp`` once for the device clocks of ``checkpoint`` (see
-        ``windows/devices.py``), then go back to the committed offset for the replay."""
-        scan = ClockScan(self.sizes, self.lateness, checkpoint)
+    async def _scan_clocks(self, tp: TopicPartition, scan: ClockScan, committed: int) -> None:
+        """Read ``[scan, at)`` of ``tp`` once into ``scan``, for the device clocks of its
+        checkpoint (see ``windows/devices.py``), then go back to the committed offset for the
+        replay."""
+        checkpoint = scan.checkpoint
         skew, bad = self.settings.telemetry_max_future_skew_ms, Quality.BAD
         self.consumer.seek(tp, checkpoint.scan)
         empty = 0
@@ -172,7 +173,6 @@ class Restorer:
                     raise
                 except Exception:  # noqa: BLE001, S112 (left out of the windows as well)
                     continue
-                scan.add(batch.device_id, batch.readings, record.offset, bad)
+                scan.add(batch.device_id, batch.readings, record.offset, bad, record.timestamp)
         self.consumer.seek(tp, committed)
         log.info("device clocks read again", partition=tp.partition, devices=len(scan.tops))
-        return scan.finish()
