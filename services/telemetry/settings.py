@@ -26,7 +26,11 @@ class TelemetrySettings(ServiceSettings):
     telemetry_idle_close_ms: int = Field(
         2_000,
         ge=100,
-        description="After this long without records, a partition's watermark follows wall clock.",
+        description=(
+            "After this long without records, a partition's watermark follows the wall clock; "
+            "a device's clock, in a partition others keep busy, follows the log clock (the "
+            "records' Kafka timestamps) up to the deadline of its newest windows."
+        ),
     )
     telemetry_event_time: Literal["device", "partition"] = Field(
         "device",

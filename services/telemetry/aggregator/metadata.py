@@ -5,8 +5,8 @@ Two shapes, by the partition's clock:
 
 - one clock per partition (``MILLRACE_TELEMETRY_EVENT_TIME=partition``): ``wm=<watermark>``;
 - a clock per device: the :class:`~services.telemetry.windows.clocks.Checkpoint` text
-  (``wm=..;at=..;scan=..;shut=..``), which says where the device clocks can be read again,
-  since they do not fit in the metadata themselves.
+  (``wm=..;at=..;scan=..;shut=..;lt=..;ls=..;lw=..``), which says where the device clocks can be
+  read again, since they do not fit in the metadata themselves.
 
 Either may end in ``;idle=<watermark>@<offset>``: the idle clock moved the watermark there
 before the record at that offset, and a replay repeats it there (a replay sees no idle time).

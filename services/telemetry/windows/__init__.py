@@ -18,8 +18,8 @@ One lifecycle of a window, from its first reading to the commit that passes it::
                                                         retired
 
 - **open**: it takes the readings of its range (``add_records``); the watermark, the greatest
-  event time seen (a device's clock, or the wall clock while a partition is idle:
-  ``advance_to``), is before its end.
+  event time seen (a device's clock; the log clock while a device is quiet, the wall clock
+  while a partition is: see ``devices.py``), is before its end.
 - **ended**: the watermark passed its end, but late readings still reach it until its
   deadline. Once the watermark is ``delay_ms`` past its end (half the lateness in the
   aggregator), ``seal`` may make its record ahead, paced over the rest of the lateness.
