@@ -9,7 +9,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from services.telemetry.windows.clocks import NEVER, Checkpoint, ClockScan, shut_clock
@@ -82,9 +82,8 @@ def reference(
         if offset in shuts:
             for d, (top, _) in tops.items():
                 shut = shut_clock(top, SIZES, LATENESS)
-                if shut > clocks[d]:
-                    clocks[d] = shut
-                    wm = max(wm, shut)
+                clocks[d] = max(clocks[d], shut)
+                wm = max(wm, shut)
         log_time = max(log_time, stamp)
         floor = wm - horizon if wm >= 0 else -1
         clock = max(clocks.get(device, -1), floor)
@@ -256,31 +255,62 @@ def test_a_crash_after_any_commit_replays_the_same_windows(
     whole = drive(DeviceWindows(SIZES, LATENESS, horizon, idle), stream, polls, shuts)
     expected = keyed(whole.windows)
     crash = data.draw(st.integers(0, len(whole.commits) - 1))
-    safe, checkpoint, emitted = whole.commits[crash]
+    # What the crashed run had sent: the windows before the commit and maybe some after.
+    emitted = whole.commits[crash][2]
+    before = whole.windows[: emitted + data.draw(st.integers(0, len(whole.windows) - emitted))]
+    polls_again = data.draw(st.lists(st.integers(1, 6), min_size=1, max_size=4))
+    again, at = restart(stream, shuts, whole.commits[crash], horizon, idle, polls_again)
+    assert keyed(before + again.windows) == expected
+    assert {x for x in whole.late if x[0] < at} | again.late == whole.late
+
+
+@settings(max_examples=200, deadline=None)
+@given(streams(), st.sampled_from([10**9, 4000]), st.sampled_from([NEVER, IDLE]), st.data())
+def test_a_crash_while_replaying_a_crash_replays_the_same_windows(
+    case: tuple[list[Record], list[int], set[int]],
+    horizon: int,
+    idle: int,
+    data: st.DataObject,
+) -> None:
+    """The replay's own commits (its checkpoints carry the clocks it restored) are as good as
+    the first run's."""
+    stream, polls, shuts = case
+    whole = drive(DeviceWindows(SIZES, LATENESS, horizon, idle), stream, polls, shuts)
+    first = whole.commits[data.draw(st.integers(0, len(whole.commits) - 1))]
+    before = whole.windows[: first[2]]
+    again, at = restart(stream, shuts, first, horizon, idle, [data.draw(st.integers(1, 6))])
+    assume(again.commits)  # a replay from the end of the stream commits nothing
+    second = again.commits[data.draw(st.integers(0, len(again.commits) - 1))]
+    between = again.windows[: second[2]]
+    third, at2 = restart(stream, shuts, second, horizon, idle, [data.draw(st.integers(1, 6))])
+    assert keyed(before + between + third.windows) == keyed(whole.windows)
+    routed = {x for x in whole.late if x[0] < at} | {x for x in again.late if x[0] < at2}
+    assert routed | third.late == whole.late
+
+
+def restart(
+    stream: list[Record],
+    shuts: set[int],
+    commit: tuple[int, Checkpoint, int],
+    horizon: int,
+    idle: int,
+    polls: list[int],
+) -> tuple[Run, int]:
+    """A new owner from ``commit``: the checkpoint through its text, the clocks read again
+    from its scan offset, the replay from the safe offset; and the commit point."""
+    safe, checkpoint, _ = commit
     restored = Checkpoint.decode(checkpoint.encode())
     assert restored == checkpoint
-    # What the crashed run had sent: the windows before the commit and maybe some after.
-    sent_after = data.draw(st.integers(0, len(whole.windows) - emitted))
-    before = whole.windows[: emitted + sent_after]
     scan = ClockScan(SIZES, LATENESS, checkpoint, idle)
     for offset in range(checkpoint.scan, checkpoint.at):
         device, readings, stamp = stream[offset]
         scan.add(device, readings, offset, SKIP, stamp)
     dw = DeviceWindows(SIZES, LATENESS, horizon, idle)
     dw.restore(checkpoint, scan.finish(), scan.tops)
-    replay_polls = data.draw(st.lists(st.integers(1, 6), min_size=1, max_size=4))
     # A shut pinned to the commit (the aggregator commits right before one) is repeated there.
-    again = drive(
-        dw,
-        stream,
-        replay_polls,
-        {s for s in shuts if s >= checkpoint.at},
-        safe,
-        route_from=checkpoint.at,
-    )
-    got = keyed(before + again.windows)
-    assert got == expected
-    assert {x for x in whole.late if x[0] < checkpoint.at} | again.late == whole.late
+    at = checkpoint.at
+    run = drive(dw, stream, polls, {s for s in shuts if s >= at}, safe, route_from=at)
+    return run, at
 
 
 def test_an_earlier_versions_watermark_stays_every_clocks_floor_through_new_commits() -> None:

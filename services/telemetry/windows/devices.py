@@ -127,7 +127,8 @@ class DeviceWindows(DeviceClosing):
         self.base = max(self.base, checkpoint.base)
         self.shut_at = checkpoint.shut
         self.log_time = max(self.log_time, checkpoint.log_time)
-        self._woken = self.log_time
+        # The clocks are as that last wake left them: so are those of the next checkpoint.
+        self._woken = checkpoint.woken
         self.replay_at = checkpoint.at
         floor = self.floor
         tops = tops or {}
@@ -330,13 +331,15 @@ class DeviceWindows(DeviceClosing):
         self.shut_at = offset
         self.watermark = max(self.watermark, watermark)
         for device, dev in self._devices.items():
+            closing = self._shut_clock(dev.top)
+            # The watermark takes every device's, whether or not its idle clock got there
+            # first: that depends on when quiet devices were woken, which a replay does not
+            # repeat.
+            self.watermark = max(self.watermark, closing)
             windows = dev.windows
-            if windows.open_count:
-                closing = max(windows._deadlines)
-                if closing > windows.watermark:
-                    windows.advance_to(closing)
-                    dev.anchor, dev.anchor_lt = dev.top_at, dev.seen
-                    self.watermark = max(self.watermark, closing)
+            if windows.open_count and closing > windows.watermark:
+                windows.advance_to(closing)
+                dev.anchor, dev.anchor_lt = dev.top_at, dev.seen
             if windows.has_closed:
                 self._due[device] = None
 
