@@ -1,11 +1,16 @@
 """Profile the real Aggregator in process on the seeded workload, without Kafka.
 
-``python -m bench.telemetry.profile_aggregator [readings] [per_message] [--profile]``: fakes
-stand in for the consumer and producer (send returns a completed future), so what is measured
+``python -m bench.telemetry.profile_aggregator [readings] [per_message] [--profile] [--sparse]``:
+fakes stand in for the consumer and producer (send returns a completed future), so what is measured
 is Millrace's own per-reading cost: decode, windows, emits, metrics. Without ``--profile`` it
 also times the hot-path decoder alone over the same polls, in alternating rounds: that is the
 ceiling's share of the work without Kafka, and the ratio of the two says how much of Millrace's
 time the ceiling shares with it (docs/perf-log/telemetry-hot-path.md, seventh round).
+
+``--sparse`` runs the sparse workload of ``backfill.py`` instead (one reading per series per
+window, 5,000 devices: as many windows leave as readings arrive), ``readings`` of it, one per
+message whatever ``per_message``; its polls are full, so the aggregator catches up as it does
+on a backlog.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ import statistics
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from pyinstrument import Profiler
 
+from bench.telemetry.backfill import workloads
 from bench.telemetry.workload import Workload, messages
 from services.telemetry.aggregator.collector import tune_gc
 from services.telemetry.aggregator.loop import Aggregator
@@ -121,14 +128,19 @@ def decode_only(settings: TelemetrySettings, polls: Polls) -> float:
 
 
 def main() -> None:
-    """``[readings] [per_message] [--profile] [--rounds=N]``: without ``--profile``, N rounds
-    (default 3) each time the decoder alone (the ceiling's own work) and then the aggregator over
-    the same polls in this process, and print the medians per reading and their ratio."""
+    """``[readings] [per_message] [--profile] [--sparse] [--rounds=N]``: without
+    ``--profile``, N rounds (default 3) each time the decoder alone (the ceiling's own work) and
+    then the aggregator over the same polls in this process, and print the medians per reading
+    and their ratio."""
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n = int(args[0]) if args else 400_000
     per = int(args[1]) if len(args) > 1 else 1
     rounds = next((int(a[9:]) for a in sys.argv if a.startswith("--rounds=")), 3)
-    w = Workload("profile", n, devices=10_000, metrics=5, per_message=per)
+    if "--sparse" in sys.argv:
+        w = replace(workloads()[2], readings=n)
+        per = w.per_message
+    else:
+        w = Workload("profile", n, devices=10_000, metrics=5, per_message=per)
     settings = TelemetrySettings(kafka_bootstrap="127.0.0.1:9")
     polls = batches(w, settings.telemetry_max_poll_records)
     # As Aggregator.run() does at its start; the pre-built polls are held for the whole run

@@ -60,10 +60,12 @@ class Adding(WindowIndex):
 
     def _roll(self, series: Series, ts: int, value: float, offset: int) -> bool:
         """The commonest reading off the fast path, written out: the series' first reading of
-        its next smallest window, on time, inside its current derived window, whose accumulator
-        is the smallest window it leaves, and no older open window it concerns. What :meth:`_add`
-        would do (the same operations in the same order, so the same bits); False, having
-        changed nothing, for anything else."""
+        its next smallest window, on time, whose accumulator is the smallest window it leaves
+        and owed to the current derived window, with no older open window it concerns; inside
+        that derived window, or the first of the next one (a sparse series, one reading per
+        smallest window, opens a derived window every few readings). What :meth:`_add` would
+        do (the same operations in the same order, so the same bits); False, having changed
+        nothing, for anything else."""
         size, dsize = self._roll_sizes  # type: ignore[misc]  # set when this is called
         cur = series.current[0]
         start = ts - ts % size
@@ -71,26 +73,47 @@ class Adding(WindowIndex):
             return False
         lateness = self.lateness_ms
         if start + size + lateness <= self.watermark:
-            return False  # late for its smallest window
+            return False  # late for its smallest window (so on time for the derived one)
         d = series.derived[0]
-        if d is NONE or d.start != ts - ts % dsize or d.pend is not cur or series.acc is not cur:
+        if d is NONE or d.pend is not cur or series.acc is not cur:
+            return False
+        dstart = ts - ts % dsize
+        if dstart == d.start:
+            lowest = start
+        elif dstart > d.start:
+            lowest = dstart  # _window() must find no older window for the new derived one
+        else:
             return False
         older = series.older
         for o in older:
             # An older window still open (due by the clock, not yet retired: a sparse
             # series' previous window) changes nothing here unless the accumulator is owed
             # to it or _window() would find it for this reading.
-            if o.pend is cur or (o.key is not None and o.start >= start):
+            if o.pend is cur or (o.key is not None and o.start >= lowest):
                 return False
         # _window(): the new smallest window, current; the one it follows waits out its lateness.
         w = self._enlist(series.key, self._hot[0], start, start + size + lateness, offset)
         series.current = (w,)
         cur.in_older = True
-        series.older = (*open_only(older), cur) if older else (cur,)
+        older = (*open_only(older), cur) if older else (cur,)
         w.add(ts, value)
-        # _add_derived(): the accumulator (the window left) is complete; the new one follows it.
+        if dstart == d.start:
+            series.older = older
+            current = d
+        else:
+            # _add_derived()'s _window(): the new derived window, current; the one it follows
+            # waits out its lateness.
+            current = self._enlist(
+                series.key, self._derived[0], dstart, dstart + dsize + lateness, offset
+            )
+            series.derived = (current,)
+            d.in_older = True
+            series.older = (*older, d)
+        # _add_derived(): the accumulator (the window left) is complete, merged into the
+        # derived window it was owed to; the new smallest window accumulates for the current one.
         d.merge(cur)
-        d.pend = series.acc = w
+        d.pend = None
+        current.pend = series.acc = w
         self._refresh_one(series, w.start, start + size)
         if w.scaled:
             series.deadline = -1  # see _refresh
