@@ -172,7 +172,8 @@ def drive(
             out += dw.emit(lambda w: w)
             dw.retire()
         assert not dw.has_closed
-        commits.append((dw.safe_offset(offset), dw.checkpoint(offset), len(out)))
+        if offset >= dw.replay_at:  # as the aggregator: no commit below the restored one
+            commits.append((dw.safe_offset(offset), dw.checkpoint(offset), len(out)))
         if offset in shuts:
             dw.shut(offset, dw.watermark)
             out += dw.emit(lambda w: w)

@@ -10,7 +10,7 @@ from typing import Any, cast
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from support.aggregator import nothing_committed
+from support.aggregator import Committed, nothing_committed
 
 from contracts.telemetry import ReadingsBatch
 from services.telemetry.aggregator.late import LATE_TOPIC, late_record, missed_windows
@@ -161,3 +161,26 @@ async def test_a_record_the_device_windows_raise_for_is_dead_lettered_and_the_re
     assert isinstance(windows, DeviceWindows)
     assert windows.clock("gw") == T0 + 19_000  # every good record after the bad one added
     assert out.batched >= 1  # gw's first 10 s window closed on its own clock and was emitted
+
+
+async def test_a_replay_commits_nothing_below_the_commit_it_restored() -> None:
+    """Replaying below the restored commit point, the clocks are those of that point: a
+    checkpoint there would claim them too early, so the restored commit stands until the
+    replay has passed it."""
+    restored = Checkpoint(T0 + 9_000, at=10, scan=10, log_time=0, scan_log_time=-1, woken=0)
+    consumer = Consumer()
+    agg = Aggregator(
+        TelemetrySettings(kafka_bootstrap="127.0.0.1:9", telemetry_windows="10s"),
+        cast(AIOKafkaConsumer, consumer),
+        cast(AIOKafkaProducer, Producer()),
+        fetch_committed=Committed({TP: (5, restored.encode())}),
+    )
+    await agg.process({TP: [_record(i, "d", T0 + i * 1000) for i in range(5, 8)]})
+    await agg.commit()
+    assert consumer.commits == []
+    await agg.process({TP: [_record(i, "d", T0 + i * 1000) for i in range(8, 12)]})
+    await agg.commit()
+    [offsets] = consumer.commits
+    checkpoint = Checkpoint.decode(offsets[TP][1])
+    assert checkpoint is not None
+    assert checkpoint.at == 12

@@ -106,6 +106,13 @@ class Committer:
                 part.windows.sweep()
             if part.windows.has_closed:
                 self.soon = soon  # still owed once they are out
+            elif part.next_offset < part.replay_at and not pin:
+                # Replaying below the commit it restored: its clocks are those of that commit
+                # point, not of this one, and a checkpoint here would claim them too early
+                # (a crash would rebuild them, and judge the records between, by what only
+                # came after). The restored commit stands until the replay has passed it; an
+                # idle advance is pinned anyway: the partition brought nothing more to replay.
+                continue
             elif (part.dirty or pin) and part.next_offset >= 0:
                 windows = part.windows
                 safe = self.monitor.clamp(tp, windows.safe_offset(part.next_offset))
