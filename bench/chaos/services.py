@@ -94,6 +94,7 @@ def build_fleet(
             # late by a timing no independent computation can know. The run closes its
             # windows with one reading per device past them instead (drain.py).
             "MILLRACE_TELEMETRY_IDLE_CLOSE_MS": str(3_600_000),
+            "MILLRACE_TELEMETRY_DEVICE_IDLE_CLOSE_MS": str(3_600_000),
             "MILLRACE_TELEMETRY_ALARM_RULES": str(local / "alarm-rules.yaml"),
         },
         "orders": {"MILLRACE_ORDERS_TOKENS": tokens_env()},

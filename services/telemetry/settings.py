@@ -26,10 +26,17 @@ class TelemetrySettings(ServiceSettings):
     telemetry_idle_close_ms: int = Field(
         2_000,
         ge=100,
+        description="After this long without records, a partition's watermark follows wall clock.",
+    )
+    telemetry_device_idle_close_ms: int = Field(
+        60_000,
+        ge=100,
+        le=7 * 86_400_000,
         description=(
-            "After this long without records, a partition's watermark follows the wall clock; "
-            "a device's clock, in a partition others keep busy, follows the log clock (the "
-            "records' Kafka timestamps) up to the deadline of its newest windows."
+            "After this long without records from a device, by its partition's log clock (the "
+            "records' Kafka timestamps), while other devices keep the partition busy, the "
+            "device's clock follows the log clock up to the deadline of its newest windows, "
+            "so they close. Keep it above the longest interval at which gateways upload."
         ),
     )
     telemetry_event_time: Literal["device", "partition"] = Field(

@@ -44,7 +44,7 @@ async def test_a_device_quiet_in_a_busy_partition_has_its_windows_closed(
         tmp_path / "telemetry.log",
         # The live device keeps the partition busy (a record every 100 ms): the partition's
         # idle close by the wall clock never comes, only the quiet device's own idle clock.
-        {"MILLRACE_TELEMETRY_IDLE_CLOSE_MS": "1000"},
+        {"MILLRACE_TELEMETRY_DEVICE_IDLE_CLOSE_MS": "1000"},
     )
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
     await producer.start()

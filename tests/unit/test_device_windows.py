@@ -374,3 +374,23 @@ def test_a_quiet_devices_clock_follows_the_log_clock_up_to_its_newest_windows() 
     after = [w for w in run.windows if w.device_id == "quiet" and w.window_start >= 12_000]
     assert [(w.size_ms, w.count, w.last) for w in after] == [(1000, 1, 3.0), (3000, 1, 3.0)]
     assert reference(stream, set(), 10**9, IDLE)[1] == run.late
+
+
+def test_a_gateway_uploading_every_30_s_loses_nothing_under_the_default_idle_time() -> None:
+    """A gateway that uploads a batch of its last 30 s every 30 s is quiet for 30 s between
+    batches while a live device keeps the partition busy: with the idle time above its
+    interval (the service's default is a minute) no reading of it is late; with an idle time
+    below it, each batch finds the windows of the previous one closed."""
+    stream: list[Record] = []
+    for t in range(0, 120_000, 500):  # the live device, every 500 ms, stamped as it sends
+        stream.append(("live", [R("a", 1_000_000 + t, 0.0)], 1_000_000 + t))
+        if t and t % 30_000 == 0:  # the gateway's batch of the last 30 s, one per second
+            readings = [R("a", 1_000_000 + t - 30_000 + k * 1000, 1.0) for k in range(1, 31)]
+            stream.append(("gw", readings, 1_000_000 + t))
+    long_enough = drive(DeviceWindows(SIZES, LATENESS, 10**9, 60_000), stream, [7], set())
+    assert long_enough.late == set()
+    assert (
+        sum(w.count for w in long_enough.windows if w.device_id == "gw" and w.size_ms == 1000) == 90
+    )
+    too_short = drive(DeviceWindows(SIZES, LATENESS, 10**9, 5_000), stream, [7], set())
+    assert too_short.late

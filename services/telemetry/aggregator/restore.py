@@ -87,7 +87,7 @@ class Restorer:
         self.sizes = sizes
         self.lateness = settings.telemetry_allowed_lateness_ms
         self.per_device = bool(sizes) and settings.telemetry_event_time == "device"
-        self.idle_ms = settings.telemetry_idle_close_ms
+        self.idle_ms = settings.telemetry_device_idle_close_ms
         self.clock = clock
         self.fetch_committed = fetch_committed
 
