@@ -31,14 +31,17 @@ N = 200
 
 
 async def post(
-    client: httpx.AsyncClient, key: str, gate: asyncio.Semaphore | None = None
+    client: httpx.AsyncClient,
+    key: str,
+    body: dict[str, object],
+    gate: asyncio.Semaphore | None = None,
 ) -> str | None:
     if gate is not None:
         async with gate:
-            return await post(client, key)
+            return await post(client, key, body)
     headers = bearer(ACME_TOKEN) | {"Idempotency-Key": key}
     try:
-        r = await client.post("/v1/orders", json=order_body(), headers=headers)
+        r = await client.post("/v1/orders", json=body, headers=headers)
     except httpx.HTTPError:
         return None
     return str(r.json()["order_id"]) if r.status_code in (200, 201) else None
@@ -64,9 +67,12 @@ async def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(
         await service.wait_ready()
         await load_sample_plant(settings)
         keys = [f"burst-{i}" for i in range(N)]
+        # One body for the burst and its retries: order_body() dates the order tomorrow, and a
+        # run across midnight would retry with another body (409 by design).
+        body = order_body()
         async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
             gate = asyncio.Semaphore(8)
-            tasks = [asyncio.create_task(post(client, k, gate)) for k in keys]
+            tasks = [asyncio.create_task(post(client, k, body, gate)) for k in keys]
             await wait_for(lambda: _done_at_least(tasks, 20), 60, "the first orders")
             service.kill()
             first = await asyncio.gather(*tasks)
@@ -74,7 +80,7 @@ async def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(
         service.start()
         await service.wait_ready()
         async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
-            retried = [await post(client, k) for k in keys]
+            retried = [await post(client, k, body) for k in keys]
     finally:
         service.terminate()
     assert None not in retried
