@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 from support.telemetry import (
+    WINDOWS_MS,
     TopicReader,
     assert_windows_equal,
     end_offsets,
@@ -24,7 +25,7 @@ from support.telemetry import (
 READINGS = "telemetry.readings.v1"
 AGGREGATES = "telemetry.aggregates.v1"
 LATE = "telemetry.readings.v1.late"
-SIZES = (1000, 5000)  # start_telemetry's windows, 500 ms lateness
+SIZES = WINDOWS_MS
 
 
 def _body(device: str, readings: list[tuple[int, float]]) -> bytes:

@@ -22,6 +22,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 WindowKey = tuple[str, str, int, int]
+# The window sizes and lateness of start_telemetry's service.
+WINDOWS_MS = (1000, 5000)
+LATENESS_MS = 500
 
 
 def expected_windows(
@@ -247,8 +250,8 @@ async def start_telemetry(
         "telemetry",
         {
             "MILLRACE_KAFKA_BOOTSTRAP": bootstrap,
-            "MILLRACE_TELEMETRY_WINDOWS": "1s,5s",
-            "MILLRACE_TELEMETRY_ALLOWED_LATENESS_MS": "500",
+            "MILLRACE_TELEMETRY_WINDOWS": ",".join(f"{ms}ms" for ms in WINDOWS_MS),
+            "MILLRACE_TELEMETRY_ALLOWED_LATENESS_MS": str(LATENESS_MS),
             "MILLRACE_TELEMETRY_IDLE_CLOSE_MS": "500",
             "MILLRACE_TELEMETRY_COMMIT_INTERVAL_MS": "100",
             "MILLRACE_TELEMETRY_CONSUMER_GROUP": group,
