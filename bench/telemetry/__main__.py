@@ -194,6 +194,8 @@ def main() -> None:
         "millrace_vs_raw_drain": round(one["millrace_vs_raw_drain"], 3),
         "window_emit_delay_p50_ms": lat["window_emit_delay_p50_ms"],
         "window_emit_delay_p99_ms": lat["window_emit_delay_p99_ms"],
+        "window_emit_delay_since_close_p50_ms": lat.get("window_emit_delay_since_close_p50_ms"),
+        "window_emit_delay_since_close_p99_ms": lat.get("window_emit_delay_since_close_p99_ms"),
         "alarm_latency_p50_ms": lat["alarm_latency_p50_ms"],
         "alarm_latency_p99_ms": lat["alarm_latency_p99_ms"],
         "rss_mib_100k_devices": mem["rss_mib"],
@@ -207,6 +209,10 @@ def main() -> None:
             "millrace_vs_quix": ">= 10",
             "millrace_vs_ceiling": ">= 0.6",
             "window_emit_delay_p99_ms": "<= 250",
+            # The same goal with a clock per device, from the reading that closed the window
+            # (bench/telemetry/latency.py): the delay from the deadline holds the wait for
+            # each device's next reading, 0.55 s at this rate.
+            "window_emit_delay_since_close_p99_ms": "<= 250",
             "alarm_latency_p99_ms": "<= 50",
             "rss_mib_100k_devices": "<= 1024",
             "backfill_vs_live": ">= 0.9",
@@ -275,6 +281,12 @@ def print_summary(r: dict[str, Any]) -> None:
     emit = f"{r['window_emit_delay_p50_ms']} / {r['window_emit_delay_p99_ms']}"
     alarm = f"{r['alarm_latency_p50_ms']} / {r['alarm_latency_p99_ms']}"
     print(f"{'window emit delay p50/p99 ms':30s} {emit:>16s}")
+    since = (
+        r.get("window_emit_delay_since_close_p50_ms"),
+        r.get("window_emit_delay_since_close_p99_ms"),
+    )
+    if None not in since:
+        print(f"{'  since the closing reading':30s} {f'{since[0]} / {since[1]}':>16s}")
     print(f"{'alarm latency p50/p99 ms':30s} {alarm:>16s}")
     one = r["latency_one_process"]
     emit = f"{one['window_emit_delay_p50_ms']} / {one['window_emit_delay_p99_ms']}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.telemetry.latency import WARMUP_S, since_arrival, start_delay_s
+from bench.telemetry.latency import WARMUP_S, since_arrival, since_close, start_delay_s
 
 
 def test_each_alarm_counts_from_its_own_readings_arrival() -> None:
@@ -24,6 +24,21 @@ def test_each_alarm_counts_from_its_own_readings_arrival() -> None:
 
 def test_an_alarm_whose_reading_was_not_read_is_left_out() -> None:
     assert since_arrival([("alarm-dev-2", 5, 90)], {("alarm-dev-2", 6): 50}) == []
+
+
+def test_each_window_counts_from_its_devices_first_reading_at_or_past_its_deadline() -> None:
+    sent = {"dev-1": ([1_000, 1_550, 2_100], [1_010, 1_570, 2_130]), "dev-2": ([1_300], [1_320])}
+    windows = [
+        ("dev-1", 1_500, 1_600),  # closed by the reading at 1_550, appended at 1_570
+        ("dev-1", 1_550, 1_700),  # a reading exactly at the deadline closes it
+        ("dev-2", 1_200, 1_400),
+    ]
+    assert since_close(windows, sent) == [30, 130, 80]
+
+
+def test_a_window_no_reading_of_its_device_closed_is_left_out() -> None:
+    sent = {"dev-1": ([1_000], [1_010])}
+    assert since_close([("dev-1", 1_500, 9_000), ("dev-9", 0, 5)], sent) == []
 
 
 @pytest.mark.parametrize(
