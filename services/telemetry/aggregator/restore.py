@@ -151,7 +151,7 @@ class Restorer:
 
     async def _scan_clocks(self, tp: TopicPartition, scan: ClockScan, committed: int) -> None:
         """Read ``[scan, at)`` of ``tp`` once into ``scan``, for the device clocks of its
-        checkpoint (see ``windows/devices.py``), then go back to the committed offset for the
+        checkpoint (see ``windows/device_clocks.py``), then go back to the committed offset for the
         replay."""
         checkpoint = scan.checkpoint
         skew, bad = self.settings.telemetry_max_future_skew_ms, Quality.BAD

@@ -19,7 +19,7 @@ One lifecycle of a window, from its first reading to the commit that passes it::
 
 - **open**: it takes the readings of its range (``add_records``); the watermark, the greatest
   event time seen (a device's clock; the log clock while a device is quiet, the wall clock
-  while a partition is: see ``devices.py``), is before its end.
+  while a partition is: see ``device_clocks.py``), is before its end.
 - **ended**: the watermark passed its end, but late readings still reach it until its
   deadline. Once the watermark is ``delay_ms`` past its end (half the lateness in the
   aggregator), ``seal`` may make its record ahead, paced over the rest of the lateness.
@@ -48,7 +48,9 @@ index of open windows by series and by deadline), ``adding.py`` (the general pat
 reading), ``ledger.py`` (sealing ahead) and ``closing.py`` (emit, retire, the safe offset).
 With a clock per device (the default), ``devices.py``
 (:class:`~services.telemetry.windows.devices.DeviceWindows`) gives each device of a partition a
-``PartitionWindows`` of its own, whose watermark is that device's clock, and
-``device_closing.py`` takes every step above device by device; ``clocks.py`` is what the commit
-records of those clocks and how a new owner reads them back.
+``PartitionWindows`` of its own, whose watermark is that device's clock, and adds each record on
+its device's clock; ``device_clocks.py`` moves the clocks besides (the floor, the idle clock of
+a device, the shut of a quiet partition) and checkpoints them; ``device_closing.py`` takes every
+step above device by device; ``clocks.py`` is what the commit records of those clocks and how a
+new owner reads them back.
 """

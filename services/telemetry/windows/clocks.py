@@ -1,6 +1,6 @@
 """The device clocks of a commit: what the metadata holds (:class:`Checkpoint`) and how a new
 owner rebuilds the clocks from the records it points at (:class:`ClockScan`); see
-``devices.py`` and docs/decisions/0002-window-recovery.md."""
+``device_clocks.py`` and docs/decisions/0002-window-recovery.md."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class Checkpoint:
 @dataclass(slots=True)
 class ClockScan:
     """Rebuilds the device clocks of a :class:`Checkpoint` from the records ``[scan, at)``, by
-    the rules of ``devices.py`` (readings, the shut, the idle clock of a device)."""
+    the rules of ``devices.py`` and ``device_clocks.py`` (readings, the shut, the idle clock of a device)."""
 
     sizes_ms: tuple[int, ...]
     lateness_ms: int

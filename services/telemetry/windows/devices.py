@@ -6,38 +6,10 @@ same partition. Each device's windows are a :class:`PartitionWindows` of their o
 watermark is the device's clock; what that class proves for one stream (a replay rebuilds every
 window bit for bit) holds for each device's readings, which are a sub-stream in offset order.
 
-Three moves keep the clocks bounded and quiet devices closed:
-
-- The **floor** ``watermark - horizon_ms`` (``watermark``: the greatest ``ts`` of the
-  partition, or where a shut moved it): no device's clock is below it, and what a quiet device
-  left open closes once the floor passes it. A device at the floor with no open window is
-  forgotten (its next reading starts at the floor). A backlog older than the horizon
-  behind the partition's newest device is late.
-- The **idle clock of a device**: a device that brings nothing for ``idle_ms`` of the *log
-  clock* (the greatest Kafka timestamp of the partition's records, which the broker or the
-  producer stamps as they are written) has its clock follow the log clock from its greatest
-  ``ts`` on, as if it had gone on sending, up to the deadline of its newest windows and no
-  further. So a device that stops while its partition goes on has its windows closed within
-  about ``idle_ms`` plus the lateness after they end, and a gateway that uploads its backlog
-  later loses only what those windows would have held. The log clock is in the records, so a
-  replay decides the same: the rule is applied to a device before each of its records, and
-  between its records for every quiet device (``_wake_quiet``, which only makes the windows
-  close sooner: the device's next record would find them closed by the same rule).
-- The **shut**: a quiet partition (the idle clock, wall time; no record brings a log clock)
-  closes every device's open windows by moving each clock to the deadline of its newest
-  windows (:func:`shut_clock` of the greatest ``ts`` the device sent), no further.
-
-Recovery (docs/decisions/0002-window-recovery.md): the consumer commits the safe offset (the
-first offset of the oldest window not yet retired) with :class:`Checkpoint` in the metadata.
-Per-device clocks do not fit in it; what does is where they can be read again: ``scan``, the
-oldest offset that defines the clock of a device above the floor or with windows open, and
-the log clock there, at ``at`` and when quiet devices were last woken. The new owner reads the
-records from ``scan`` up to the commit point ``at`` once to rebuild the clocks
-(:class:`ClockScan`), then replays from the safe offset, as one stream would, with every clock
-as it was at ``at``.
-
-This module adds records and moves the clocks; the close, device by device, is
-``device_closing.py``.
+Each record's readings are added on its device's clock here (:meth:`DeviceWindows.add_records`,
+the hot loop, written out); how the clocks move besides, the floor, the idle clock of a device
+and the shut of a quiet partition, and what a commit records of them, is ``device_clocks.py``;
+the close, device by device, is ``device_closing.py``.
 """
 
 from __future__ import annotations
@@ -45,9 +17,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
 
-from services.telemetry.windows.clocks import NEVER, Checkpoint, Top, shut_clock
+from services.telemetry.windows.clocks import NEVER
+from services.telemetry.windows.device_clocks import DeviceClocks
 from services.telemetry.windows.device_closing import DeviceClosing
 from services.telemetry.windows.model import ReadingLike, RecordFailedError, WindowKey
 from services.telemetry.windows.partition import PartitionWindows
@@ -55,7 +27,6 @@ from services.telemetry.windows.stats import HUGE, WindowStats
 
 # (device, offset, [(reading, late mask)]): one record's readings that were late.
 LateRecord = tuple[str, int, list[tuple[ReadingLike, int]]]
-_ANCHOR = attrgetter("anchor")
 
 
 class Device:
@@ -74,7 +45,7 @@ class Device:
 
 
 @dataclass(slots=True)
-class DeviceWindows(DeviceClosing):
+class DeviceWindows(DeviceClocks, DeviceClosing):
     """The open windows of one partition, each device on its own clock (see the module)."""
 
     sizes_ms: tuple[int, ...]
@@ -109,41 +80,6 @@ class DeviceWindows(DeviceClosing):
 
     def __post_init__(self) -> None:
         self._step = min(self.sizes_ms) if self.sizes_ms else 1
-
-    @property
-    def floor(self) -> int:
-        return max(self.base, self.watermark - self.horizon_ms if self.watermark >= 0 else -1)
-
-    def restore(
-        self,
-        checkpoint: Checkpoint,
-        clocks: dict[str, int],
-        tops: dict[str, Top] | None = None,
-    ) -> None:
-        """Set the clocks a :class:`ClockScan` rebuilt, as they were at the commit point, with
-        each device's greatest ``ts`` and where it came (``tops``: its idle clock runs from
-        there)."""
-        self.watermark = max(self.watermark, checkpoint.watermark)
-        self.base = max(self.base, checkpoint.base)
-        self.shut_at = checkpoint.shut
-        self.log_time = max(self.log_time, checkpoint.log_time)
-        # The clocks are as that last wake left them: so are those of the next checkpoint.
-        self._woken = checkpoint.woken
-        self.replay_at = checkpoint.at
-        floor = self.floor
-        tops = tops or {}
-        for device in clocks.keys() | tops.keys():
-            clock = clocks.get(device, -1)
-            top = tops.get(device)
-            # A device at the floor may still have windows open (they end after it).
-            if clock > floor or (top is not None and self._shut_clock(top[0]) > floor):
-                dev = self._device(device, checkpoint.scan, checkpoint.scan_log_time)
-                dev.windows.advance_to(clock)
-                if top is not None:
-                    dev.top, dev.top_at, dev.seen = top
-
-    def _shut_clock(self, ts: int) -> int:
-        return shut_clock(ts, self.sizes_ms, self.lateness_ms) if ts >= 0 else -1
 
     def _device(self, device: str, offset: int, log_time: int) -> Device:
         dev = self._devices.get(device)
@@ -276,77 +212,6 @@ class DeviceWindows(DeviceClosing):
             self._wake_quiet()
         return added, skipped, late
 
-    def _wake(self, device: str, dev: Device, log_time: int) -> None:
-        """The idle clock of a quiet device with windows open: its clock follows the log clock
-        from its greatest ``ts`` on, up to the deadline of its newest windows (see the
-        module)."""
-        windows = dev.windows
-        deadlines = windows._deadlines
-        clock = min(dev.top + (log_time - dev.seen), max(deadlines))
-        if clock > windows.watermark:
-            windows.watermark = clock
-            if deadlines[0] <= clock:
-                self._due[device] = None
-
-    def _wake_quiet(self) -> None:
-        """Move the clock of every device quiet for ``idle_ms`` of the log clock, so that its
-        windows close without waiting for its next record. Only when the windows close
-        depends on when this runs: a device's next record wakes it first, by the same rule,
-        and what it finds is the same either way. Committed (``woken``), so that the clocks a
-        new owner rebuilds are the ones this committed with."""
-        self._woken = log_time = self.log_time
-        idle = self.idle_ms
-        for device, dev in self._devices.items():
-            if dev.windows.open_count and log_time - dev.seen >= idle:
-                self._wake(device, dev, log_time)
-
-    def sweep(self) -> None:
-        """Close every window the floor has passed, before a commit.
-
-        :meth:`add_records` sweeps only when the floor has moved a whole window step, to keep
-        the walk over every device off each poll. A commit cannot wait for that: the restored
-        clocks start at the committed floor, so a window the floor had passed but not closed
-        yet would take its replayed readings for late and be lost. Swept here, it is due, and
-        the commit waits for its emit as for any due window."""
-        if self.floor > self._swept:
-            self._sweep()
-
-    def _sweep(self) -> None:
-        """Close the windows the floor has passed (of devices gone quiet while the partition
-        goes on) and forget the devices at the floor with none open."""
-        floor = self._swept = self.floor
-        for device, dev in list(self._devices.items()):
-            windows = dev.windows
-            if windows.watermark <= floor:
-                if not windows.open_count:
-                    del self._devices[device]
-                    continue
-                windows.advance_to(floor)
-                if windows.has_closed:
-                    self._due[device] = None
-
-    def shut(self, offset: int, watermark: int) -> None:
-        """The idle clock at ``offset`` (the next record's): every device's open windows
-        close, and the partition's watermark follows the wall clock to ``watermark``."""
-        self.shut_at = offset
-        self.watermark = max(self.watermark, watermark)
-        for device, dev in self._devices.items():
-            closing = self._shut_clock(dev.top)
-            # The watermark takes every device's, whether or not its idle clock got there
-            # first: that depends on when quiet devices were woken, which a replay does not
-            # repeat.
-            self.watermark = max(self.watermark, closing)
-            windows = dev.windows
-            if windows.open_count and closing > windows.watermark:
-                windows.advance_to(closing)
-                dev.anchor, dev.anchor_lt = dev.top_at, dev.seen
-            if windows.has_closed:
-                self._due[device] = None
-
-    def advance_to(self, watermark: int) -> None:
-        """Restore a watermark (nothing closes: a device's clock moves with its readings)."""
-        self.watermark = max(self.watermark, watermark)
-
     @property
     def series_count(self) -> int:
         return sum(dev.windows.series_count for dev in self._devices.values())
@@ -357,32 +222,3 @@ class DeviceWindows(DeviceClosing):
         for dev in self._devices.values():
             out |= dev.windows.open
         return out
-
-    def clock(self, device: str) -> int:
-        """A device's clock (the floor for a device it does not hold)."""
-        dev = self._devices.get(device)
-        return max(self.floor, dev.windows.watermark) if dev is not None else self.floor
-
-    def checkpoint(self, next_offset: int) -> Checkpoint:
-        """The commit metadata at the commit point ``next_offset``."""
-        floor = self.floor
-        # The devices whose clock a new owner must read again: above the floor, or with
-        # windows still open (their greatest ts and where it came are what their idle
-        # clock runs from).
-        held = [
-            d for d in self._devices.values() if d.windows.watermark > floor or d.windows.open_count
-        ]
-        first = min(held, key=_ANCHOR, default=None)
-        scan, scan_lt = (first.anchor, first.anchor_lt) if first else (next_offset, -1)
-        scan = min(scan, next_offset)
-        shut = self.shut_at if self.shut_at >= scan else -1
-        return Checkpoint(
-            self.watermark,
-            next_offset,
-            scan,
-            shut,
-            self.base,
-            self.log_time,
-            scan_lt,
-            self._woken,
-        )
