@@ -72,7 +72,8 @@ class Checkpoint:
 @dataclass(slots=True)
 class ClockScan:
     """Rebuilds the device clocks of a :class:`Checkpoint` from the records ``[scan, at)``, by
-    the rules of ``devices.py`` and ``device_clocks.py`` (readings, the shut, the idle clock of a device)."""
+    the rules of ``devices.py`` and ``device_clocks.py`` (readings, the shut, the idle clock of
+    a device)."""
 
     sizes_ms: tuple[int, ...]
     lateness_ms: int

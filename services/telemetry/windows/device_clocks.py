@@ -39,11 +39,24 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from services.telemetry.windows.clocks import Checkpoint, Top, shut_clock
-
-if TYPE_CHECKING:
-    from services.telemetry.windows.devices import Device
+from services.telemetry.windows.partition import PartitionWindows
 
 _ANCHOR = attrgetter("anchor")
+
+
+class Device:
+    """One device: its windows (their watermark is its clock); the offset that defines the
+    clock (``anchor``: a replay reading from there rebuilds it) and the log clock there
+    (``anchor_lt``); its greatest ``ts`` (``top``), the offset of the record that brought it
+    (``top_at``) and the log clock there (``seen``), which its idle clock runs from."""
+
+    __slots__ = ("anchor", "anchor_lt", "seen", "top", "top_at", "windows")
+
+    def __init__(self, windows: PartitionWindows, offset: int, log_time: int) -> None:
+        self.windows = windows
+        self.anchor = self.top_at = offset
+        self.anchor_lt = self.seen = log_time
+        self.top = -1
 
 
 class DeviceClocks:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from services.telemetry.windows.model import ClosedWindow, WindowFailed
 
 if TYPE_CHECKING:
-    from services.telemetry.windows.devices import Device
+    from services.telemetry.windows.device_clocks import Device
 
 T = TypeVar("T")
 

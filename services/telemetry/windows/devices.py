@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from services.telemetry.windows.clocks import NEVER
-from services.telemetry.windows.device_clocks import DeviceClocks
+from services.telemetry.windows.device_clocks import Device, DeviceClocks
 from services.telemetry.windows.device_closing import DeviceClosing
 from services.telemetry.windows.model import ReadingLike, RecordFailedError, WindowKey
 from services.telemetry.windows.partition import PartitionWindows
@@ -27,21 +27,6 @@ from services.telemetry.windows.stats import HUGE, WindowStats
 
 # (device, offset, [(reading, late mask)]): one record's readings that were late.
 LateRecord = tuple[str, int, list[tuple[ReadingLike, int]]]
-
-
-class Device:
-    """One device: its windows (their watermark is its clock); the offset that defines the
-    clock (``anchor``: a replay reading from there rebuilds it) and the log clock there
-    (``anchor_lt``); its greatest ``ts`` (``top``), the offset of the record that brought it
-    (``top_at``) and the log clock there (``seen``), which its idle clock runs from."""
-
-    __slots__ = ("anchor", "anchor_lt", "seen", "top", "top_at", "windows")
-
-    def __init__(self, windows: PartitionWindows, offset: int, log_time: int) -> None:
-        self.windows = windows
-        self.anchor = self.top_at = offset
-        self.anchor_lt = self.seen = log_time
-        self.top = -1
 
 
 @dataclass(slots=True)

@@ -3,12 +3,12 @@ due (:meth:`Sealing.seal`), and once due whether those records still hold
 (:meth:`Sealing.emit_sealed`). A window's content is final at its end unless a reading within
 the allowed lateness still reaches it, so the records of a boundary can be made in the quiet
 time before its deadline instead of all at once (docs/decisions/0004-hot-path-decoder.md,
-"The close path")."""
+"The close path"). What sealing has done is kept in the window index
+(:class:`~services.telemetry.windows.series.SealLedger`), which retiring a window updates too."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Container
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -18,37 +18,6 @@ from services.telemetry.windows.series import WindowIndex
 from services.telemetry.windows.stats import WindowStats
 
 T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class SealLedger:
-    """What sealing has done, per deadline: how far it got in the deadline's list of windows
-    (``upto``), the sum of the counts those windows were sealed at (``totals``: unchanged at
-    the close means none took a reading since) and the deadlines some of whose seals were kept
-    on their windows, not given to a sink (``kept``); all made by ``make``."""
-
-    make: Callable[[ClosedWindow], Any] | None = None
-    upto: dict[int, int] = field(default_factory=dict)
-    totals: dict[int, int] = field(default_factory=dict)
-    kept: set[int] = field(default_factory=set)
-
-    def restart(self, make: Callable[[ClosedWindow], Any]) -> None:
-        """Seal with ``make`` from now on: seals of another ``make`` are ignored at the close."""
-        self.make = make
-        self.upto, self.totals = {}, {}
-        self.kept.clear()
-
-    def forget(self, deadline: int) -> None:
-        """The deadline's windows are retired."""
-        self.upto.pop(deadline, None)
-        self.totals.pop(deadline, None)
-        self.kept.discard(deadline)
-
-    def clear(self) -> None:
-        """Every window is retired."""
-        self.upto.clear()
-        self.totals.clear()
-        self.kept.clear()
 
 
 class Sealing(WindowIndex):

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 from services.telemetry.windows.adding import Adding
 from services.telemetry.windows.closing import Closing
-from services.telemetry.windows.ledger import Sealing, SealLedger
+from services.telemetry.windows.ledger import Sealing
 from services.telemetry.windows.model import ReadingLike, RecordFailedError, WindowKey
-from services.telemetry.windows.series import NONE, Series, layout_of
+from services.telemetry.windows.series import NONE, SealLedger, Series, layout_of
 from services.telemetry.windows.stats import HUGE, WindowStats
 
 

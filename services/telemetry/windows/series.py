@@ -22,21 +22,23 @@ reading, like the smallest.
 
 By deadline: windows whose deadline (end plus the allowed lateness) is the same share one
 list, in creation order, which is offset order; a heap holds the deadlines. Both the close and
-the safe offset read only those lists.
+the safe offset read only those lists. What sealing ahead has done per deadline
+(:class:`SealLedger`, see ``ledger.py``) is part of the index, since retiring a deadline's
+windows forgets it.
 """
 
 from __future__ import annotations
 
 import heapq
 import sys
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
+from services.telemetry.windows.model import ClosedWindow
 from services.telemetry.windows.stats import WindowStats
-
-if TYPE_CHECKING:
-    from services.telemetry.windows.ledger import SealLedger
 
 _MAX_SHARED_INTS = 10_000
 NONE = WindowStats(first_offset=-1, start=-1)  # "no current window of this size"
@@ -120,6 +122,37 @@ def _lay_out(sizes: tuple[int, ...]) -> Layout:
         (NONE,) * len(derived),
         roll,
     )
+
+
+@dataclass(slots=True)
+class SealLedger:
+    """What sealing has done, per deadline: how far it got in the deadline's list of windows
+    (``upto``), the sum of the counts those windows were sealed at (``totals``: unchanged at
+    the close means none took a reading since) and the deadlines some of whose seals were kept
+    on their windows, not given to a sink (``kept``); all made by ``make``."""
+
+    make: Callable[[ClosedWindow], Any] | None = None
+    upto: dict[int, int] = field(default_factory=dict)
+    totals: dict[int, int] = field(default_factory=dict)
+    kept: set[int] = field(default_factory=set)
+
+    def restart(self, make: Callable[[ClosedWindow], Any]) -> None:
+        """Seal with ``make`` from now on: seals of another ``make`` are ignored at the close."""
+        self.make = make
+        self.upto, self.totals = {}, {}
+        self.kept.clear()
+
+    def forget(self, deadline: int) -> None:
+        """The deadline's windows are retired."""
+        self.upto.pop(deadline, None)
+        self.totals.pop(deadline, None)
+        self.kept.discard(deadline)
+
+    def clear(self) -> None:
+        """Every window is retired."""
+        self.upto.clear()
+        self.totals.clear()
+        self.kept.clear()
 
 
 class WindowIndex:
