@@ -151,6 +151,12 @@ def drive(
     late: set[tuple[int, int, int]] = set()
     commits: list[tuple[int, Checkpoint, int]] = []
     offset, i = begin, 0
+    if offset in shuts:
+        # A replay from the commit a shut was pinned to: the shut comes first (the aggregator
+        # repeats it before the record at that offset).
+        dw.shut(offset, dw.watermark)
+        out += dw.emit(lambda w: w)
+        dw.retire()
     while offset < len(stream):
         n = polls[i % len(polls)]
         i += 1
