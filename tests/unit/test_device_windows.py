@@ -8,13 +8,15 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from itertools import pairwise
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from services.telemetry.windows.clocks import NEVER, Checkpoint, ClockScan, shut_clock
 from services.telemetry.windows.devices import DeviceWindows, LateRecord
-from services.telemetry.windows.model import ClosedWindow
+from services.telemetry.windows.model import ClosedWindow, RecordFailedError
 
 SIZES = (1000, 3000)
 LATENESS = 200
@@ -136,17 +138,25 @@ def drive(
     begin: int = 0,
     route_from: int = 0,
     close_chunk: int = 0,
+    singly: bool = False,
 ) -> Run:
     """Polls of ``stream`` from ``begin``, each followed by a full close and a commit; a shut
     at a poll boundary in ``shuts`` (a quiet partition), after the commit that pins it; the
     end flushed by a last shut. Late readings below ``route_from`` are not routed (they were
     before the commit a replay starts from). With ``close_chunk``, each poll's windows are
     closed as by an aggregator catching up: ``emit_and_retire`` in chunks of that many, after
-    an emit of one window that a slice out of time left unretired."""
+    an emit of one window that a slice out of time left unretired. With ``singly``, each
+    record is added in a call of its own."""
     out: list[ClosedWindow] = []
     late: set[tuple[int, int, int]] = set()
     commits: list[tuple[int, Checkpoint, int]] = []
     offset, i = begin, 0
+    if offset in shuts:
+        # A replay from the commit a shut was pinned to: the shut comes first (the aggregator
+        # repeats it before the record at that offset).
+        dw.shut(offset, dw.watermark)
+        out += dw.emit(lambda w: w)
+        dw.retire()
     while offset < len(stream):
         n = polls[i % len(polls)]
         i += 1
@@ -155,7 +165,8 @@ def drive(
             end = min(s for s in shuts if offset < s < end)
         records = [(d, rs, o, t) for o, (d, rs, t) in enumerate(stream[offset:end], start=offset)]
         late_out: list[LateRecord] = []
-        dw.add_records(records, SKIP, late_out)
+        for chunk in [[r] for r in records] if singly else [records]:
+            dw.add_records(chunk, SKIP, late_out)
         for _, o, readings in late_out:
             if o >= route_from:
                 # By identity: two equal readings in one record are two readings.
@@ -230,6 +241,62 @@ def test_emitting_and_retiring_each_devices_windows_at_once_changes_nothing(
     assert at_once.windows == apart.windows
     assert at_once.late == apart.late
     assert at_once.commits == apart.commits
+
+
+class _OneCallAsAnother(DeviceWindows):
+    """No sweep and no wake of quiet devices at the end of a call of ``add_records``: what
+    the calls do is then the same whether a poll's records come in one call or one each."""
+
+    def _sweep(self) -> None:
+        pass
+
+    def _wake_quiet(self) -> None:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(streams(), st.sampled_from([10**9, 4000]), st.sampled_from([NEVER, IDLE]))
+def test_a_run_of_one_devices_records_is_added_as_each_record_alone(
+    case: tuple[list[Record], list[int], set[int]], horizon: int, idle: int
+) -> None:
+    """Consecutive records of one device (a run) share its lookup and floor in
+    ``add_records``; added one call each, every record is the first of its run: the same
+    windows in the same order, the same late readings and the same commits."""
+    stream, polls, shuts = case
+    assume(any(a[0] == b[0] for a, b in pairwise(stream)))
+    in_runs = drive(_OneCallAsAnother(SIZES, LATENESS, horizon, idle), stream, polls, shuts)
+    alone = _OneCallAsAnother(SIZES, LATENESS, horizon, idle)
+    assert drive(alone, stream, polls, shuts, singly=True) == in_runs
+
+
+def test_a_record_failing_within_a_run_leaves_what_it_does_alone() -> None:
+    """A record of a run that raises (its second reading) keeps the readings before it, as
+    the same record added alone does: the same windows, clocks and checkpoint after."""
+    bad = R("a", 2_400, "x")  # type: ignore[arg-type]  # float() raises
+    stream: list[Record] = [
+        ("d", [R("a", 1_500, 1.0)], 10),
+        ("d", [R("b", 2_100, 2.0)], 20),
+        ("d", [R("a", 2_300, 3.0), bad, R("a", 2_500, 4.0)], 30),
+    ]
+    records = [(d, rs, o, t) for o, (d, rs, t) in enumerate(stream)]
+    in_runs, alone = (
+        DeviceWindows(SIZES, LATENESS, 4000, IDLE),
+        DeviceWindows(SIZES, LATENESS, 4000, IDLE),
+    )
+    with pytest.raises(RecordFailedError) as failed:
+        in_runs.add_records(records, SKIP)
+    assert failed.value.offset == 2
+    alone.add_records(records[:1], SKIP)
+    alone.add_records(records[1:2], SKIP)
+    with pytest.raises(RecordFailedError):
+        alone.add_records(records[2:], SKIP)
+    assert in_runs.clock("d") == alone.clock("d") == 2_300
+    assert in_runs.checkpoint(3) == alone.checkpoint(3)
+    assert in_runs.open == alone.open
+    assert (in_runs.watermark, in_runs.open_count) == (alone.watermark, alone.open_count)
+    in_runs.shut(3, in_runs.watermark)
+    alone.shut(3, alone.watermark)
+    assert in_runs.emit(lambda w: w) == alone.emit(lambda w: w)
 
 
 def test_a_backlog_behind_a_live_device_is_aggregated() -> None:

@@ -94,27 +94,41 @@ class DeviceWindows(DeviceClocks, DeviceClosing):
             late_readings = []
         huge = HUGE
         offset = -1
-        for device, readings, offset, stamp in records:
+        # The previous record's device, and what the loop looked up for it: a run of records
+        # of one device (a gateway sends a device's metrics one per message) shares them.
+        device = ""
+        dev: Device | None = None
+        for name, readings, offset, stamp in records:
             if stamp > lt:  # noqa: PLR1730 (once per record: no call)
                 lt = stamp
-            dev = devices.get(device)
-            if dev is None:
-                dev = self._device(device, offset, lt)
-            windows = dev.windows
-            if lt - dev.seen >= idle and offset >= replay_at and windows.open_count:
-                self._wake(device, dev, lt)
-            start = windows.watermark
-            floor = wm - horizon
-            if floor < base:  # noqa: PLR1730 (once per record: no call)
-                floor = base
-            if start < floor:
-                windows.advance_to(floor)
-                before = floor
+            if dev is None or name != device:
+                device = name
+                dev = devices.get(device)
+                if dev is None:
+                    dev = self._device(device, offset, lt)
+                windows = dev.windows
+                if lt - dev.seen >= idle and offset >= replay_at and windows.open_count:
+                    self._wake(device, dev, lt)
+                start = windows.watermark
+                floor = wm - horizon
+                if floor < base:  # noqa: PLR1730 (once per record: no call)
+                    floor = base
+                if start < floor:
+                    windows.advance_to(floor)
+                    before = floor
+                else:
+                    before = start
+                get, opened = windows._series.get, windows.open_count
             else:
-                before = start
+                # The same device: its clock is at or above the floor since its previous
+                # record, as only its own clock moved the partition's watermark (and the
+                # floor with it, a horizon behind) meanwhile.
+                if lt - dev.seen >= idle and offset >= replay_at and windows.open_count:
+                    self._wake(device, dev, lt)
+                start = before = windows.watermark
             # PartitionWindows.add_records of one record, written out here: a call and its
             # setup per record cost about as much as a reading's statistics.
-            get, clock, opened, slow = windows._series.get, before, windows.open_count, False
+            clock, slow = before, False
             top = was = dev.top
             try:
                 for r in readings:
@@ -176,6 +190,7 @@ class DeviceWindows(DeviceClocks, DeviceClosing):
             windows.watermark = clock
             if slow:
                 self.open_count += windows.open_count - opened
+                opened = windows.open_count
                 if late_readings:
                     late_out.append((device, offset, late_readings))  # type: ignore[union-attr]
                     late_readings = []
