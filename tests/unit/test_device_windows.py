@@ -151,12 +151,16 @@ def drive(
     late: set[tuple[int, int, int]] = set()
     commits: list[tuple[int, Checkpoint, int]] = []
     offset, i = begin, 0
+
+    def shut(at: int) -> None:
+        dw.shut(at, dw.watermark)
+        out.extend(dw.emit(lambda w: w))
+        dw.retire()
+
     if offset in shuts:
         # A replay from the commit a shut was pinned to: the shut comes first (the aggregator
         # repeats it before the record at that offset).
-        dw.shut(offset, dw.watermark)
-        out += dw.emit(lambda w: w)
-        dw.retire()
+        shut(offset)
     while offset < len(stream):
         n = polls[i % len(polls)]
         i += 1
@@ -186,12 +190,8 @@ def drive(
         if offset >= dw.replay_at:  # as the aggregator: no commit below the restored one
             commits.append((dw.safe_offset(offset), dw.checkpoint(offset), len(out)))
         if offset in shuts:
-            dw.shut(offset, dw.watermark)
-            out += dw.emit(lambda w: w)
-            dw.retire()
-    dw.shut(len(stream), dw.watermark)
-    out += dw.emit(lambda w: w)
-    dw.retire()
+            shut(offset)
+    shut(len(stream))
     assert dw.open_count == 0
     return Run(out, late, commits)
 
